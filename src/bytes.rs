@@ -1,0 +1,172 @@
+//! Checked little-endian reads at absolute file offsets: the only user of byteorder.
+//!
+//! byteorder's slice helpers panic on short input, so they are called only on ranges this
+//! module has just obtained with `get`. A [`Bytes`] knows the absolute offset of its first byte
+//! and the [`Structure`] it holds, so every error names both.
+
+use byteorder::{ByteOrder, LittleEndian};
+
+use crate::error::{Corrupt, CorruptKind, Structure};
+
+/// A borrowed slice of a file: its bytes, where they start in the file, and what they hold.
+#[derive(Debug, Clone, Copy)]
+pub struct Bytes<'a> {
+    data: &'a [u8],
+    base: u64,
+    file_len: u64,
+    structure: &'a Structure,
+}
+
+impl<'a> Bytes<'a> {
+    /// Wraps `data`, which starts at absolute offset `base` of a file of `file_len` bytes.
+    pub fn new(data: &'a [u8], base: u64, file_len: u64, structure: &'a Structure) -> Self {
+        Bytes {
+            data,
+            base,
+            file_len,
+            structure,
+        }
+    }
+
+    /// Number of bytes held.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Whether no bytes are held.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// The raw bytes.
+    pub fn as_slice(&self) -> &'a [u8] {
+        self.data
+    }
+
+    /// Absolute file offset of byte `rel`.
+    pub fn abs(&self, rel: usize) -> u64 {
+        self.base.saturating_add(rel as u64)
+    }
+
+    fn out_of_bounds(&self, rel: usize, len: usize) -> Corrupt {
+        Corrupt::new(
+            self.structure.clone(),
+            self.base,
+            CorruptKind::OutOfBounds {
+                offset: self.abs(rel),
+                len: len as u64,
+                file_len: self.file_len,
+            },
+        )
+    }
+
+    /// `len` bytes at relative offset `rel`, or an out-of-bounds error.
+    pub fn slice_at(&self, rel: usize, len: usize) -> Result<&'a [u8], Corrupt> {
+        rel.checked_add(len)
+            .and_then(|end| self.data.get(rel..end))
+            .ok_or_else(|| self.out_of_bounds(rel, len))
+    }
+
+    /// A fixed-size array at `rel`.
+    pub fn array_at<const N: usize>(&self, rel: usize) -> Result<[u8; N], Corrupt> {
+        let s = self.slice_at(rel, N)?;
+        let mut out = [0u8; N];
+        out.copy_from_slice(s);
+        Ok(out)
+    }
+
+    /// Byte at `rel`.
+    pub fn u8_at(&self, rel: usize) -> Result<u8, Corrupt> {
+        Ok(self.slice_at(rel, 1)?[0])
+    }
+
+    /// Little-endian u16 at `rel`.
+    pub fn u16_at(&self, rel: usize) -> Result<u16, Corrupt> {
+        Ok(LittleEndian::read_u16(self.slice_at(rel, 2)?))
+    }
+
+    /// Little-endian u32 at `rel`.
+    pub fn u32_at(&self, rel: usize) -> Result<u32, Corrupt> {
+        Ok(LittleEndian::read_u32(self.slice_at(rel, 4)?))
+    }
+
+    /// Little-endian u64 at `rel`.
+    pub fn u64_at(&self, rel: usize) -> Result<u64, Corrupt> {
+        Ok(LittleEndian::read_u64(self.slice_at(rel, 8)?))
+    }
+
+    /// A sub-range holding `count` items of `size` bytes at `rel`; the multiplication is
+    /// checked and the end proven inside the data before anything is allocated by the caller.
+    pub fn array_region(&self, rel: usize, count: u64, size: usize) -> Result<Bytes<'a>, Corrupt> {
+        let total = usize::try_from(count)
+            .ok()
+            .and_then(|c| c.checked_mul(size))
+            .ok_or_else(|| self.out_of_bounds(rel, usize::MAX))?;
+        let s = self.slice_at(rel, total)?;
+        Ok(Bytes::new(s, self.abs(rel), self.file_len, self.structure))
+    }
+}
+
+/// Little-endian u32 at index `i` of a slice of u32s, `None` past its end.
+#[inline]
+pub fn le_u32(data: &[u8], i: usize) -> Option<u32> {
+    let start = i.checked_mul(4)?;
+    data.get(start..start.checked_add(4)?)
+        .map(LittleEndian::read_u32)
+}
+
+/// Little-endian u64 at index `i` of a slice of u64s, `None` past its end.
+#[inline]
+pub fn le_u64(data: &[u8], i: usize) -> Option<u64> {
+    let start = i.checked_mul(8)?;
+    data.get(start..start.checked_add(8)?)
+        .map(LittleEndian::read_u64)
+}
+
+/// Writes `v` little-endian into `out[..4]` (used by tests and generators of headers).
+pub fn put_u32(out: &mut [u8], v: u32) {
+    if let Some(s) = out.get_mut(..4) {
+        LittleEndian::write_u32(s, v);
+    }
+}
+
+/// Writes `v` little-endian into `out[..8]`.
+pub fn put_u64(out: &mut [u8], v: u64) {
+    if let Some(s) = out.get_mut(..8) {
+        LittleEndian::write_u64(s, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_reads_are_errors_with_absolute_offsets() {
+        let s = Structure::KdmvHeader;
+        let data = [1u8, 0, 0, 0, 2];
+        let b = Bytes::new(&data, 0x200, 0x205, &s);
+        assert_eq!(b.u32_at(0).unwrap(), 1);
+        let e = b.u32_at(2).unwrap_err();
+        assert_eq!(
+            e.kind,
+            CorruptKind::OutOfBounds {
+                offset: 0x202,
+                len: 4,
+                file_len: 0x205
+            }
+        );
+        assert!(b.slice_at(usize::MAX, 2).is_err());
+        assert!(b.array_region(0, u64::MAX, 4).is_err());
+        assert_eq!(b.array_region(0, 1, 4).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn le_helpers_stop_at_the_end() {
+        let d = [1, 0, 0, 0, 2, 0, 0, 0];
+        assert_eq!(le_u32(&d, 1), Some(2));
+        assert_eq!(le_u32(&d, 2), None);
+        assert_eq!(le_u64(&d, 0), Some(0x2_0000_0001));
+        assert_eq!(le_u64(&d, usize::MAX), None);
+    }
+}

@@ -1,0 +1,195 @@
+//! A disk's chain: the layer named on the command line and its parents, base first.
+//!
+//! Parents come only from `parentFileNameHint`, relative to the child's directory (never from
+//! file-name habits such as `-000001.vmdk`). Loops are found on canonical paths, depth is
+//! capped, and a parent whose CID is not the child's `parentCID` is a warning (an error under
+//! `--strict`).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use crate::error::{ChainError, Error, Result, Warning};
+use crate::format::descriptor::NO_PARENT_CID;
+use crate::layer::{Layer, resolve};
+use crate::source::ReadMode;
+
+/// Default cap on the number of layers.
+pub const DEFAULT_MAX_DEPTH: usize = 256;
+
+/// How to open a chain.
+#[derive(Debug, Clone, Copy)]
+pub struct ChainOptions {
+    /// Map files or read them.
+    pub mode: ReadMode,
+    /// Most layers allowed.
+    pub max_depth: usize,
+    /// Turn warnings into errors.
+    pub strict: bool,
+}
+
+impl Default for ChainOptions {
+    fn default() -> Self {
+        ChainOptions {
+            mode: ReadMode::Mmap,
+            max_depth: DEFAULT_MAX_DEPTH,
+            strict: false,
+        }
+    }
+}
+
+/// The layers of one disk, base first, top last.
+#[derive(Debug)]
+pub struct Chain {
+    /// Base first.
+    pub layers: Vec<Layer>,
+    /// Chain-level warnings (CID mismatches), besides each layer's own.
+    pub warnings: Vec<Warning>,
+}
+
+impl Chain {
+    /// Opens the layer at `path` and every parent below it.
+    pub fn open(path: &Path, opts: &ChainOptions) -> Result<Chain> {
+        let mut top_first: Vec<Layer> = Vec::new();
+        let mut seen: HashSet<PathBuf> = HashSet::new();
+        let mut order: Vec<PathBuf> = Vec::new();
+        let mut warnings = Vec::new();
+        let mut next = path.to_path_buf();
+        loop {
+            let canonical = std::fs::canonicalize(&next).map_err(|e| match top_first.last() {
+                Some(child) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Error::Chain(ChainError::ParentMissing {
+                        child: child.path.clone(),
+                        looked_for: next.clone(),
+                    })
+                }
+                _ => Error::io(&next, "open", e),
+            })?;
+            if !seen.insert(canonical.clone()) {
+                order.push(canonical);
+                return Err(Error::Chain(ChainError::Cycle { paths: order }));
+            }
+            order.push(canonical);
+            if top_first.len() >= opts.max_depth {
+                return Err(Error::Chain(ChainError::TooDeep {
+                    depth: top_first.len() + 1,
+                    cap: opts.max_depth,
+                }));
+            }
+            let layer = Layer::open(&next, opts.mode)?;
+            let parent = layer
+                .descriptor
+                .parent()
+                .map(|hint| parent_path(&next, hint));
+            top_first.push(layer);
+            match parent {
+                Some(p) => next = p,
+                None => break,
+            }
+        }
+        // Check each child against its parent.
+        for pair in top_first.windows(2) {
+            let (child, parent) = (&pair[0], &pair[1]);
+            let expected = child.descriptor.parent_cid.unwrap_or(NO_PARENT_CID);
+            let found = parent.descriptor.cid.unwrap_or(NO_PARENT_CID);
+            if expected != found {
+                if opts.strict {
+                    return Err(Error::Chain(ChainError::CidMismatch {
+                        child: child.path.clone(),
+                        expected,
+                        found,
+                    }));
+                }
+                warnings.push(Warning::CidMismatch {
+                    child: child.path.clone(),
+                    expected: format!("{expected:08x}"),
+                    found: format!("{found:08x}"),
+                });
+            }
+        }
+        top_first.reverse();
+        let chain = Chain {
+            layers: top_first,
+            warnings,
+        };
+        if opts.strict {
+            if let Some(w) = chain.all_warnings().next() {
+                return Err(Error::Strict(w.clone()));
+            }
+        }
+        Ok(chain)
+    }
+
+    /// The top layer.
+    pub fn top(&self) -> &Layer {
+        // OK to index: `open` never builds an empty chain.
+        &self.layers[self.layers.len() - 1]
+    }
+
+    /// Every warning: the chain's, then each layer's.
+    pub fn all_warnings(&self) -> impl Iterator<Item = &Warning> {
+        self.warnings
+            .iter()
+            .chain(self.layers.iter().flat_map(|l| l.warnings.iter()))
+    }
+
+    /// Warnings that concern layer `i`: its own, and a CID mismatch with its parent.
+    pub fn layer_warnings(&self, i: usize) -> Vec<Warning> {
+        let l = &self.layers[i];
+        let mut out: Vec<Warning> = self
+            .warnings
+            .iter()
+            .filter(|w| matches!(w, Warning::CidMismatch { child, .. } if *child == l.path))
+            .cloned()
+            .collect();
+        out.extend(l.warnings.iter().cloned());
+        out
+    }
+
+    /// Re-stats every file of every layer; fails if one changed during the analysis.
+    pub fn check_unchanged(&self) -> Result<()> {
+        self.layers.iter().try_for_each(Layer::check_unchanged)
+    }
+}
+
+/// Where a parent hint points, seen from the child at `child`: relative hints are joined to
+/// the child's directory (FORMATS.md 1.7). An absolute hint that does not exist here (an ESXi
+/// datastore path such as /vmfs/volumes/<uuid>/vm/vm.vmdk, or a Windows path) is looked for
+/// by its file name in the child's directory: the name still comes from the hint.
+pub fn parent_path(child: &Path, hint: &str) -> PathBuf {
+    let dir = child.parent().unwrap_or(Path::new("."));
+    let normalized = hint.replace('\\', "/");
+    let windows_abs = normalized.len() > 2 && normalized.as_bytes()[1] == b':';
+    let p = Path::new(&normalized);
+    if (p.is_absolute() || windows_abs) && !p.exists() {
+        if let Some(name) = p.file_name() {
+            return dir.join(name);
+        }
+    }
+    resolve(dir, &normalized)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parent_paths_follow_the_hint() {
+        let child = Path::new("/data/vm/clone-000001.vmdk");
+        assert_eq!(
+            parent_path(child, "base.vmdk"),
+            Path::new("/data/vm/base.vmdk")
+        );
+        assert_eq!(
+            parent_path(child, "../golden/base.vmdk"),
+            Path::new("/data/vm/../golden/base.vmdk")
+        );
+        assert_eq!(
+            parent_path(child, "/vmfs/volumes/5f1e-uuid/gold/gold.vmdk"),
+            Path::new("/data/vm/gold.vmdk")
+        );
+        assert_eq!(
+            parent_path(child, "C:\\VMs\\gold\\gold.vmdk"),
+            Path::new("/data/vm/gold.vmdk")
+        );
+    }
+}

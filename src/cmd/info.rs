@@ -1,0 +1,19 @@
+//! `deltascope info`: metadata of every layer, no data read.
+
+use crate::cli::{GlobalArgs, InfoArgs};
+use crate::error::Result;
+use crate::report::{layer_infos, text};
+
+pub(super) fn run(g: &GlobalArgs, a: &InfoArgs) -> Result<()> {
+    let chain = super::open_chain(g, &a.path)?;
+    let infos = layer_infos(&chain);
+    if a.json {
+        super::json_to_stdout(&serde_json::json!({
+            "deltascope_version": crate::report::VERSION,
+            "chain": infos,
+            "warnings": chain.all_warnings().map(crate::report::WarningReport::from).collect::<Vec<_>>(),
+        }))
+    } else {
+        super::to_stdout(|w| text::render_info(w, &infos))
+    }
+}

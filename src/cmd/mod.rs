@@ -1,0 +1,97 @@
+//! Subcommands: the only place where CLI types meet engine types. Each turns its arguments
+//! into options, opens the chain, runs the engine on a local rayon pool (`--threads`), builds
+//! a report and renders it. Warnings reach stderr from here, never from the library.
+
+mod info;
+mod map;
+mod scan;
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use crate::chain::{Chain, ChainOptions};
+use crate::cli::{Cli, Command, GlobalArgs};
+use crate::error::{Error, Result};
+use crate::source::ReadMode;
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    let g = &cli.global;
+    match &cli.command {
+        Command::Info(a) => info::run(g, a),
+        Command::Map(a) => map::run(g, a),
+        Command::Scan(a) => scan::run(g, a),
+    }
+}
+
+fn chain_options(g: &GlobalArgs) -> ChainOptions {
+    ChainOptions {
+        mode: if g.no_mmap {
+            ReadMode::Read
+        } else {
+            ReadMode::Mmap
+        },
+        max_depth: g.max_depth,
+        strict: g.strict,
+    }
+}
+
+/// Opens the chain and prints its warnings to stderr.
+fn open_chain(g: &GlobalArgs, path: &Path) -> Result<Chain> {
+    let chain = Chain::open(path, &chain_options(g))?;
+    for w in chain.all_warnings() {
+        eprintln!("deltascope: warning: {w}");
+    }
+    Ok(chain)
+}
+
+/// A rayon pool of `--threads` workers (default: the cores).
+fn pool(g: &GlobalArgs) -> Result<rayon::ThreadPool> {
+    if g.threads == Some(0) {
+        return Err(Error::Usage("--threads must be at least 1".into()));
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(g.threads.unwrap_or(0))
+        .build()
+        .map_err(|e| Error::Other(format!("cannot start worker threads: {e}")))
+}
+
+/// Whether to draw progress bars.
+fn show_progress(g: &GlobalArgs) -> bool {
+    !g.quiet && std::io::stderr().is_terminal()
+}
+
+/// Writes to stdout through `f`, mapping write errors (a broken pipe included) to `Error::Io`.
+fn to_stdout(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+    let stdout = std::io::stdout();
+    let mut lock = std::io::BufWriter::new(stdout.lock());
+    f(&mut lock)
+        .and_then(|_| lock.flush())
+        .map_err(|e| Error::io(Path::new("<stdout>"), "write", e))
+}
+
+/// Writes `value` as pretty JSON and a newline to stdout.
+fn json_to_stdout<T: serde::Serialize>(value: &T) -> Result<()> {
+    to_stdout(|w| {
+        serde_json::to_writer_pretty(&mut *w, value).map_err(std::io::Error::other)?;
+        writeln!(w)
+    })
+}
+
+/// The exit code for an error: 2 for usage errors, 1 for everything else.
+pub fn exit_code(e: &Error) -> u8 {
+    if e.is_usage() { 2 } else { 1 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_documented_table() {
+        assert_eq!(exit_code(&Error::Usage("x".into())), 2);
+        assert_eq!(exit_code(&Error::Other("x".into())), 1);
+        let io = Error::io(Path::new("a"), "open", std::io::Error::other("no"));
+        assert_eq!(exit_code(&io), 1);
+    }
+}

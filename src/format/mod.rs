@@ -1,0 +1,288 @@
+//! On-disk formats: detection by magic, and one contract for every extent format.
+//!
+//! Each format file parses headers and tables from a [`Source`](crate::source::Source) and
+//! answers two questions in the extent's own virtual space (bytes from the extent's start):
+//! which pieces does table `t` map ([`ExtentMap::walk_table`]), and what backs byte `v`
+//! ([`ExtentMap::lookup`]). [`ExtentMap`] is an enum, so a new format breaks every `match`
+//! until it is handled. Paths, chains, threads and reports are other modules' business.
+
+pub mod cowd;
+pub mod descriptor;
+pub mod hosted;
+pub mod sesparse;
+
+use crate::error::{Corrupt, Error, Result, Structure};
+use crate::source::Source;
+
+/// What backs one grain (or a piece of one) of an extent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrainState {
+    /// Not in this layer: read the parent (zeros without one).
+    Unallocated,
+    /// Allocated as zeros without data (KDMV zeroed-grain GTE, SESparse type 2, COWD GTE 1).
+    Zero,
+    /// SESparse type 1: the guest unmapped it; reads as zeros (FORMATS.md 4.5, as qemu).
+    Unmapped,
+    /// Stored data; `file_offset` is the file offset of the piece's first byte.
+    Data {
+        /// File offset of the first byte of the piece.
+        file_offset: u64,
+    },
+    /// A compressed grain of a streamOptimized extent.
+    Compressed {
+        /// File offset of the grain's marker.
+        marker: u64,
+        /// Index of the grain in the extent.
+        grain: u64,
+    },
+}
+
+impl GrainState {
+    /// Whether the layer holds this piece (anything but [`GrainState::Unallocated`]).
+    pub fn is_allocated(&self) -> bool {
+        !matches!(self, GrainState::Unallocated)
+    }
+}
+
+/// A run of an extent's virtual space with one state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Piece {
+    /// Start, in bytes from the extent's start.
+    pub virt: u64,
+    /// Length in bytes.
+    pub len: u64,
+    /// What backs it.
+    pub state: GrainState,
+}
+
+/// What the first bytes of a file say it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Magic {
+    /// `KDMV`: hosted sparse or streamOptimized extent.
+    Kdmv,
+    /// `COWD`: ESX vmfsSparse redo log.
+    Cowd,
+    /// `0xCAFEBABE`: SESparse.
+    SeSparse,
+    /// A text descriptor.
+    Descriptor,
+    /// None of these.
+    Unknown,
+}
+
+/// Detects a file's kind from its leading bytes (FORMATS.md 2.1, 3.1, 4.2, 1.2).
+pub fn detect(head: &[u8]) -> Magic {
+    match head.get(..4) {
+        Some(b"KDMV") => Magic::Kdmv,
+        Some(b"COWD") => Magic::Cowd,
+        Some([0xbe, 0xba, 0xfe, 0xca]) if head.get(4..8) == Some(&[0, 0, 0, 0]) => Magic::SeSparse,
+        _ if descriptor::looks_like_descriptor(head) => Magic::Descriptor,
+        _ => Magic::Unknown,
+    }
+}
+
+/// Virtual grain size used to walk flat extents, which have no grains of their own.
+pub const FLAT_GRAIN: u64 = 64 * 1024;
+/// Grains per walk unit of a flat extent (32 MiB, as one KDMV grain table at 64 KiB).
+const FLAT_GRAINS_PER_TABLE: u64 = 512;
+
+/// A raw data extent (`FLAT`, `VMFS`): byte `v` is at `data_offset + v` of its file.
+#[derive(Debug, Clone)]
+pub struct FlatExtent {
+    /// File offset of the extent's first byte.
+    pub data_offset: u64,
+    /// Extent length in bytes.
+    pub capacity: u64,
+    /// Length of the file.
+    pub file_len: u64,
+}
+
+impl FlatExtent {
+    /// Bytes of the extent that the file really holds (qemu reads the rest as zeros).
+    pub fn available(&self) -> u64 {
+        self.file_len
+            .saturating_sub(self.data_offset)
+            .min(self.capacity)
+    }
+
+    fn piece(&self, virt: u64, end: u64) -> Piece {
+        let avail = self.available();
+        if virt >= avail {
+            Piece {
+                virt,
+                len: end - virt,
+                state: GrainState::Zero,
+            }
+        } else {
+            Piece {
+                virt,
+                len: end.min(avail) - virt,
+                state: GrainState::Data {
+                    file_offset: self.data_offset + virt,
+                },
+            }
+        }
+    }
+}
+
+/// The allocation map of one extent, whatever its format.
+#[derive(Debug)]
+pub enum ExtentMap {
+    /// `KDMV` hosted sparse, including streamOptimized.
+    Hosted(hosted::HostedExtent),
+    /// `COWD` vmfsSparse redo log.
+    Cowd(cowd::CowdExtent),
+    /// SESparse.
+    SeSparse(sesparse::SeSparseExtent),
+    /// Raw data.
+    Flat(FlatExtent),
+    /// `ZERO`: no file, reads as zeros, holds nothing.
+    Zero {
+        /// Extent length in bytes.
+        capacity: u64,
+    },
+}
+
+impl ExtentMap {
+    /// Extent length in bytes.
+    pub fn capacity(&self) -> u64 {
+        match self {
+            ExtentMap::Hosted(h) => h.capacity,
+            ExtentMap::Cowd(c) => c.capacity,
+            ExtentMap::SeSparse(s) => s.capacity,
+            ExtentMap::Flat(f) => f.capacity,
+            ExtentMap::Zero { capacity } => *capacity,
+        }
+    }
+
+    /// Grain size in bytes ([`FLAT_GRAIN`] for flat and zero extents).
+    pub fn grain_bytes(&self) -> u64 {
+        match self {
+            ExtentMap::Hosted(h) => h.grain_bytes,
+            ExtentMap::Cowd(c) => c.grain_bytes,
+            ExtentMap::SeSparse(s) => s.grain_bytes,
+            ExtentMap::Flat(_) | ExtentMap::Zero { .. } => FLAT_GRAIN,
+        }
+    }
+
+    /// Virtual bytes one table covers.
+    pub fn table_span(&self) -> u64 {
+        match self {
+            ExtentMap::Hosted(h) => h.table_span,
+            ExtentMap::Cowd(c) => c.table_span,
+            ExtentMap::SeSparse(s) => s.table_span,
+            ExtentMap::Flat(_) | ExtentMap::Zero { .. } => FLAT_GRAIN * FLAT_GRAINS_PER_TABLE,
+        }
+    }
+
+    /// Number of tables (walk units) covering the extent.
+    pub fn table_count(&self) -> u64 {
+        self.capacity().div_ceil(self.table_span())
+    }
+
+    /// Whether table `t` exists; an absent table maps nothing.
+    pub fn table_present(&self, t: u64) -> bool {
+        match self {
+            ExtentMap::Hosted(h) => h.table_present(t),
+            ExtentMap::Cowd(c) => c.table_present(t),
+            ExtentMap::SeSparse(s) => s.table_present(t),
+            ExtentMap::Flat(_) => t < self.table_count(),
+            ExtentMap::Zero { .. } => false,
+        }
+    }
+
+    /// Calls `f` for every piece table `t` maps, allocated or not, in virtual order; the
+    /// pieces tile the table's span (clipped to the capacity).
+    pub fn walk_table(
+        &self,
+        src: Option<&Source>,
+        t: u64,
+        scratch: &mut Vec<u8>,
+        f: &mut dyn FnMut(Piece) -> Result<()>,
+    ) -> Result<()> {
+        match (self, src) {
+            (ExtentMap::Hosted(h), Some(src)) => h.walk_table(src, t, scratch, f),
+            (ExtentMap::Cowd(c), Some(src)) => c.walk_table(src, t, scratch, f),
+            (ExtentMap::SeSparse(s), Some(src)) => s.walk_table(src, t, scratch, f),
+            (ExtentMap::Flat(flat), _) => {
+                let start = t.saturating_mul(self.table_span());
+                let end = start.saturating_add(self.table_span()).min(flat.capacity);
+                let mut v = start;
+                while v < end {
+                    let grain_end = (v + FLAT_GRAIN).min(end);
+                    let p = flat.piece(v, grain_end);
+                    v += p.len;
+                    f(p)?;
+                }
+                Ok(())
+            }
+            (ExtentMap::Zero { .. }, _) => Ok(()),
+            _ => Err(Error::Other("extent without a file".into())),
+        }
+    }
+
+    /// What backs extent byte `virt`, and the end of the run (same grain, same state) that
+    /// starts there.
+    pub fn lookup(&self, src: Option<&Source>, virt: u64, scratch: &mut Vec<u8>) -> Result<Piece> {
+        let cap = self.capacity();
+        match (self, src) {
+            (ExtentMap::Hosted(h), Some(src)) => h.lookup(src, virt, scratch),
+            (ExtentMap::Cowd(c), Some(src)) => c.lookup(src, virt, scratch),
+            (ExtentMap::SeSparse(s), Some(src)) => s.lookup(src, virt, scratch),
+            (ExtentMap::Flat(flat), _) => {
+                let avail = flat.available();
+                Ok(flat.piece(virt, if virt < avail { avail } else { cap }))
+            }
+            (ExtentMap::Zero { .. }, _) => Ok(Piece {
+                virt,
+                len: cap.saturating_sub(virt),
+                state: GrainState::Unallocated,
+            }),
+            _ => Err(Error::Other("extent without a file".into())),
+        }
+    }
+}
+
+/// Builds the piece for grain `g` of a sparse extent from its state, clipped to `capacity`,
+/// and from `virt` (inside the grain) for lookups.
+pub(crate) fn grain_piece(
+    g: u64,
+    grain_bytes: u64,
+    capacity: u64,
+    from: u64,
+    state: GrainState,
+) -> Piece {
+    let start = g * grain_bytes;
+    let end = (start + grain_bytes).min(capacity);
+    let from = from.max(start);
+    let state = match state {
+        GrainState::Data { file_offset } => GrainState::Data {
+            file_offset: file_offset + (from - start),
+        },
+        s => s,
+    };
+    Piece {
+        virt: from,
+        len: end.saturating_sub(from),
+        state,
+    }
+}
+
+/// Error for a grain table entry pointing outside the file.
+pub(crate) fn entry_out_of_file(
+    table: u64,
+    entry_offset: u64,
+    entry: u64,
+    needed_end: u64,
+    file_len: u64,
+) -> Corrupt {
+    Corrupt::bad_value(
+        Structure::GrainTable { index: table },
+        entry_offset,
+        "grain table entry",
+        entry,
+        format!(
+            "a grain inside the file (the grain would end at {needed_end:#x}, the file has {file_len:#x} bytes)"
+        ),
+    )
+}

@@ -1,0 +1,462 @@
+//! One disk of a chain: its descriptor, its extents and the files behind them.
+//!
+//! Opening a layer reads the descriptor (embedded in a `KDMV` file or a separate text file),
+//! resolves extent file names against the descriptor's directory, opens every extent file
+//! read-only and validates its metadata. Following parents is `chain.rs`'s job.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::{Corrupt, Error, Result, Structure, Warning};
+use crate::format::descriptor::{self, Descriptor, ExtentLine, ExtentType, MAX_DESCRIPTOR_BYTES};
+use crate::format::{
+    ExtentMap, FlatExtent, GrainState, Magic, Piece, cowd, detect, hosted, sesparse,
+};
+use crate::source::{ReadMode, Source};
+use crate::units::SECTOR;
+
+/// One extent of a layer: where it sits in virtual space, and what backs it.
+#[derive(Debug)]
+pub struct Extent {
+    /// First virtual byte of the layer this extent covers.
+    pub virt_start: u64,
+    /// The allocation map.
+    pub map: ExtentMap,
+    /// The file behind it (none for `ZERO`).
+    pub source: Option<Arc<Source>>,
+    /// The descriptor line it came from (none for a monolithic file read on its own).
+    pub line: Option<ExtentLine>,
+}
+
+impl Extent {
+    /// Virtual length in bytes.
+    pub fn len(&self) -> u64 {
+        self.map.capacity()
+    }
+
+    /// Whether the extent covers no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The file, if any.
+    pub fn src(&self) -> Option<&Source> {
+        self.source.as_deref()
+    }
+}
+
+/// A disk of the chain.
+#[derive(Debug)]
+pub struct Layer {
+    /// The file the layer was opened by (descriptor, or monolithic sparse file).
+    pub path: PathBuf,
+    /// Its descriptor.
+    pub descriptor: Descriptor,
+    /// Extents in virtual order.
+    pub extents: Vec<Extent>,
+    /// Virtual size in bytes (sum of the extents).
+    pub virtual_size: u64,
+    /// Every file of the layer (descriptor and extents), each once.
+    pub files: Vec<Arc<Source>>,
+    /// What was noticed while opening it.
+    pub warnings: Vec<Warning>,
+}
+
+impl Layer {
+    /// Opens the layer at `path`.
+    pub fn open(path: &Path, mode: ReadMode) -> Result<Layer> {
+        let src = Arc::new(Source::open(path, mode)?);
+        let head = src.bytes(
+            0,
+            src.len().min(64 * 1024),
+            &Structure::Descriptor { line: 0 },
+        )?;
+        match detect(&head) {
+            Magic::Kdmv => Self::open_monolithic(path, src),
+            Magic::Descriptor => {
+                if src.len() > MAX_DESCRIPTOR_BYTES {
+                    return Err(Error::corrupt(path, Corrupt::new(Structure::Descriptor { line: 0 }, 0, crate::error::CorruptKind::TooMany { field: "descriptor size", found: src.len(), max: MAX_DESCRIPTOR_BYTES })));
+                }
+                let text = src.bytes(0, src.len(), &Structure::Descriptor { line: 0 })?;
+                let d = descriptor::parse_descriptor(&text, 0).map_err(|e| Error::corrupt(path, e))?;
+                drop(text);
+                Self::from_descriptor(path, d, vec![src], mode)
+            }
+            Magic::Cowd => Err(Error::Unsupported { path: path.to_path_buf(), what: "a COWD (vmfsSparse) extent opened on its own; open the descriptor .vmdk that names it (it holds the parent link)".into() }),
+            Magic::SeSparse => Err(Error::Unsupported { path: path.to_path_buf(), what: "an SESparse extent opened on its own; open the descriptor .vmdk that names it (it holds the parent link)".into() }),
+            Magic::Unknown => Err(Error::corrupt(path, Corrupt::new(Structure::Descriptor { line: 0 }, 0, crate::error::CorruptKind::BadMagic {
+                expected: "\"KDMV\", \"COWD\", 0xcafebabe (SESparse) or a text descriptor".into(),
+                found: format!("{:02x?}", &head[..head.len().min(8)]),
+            }))),
+        }
+    }
+
+    /// A `KDMV` file with its descriptor embedded (monolithicSparse, streamOptimized).
+    fn open_monolithic(path: &Path, src: Arc<Source>) -> Result<Layer> {
+        let ext = hosted::HostedExtent::open(&src)?;
+        let h = &ext.header;
+        if h.descriptor_offset == 0 {
+            return Err(Error::Unsupported { path: path.to_path_buf(), what: "a sparse extent without an embedded descriptor (one file of a split twoGbMaxExtentSparse disk); open the descriptor .vmdk that names it".into() });
+        }
+        let doff = h.descriptor_offset.checked_mul(SECTOR);
+        let dlen = h
+            .descriptor_size
+            .checked_mul(SECTOR)
+            .map(|l| l.min(MAX_DESCRIPTOR_BYTES));
+        let (Some(doff), Some(dlen)) = (doff, dlen) else {
+            return Err(Error::corrupt(
+                path,
+                Corrupt::overflow(Structure::KdmvHeader, 28, "descriptorOffset"),
+            ));
+        };
+        let text = src.bytes(doff, dlen, &Structure::Descriptor { line: 0 })?;
+        let d = descriptor::parse_descriptor(&text, doff).map_err(|e| Error::corrupt(path, e))?;
+        drop(text);
+        if d.create_type.is_none() && d.extents.is_empty() {
+            return Err(Error::corrupt(
+                path,
+                Corrupt::syntax(
+                    Structure::Descriptor { line: 0 },
+                    doff,
+                    "the embedded descriptor is empty: no createType and no extent line",
+                ),
+            ));
+        }
+        let mut warnings = Vec::new();
+        hosted_warnings(path, &ext, &mut warnings);
+        let virtual_size = ext.capacity;
+        Ok(Layer {
+            path: path.to_path_buf(),
+            descriptor: d,
+            extents: vec![Extent {
+                virt_start: 0,
+                map: ExtentMap::Hosted(ext),
+                source: Some(src.clone()),
+                line: None,
+            }],
+            virtual_size,
+            files: vec![src],
+            warnings,
+        })
+    }
+
+    fn from_descriptor(
+        path: &Path,
+        d: Descriptor,
+        mut files: Vec<Arc<Source>>,
+        mode: ReadMode,
+    ) -> Result<Layer> {
+        let create_type = d.create_type.clone().unwrap_or_default();
+        check_create_type(path, &create_type)?;
+        if d.extents.is_empty() {
+            return Err(Error::corrupt(
+                path,
+                Corrupt::syntax(
+                    Structure::Descriptor { line: 0 },
+                    0,
+                    "the descriptor has no extent lines",
+                ),
+            ));
+        }
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let mut warnings = Vec::new();
+        let mut extents = Vec::new();
+        let mut virt = 0u64;
+        for (index, line) in d.extents.iter().enumerate() {
+            let line_bytes = line.sectors.checked_mul(SECTOR).ok_or_else(|| {
+                Error::corrupt(
+                    path,
+                    Corrupt::overflow(Structure::Extent { index }, 0, "extent sectors"),
+                )
+            })?;
+            let (map, source) = match &line.kind {
+                ExtentType::Zero => (
+                    ExtentMap::Zero {
+                        capacity: line_bytes,
+                    },
+                    None,
+                ),
+                ExtentType::RawDevice(word) => {
+                    return Err(Error::Unsupported {
+                        path: path.to_path_buf(),
+                        what: format!(
+                            "{word} extent (raw device mapping, createType {create_type:?}): its data lives on a LUN, not in a file, so a file copy cannot be read"
+                        ),
+                    });
+                }
+                ExtentType::Other(word) => {
+                    return Err(Error::Unsupported {
+                        path: path.to_path_buf(),
+                        what: format!("extent type {word:?} on descriptor line {}", line.line),
+                    });
+                }
+                kind => {
+                    let name = line.file.as_deref().unwrap_or_default();
+                    let file = resolve(dir, name);
+                    let src = match files.iter().find(|s| s.path() == file) {
+                        Some(s) => s.clone(),
+                        None => {
+                            let s = Arc::new(Source::open(&file, mode).map_err(|e| match e {
+                                Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => Error::Io {
+                                    path: path.to_path_buf(),
+                                    op: "open extent",
+                                    source: std::io::Error::new(std::io::ErrorKind::NotFound, format!("descriptor line {} names extent {}, which does not exist", line.line, crate::sanitize::sanitize(&file.display().to_string()))),
+                                },
+                                e => e,
+                            })?);
+                            files.push(s.clone());
+                            s
+                        }
+                    };
+                    let map = open_extent(kind, line, &src, line_bytes, &mut warnings)?;
+                    (map, Some(src))
+                }
+            };
+            let len = map.capacity();
+            if matches!(
+                map,
+                ExtentMap::Hosted(_) | ExtentMap::Cowd(_) | ExtentMap::SeSparse(_)
+            ) && len != line_bytes
+            {
+                warnings.push(Warning::Note { path: path.to_path_buf(), detail: format!("descriptor line {} says {} sectors, the extent header says {}; the header is used, as qemu does", line.line, line.sectors, len / SECTOR) });
+            }
+            extents.push(Extent {
+                virt_start: virt,
+                map,
+                source,
+                line: Some(line.clone()),
+            });
+            virt = virt.checked_add(len).ok_or_else(|| {
+                Error::corrupt(
+                    path,
+                    Corrupt::overflow(Structure::Extent { index }, 0, "virtual size"),
+                )
+            })?;
+        }
+        Ok(Layer {
+            path: path.to_path_buf(),
+            descriptor: d,
+            extents,
+            virtual_size: virt,
+            files,
+            warnings,
+        })
+    }
+
+    /// The createType, or `"?"` when the descriptor has none.
+    pub fn create_type(&self) -> &str {
+        self.descriptor.create_type.as_deref().unwrap_or("?")
+    }
+
+    /// A short name for the layer's data format, from its extents.
+    pub fn format(&self) -> &'static str {
+        let mut name: Option<&'static str> = None;
+        for e in &self.extents {
+            let n = match &e.map {
+                ExtentMap::Hosted(h) if h.compressed => "streamOptimized",
+                ExtentMap::Hosted(_) => "hostedSparse",
+                ExtentMap::Cowd(_) => "vmfsSparse",
+                ExtentMap::SeSparse(_) => "seSparse",
+                ExtentMap::Flat(_) => "flat",
+                ExtentMap::Zero { .. } => continue,
+            };
+            match name {
+                None => name = Some(n),
+                Some(m) if m != n => return "mixed",
+                _ => {}
+            }
+        }
+        name.unwrap_or("zero")
+    }
+
+    /// The layer's grain size: the smallest grain of its sparse extents, or [`crate::format::FLAT_GRAIN`]
+    /// for layers without grains.
+    pub fn grain_size(&self) -> u64 {
+        self.extents
+            .iter()
+            .filter(|e| !matches!(e.map, ExtentMap::Zero { .. } | ExtentMap::Flat(_)))
+            .map(|e| e.map.grain_bytes())
+            .min()
+            .unwrap_or(crate::format::FLAT_GRAIN)
+    }
+
+    /// Sum of the sizes of the layer's files on disk (apparent length).
+    pub fn file_size(&self) -> u64 {
+        self.files.iter().map(|s| s.len()).sum()
+    }
+
+    /// Index of the extent holding virtual byte `virt`.
+    pub fn extent_at(&self, virt: u64) -> Option<usize> {
+        let i = self.extents.partition_point(|e| e.virt_start <= virt);
+        let i = i.checked_sub(1)?;
+        (virt < self.extents[i].virt_start + self.extents[i].len()).then_some(i)
+    }
+
+    /// What backs virtual byte `virt` of this layer: the extent index and the run (in layer
+    /// virtual bytes) that starts at `virt` with one state. Past the end: `None`.
+    pub fn lookup(&self, virt: u64, scratch: &mut Vec<u8>) -> Result<Option<(usize, Piece)>> {
+        let Some(i) = self.extent_at(virt) else {
+            return Ok(None);
+        };
+        let e = &self.extents[i];
+        let mut p = e.map.lookup(e.src(), virt - e.virt_start, scratch)?;
+        p.virt += e.virt_start;
+        Ok(Some((i, p)))
+    }
+
+    /// Re-stats every file and fails if one changed since it was opened.
+    pub fn check_unchanged(&self) -> Result<()> {
+        self.files.iter().try_for_each(|s| s.check_unchanged())
+    }
+
+    /// Calls `f` for each piece (in layer virtual bytes) of every table of every extent, in
+    /// virtual order. Absent tables come as one unallocated piece.
+    pub fn walk(
+        &self,
+        scratch: &mut Vec<u8>,
+        f: &mut dyn FnMut(usize, Piece) -> Result<()>,
+    ) -> Result<()> {
+        for (i, e) in self.extents.iter().enumerate() {
+            if let ExtentMap::Zero { capacity } = e.map {
+                f(
+                    i,
+                    Piece {
+                        virt: e.virt_start,
+                        len: capacity,
+                        state: GrainState::Unallocated,
+                    },
+                )?;
+                continue;
+            }
+            for t in 0..e.map.table_count() {
+                e.map.walk_table(e.src(), t, scratch, &mut |mut p| {
+                    p.virt += e.virt_start;
+                    f(i, p)
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_create_type(path: &Path, create_type: &str) -> Result<()> {
+    match create_type {
+        "vmfsRDM"
+        | "vmfsRawDeviceMap"
+        | "vmfsRDMP"
+        | "vmfsPassthroughRawDeviceMap"
+        | "vmfsRaw"
+        | "fullDevice"
+        | "partitionedDevice" => Err(Error::Unsupported {
+            path: path.to_path_buf(),
+            what: format!(
+                "createType {create_type:?}: a raw device or pass-through disk keeps its data on a device, not in a file, so a file copy cannot be read"
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn open_extent(
+    kind: &ExtentType,
+    line: &ExtentLine,
+    src: &Arc<Source>,
+    line_bytes: u64,
+    warnings: &mut Vec<Warning>,
+) -> Result<ExtentMap> {
+    let path = src.path();
+    match kind {
+        ExtentType::Flat | ExtentType::Vmfs => {
+            let data_offset = line.offset.checked_mul(SECTOR).ok_or_else(|| {
+                Error::corrupt(
+                    path,
+                    Corrupt::overflow(Structure::Extent { index: 0 }, 0, "extent offset"),
+                )
+            })?;
+            let flat = FlatExtent {
+                data_offset,
+                capacity: line_bytes,
+                file_len: src.len(),
+            };
+            if flat.available() < line_bytes {
+                warnings.push(Warning::Note { path: path.to_path_buf(), detail: format!("flat extent needs {} bytes from offset {data_offset} but the file has {}; the missing part reads as zeros, as qemu reads it", line_bytes, src.len()) });
+            }
+            Ok(ExtentMap::Flat(flat))
+        }
+        ExtentType::Sparse | ExtentType::VmfsSparse | ExtentType::SeSparse => {
+            let head = src.bytes(0, src.len().min(512), &Structure::ExtentData)?;
+            // The type word does not decide the format: qemu goes by magic (FORMATS.md 1.5).
+            match detect(&head) {
+                Magic::Kdmv => {
+                    let ext = hosted::HostedExtent::open(src)?;
+                    hosted_warnings(path, &ext, warnings);
+                    Ok(ExtentMap::Hosted(ext))
+                }
+                Magic::Cowd => {
+                    let ext = cowd::CowdExtent::open(src)?;
+                    let n = ext.count_gte1(src)?;
+                    if n > 0 {
+                        warnings.push(Warning::ReaderDependent { path: path.to_path_buf(), detail: format!("{n} grain table entries are 1: read as zero grains, as dissect and Xen Orchestra read them (qemu reads sector 1 of the file instead)") });
+                    }
+                    if ext.header.unclean_shutdown != 0 {
+                        warnings.push(Warning::UncleanShutdown {
+                            path: path.to_path_buf(),
+                        });
+                    }
+                    Ok(ExtentMap::Cowd(ext))
+                }
+                Magic::SeSparse => {
+                    let ext = sesparse::SeSparseExtent::open(src)?;
+                    if ext.is_dirty() {
+                        warnings.push(Warning::DirtyJournal {
+                            path: path.to_path_buf(),
+                            detail: format!(
+                                "volatile header replayJournal = {}",
+                                ext.volatile.replay_journal
+                            ),
+                        });
+                    }
+                    Ok(ExtentMap::SeSparse(ext))
+                }
+                _ => Err(Error::corrupt(
+                    path,
+                    Corrupt::new(
+                        Structure::ExtentData,
+                        0,
+                        crate::error::CorruptKind::BadMagic {
+                            expected: "\"KDMV\", \"COWD\" or 0xcafebabe for a sparse extent".into(),
+                            found: format!("{:02x?}", &head[..head.len().min(8)]),
+                        },
+                    ),
+                )),
+            }
+        }
+        ExtentType::Zero | ExtentType::RawDevice(_) | ExtentType::Other(_) => {
+            Err(Error::Other("unreachable extent type".into()))
+        }
+    }
+}
+
+fn hosted_warnings(path: &Path, ext: &hosted::HostedExtent, warnings: &mut Vec<Warning>) {
+    if ext.unclean {
+        warnings.push(Warning::UncleanShutdown {
+            path: path.to_path_buf(),
+        });
+    }
+    for n in &ext.notes {
+        warnings.push(Warning::Note {
+            path: path.to_path_buf(),
+            detail: n.clone(),
+        });
+    }
+}
+
+/// Joins an extent or parent name to the descriptor's directory (absolute names stay).
+pub fn resolve(dir: &Path, name: &str) -> PathBuf {
+    let p = Path::new(name);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        dir.join(p)
+    }
+}

@@ -1,0 +1,123 @@
+//! The allocation map of one layer, with the meaning of `qemu-img map --output=json` of that
+//! layer alone (FORMATS.md 7.2): merged runs of unallocated, zero, data (with the file
+//! offset) and compressed ranges.
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::format::{ExtentMap, GrainState, Piece};
+use crate::layer::Layer;
+
+/// One run of the map, with qemu's field names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MapEntry {
+    /// First virtual byte.
+    pub start: u64,
+    /// Length in bytes.
+    pub length: u64,
+    /// Always 0: the map is of one layer.
+    pub depth: u32,
+    /// Allocated in this layer.
+    pub present: bool,
+    /// Reads as zeros.
+    pub zero: bool,
+    /// Backed by data in a file.
+    pub data: bool,
+    /// Backed by a compressed grain.
+    pub compressed: bool,
+    /// File offset of the data (uncompressed data only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    /// The file holding the data, when the layer has several files (not in qemu's output).
+    #[serde(skip)]
+    pub extent: usize,
+}
+
+fn entry(extent: usize, p: Piece) -> MapEntry {
+    let (present, zero, data, compressed, offset) = match p.state {
+        GrainState::Unallocated => (false, true, false, false, None),
+        GrainState::Zero | GrainState::Unmapped => (true, true, false, false, None),
+        GrainState::Data { file_offset } => (true, false, true, false, Some(file_offset)),
+        GrainState::Compressed { .. } => (true, false, true, true, None),
+    };
+    MapEntry {
+        start: p.virt,
+        length: p.len,
+        depth: 0,
+        present,
+        zero,
+        data,
+        compressed,
+        offset,
+        extent,
+    }
+}
+
+/// Whether `next` continues `cur` (qemu's rule: same flags, and contiguous offsets in the
+/// same file when there are offsets).
+fn mergeable(cur: &MapEntry, next: &MapEntry) -> bool {
+    cur.start + cur.length == next.start
+        && cur.present == next.present
+        && cur.zero == next.zero
+        && cur.data == next.data
+        && cur.compressed == next.compressed
+        && match (cur.offset, next.offset) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a + cur.length == b && cur.extent == next.extent,
+            _ => false,
+        }
+}
+
+/// The merged map of `layer`.
+pub fn layer_map(layer: &Layer) -> Result<Vec<MapEntry>> {
+    let mut out: Vec<MapEntry> = Vec::new();
+    let mut scratch = Vec::new();
+    let mut push = |e: MapEntry| match out.last_mut() {
+        Some(cur) if mergeable(cur, &e) => cur.length += e.length,
+        _ => out.push(e),
+    };
+    layer.walk(&mut scratch, &mut |ei, p| {
+        if p.len == 0 {
+            return Ok(());
+        }
+        let extent = &layer.extents[ei];
+        match (p.state, &extent.map, extent.src()) {
+            // qemu recurses into the file of a flat extent: holes of a sparse host file read
+            // as zero there (present, zero and data all set).
+            (GrainState::Data { file_offset }, ExtentMap::Flat(_), Some(src)) => {
+                let end = file_offset + p.len;
+                let mut off = file_offset;
+                while off < end {
+                    let (data, run_end) = src.data_run(off, end);
+                    let mut e = entry(
+                        ei,
+                        Piece {
+                            virt: p.virt + (off - file_offset),
+                            len: run_end - off,
+                            state: p.state,
+                        },
+                    );
+                    e.offset = Some(off);
+                    e.zero = !data;
+                    push(e);
+                    off = run_end;
+                }
+            }
+            _ => push(entry(ei, p)),
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Writes entries the way qemu-img prints them: a JSON array, one entry per line.
+pub fn render_map(out: &mut dyn std::io::Write, entries: &[MapEntry]) -> std::io::Result<()> {
+    write!(out, "[")?;
+    for (i, e) in entries.iter().enumerate() {
+        if i > 0 {
+            write!(out, ",\n")?;
+        }
+        serde_json::to_writer(&mut *out, e).map_err(std::io::Error::other)?;
+    }
+    writeln!(out, "]")
+}

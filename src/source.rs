@@ -1,0 +1,332 @@
+//! Read-only access to one input file: a read-only memory map, or positioned reads.
+//!
+//! This is the only file with `unsafe` code. Inputs are opened with [`File::open`] (read-only)
+//! and mapped with memmap2's read-only [`Mmap`]; never a writable map, never a writable open.
+//! Every range is checked against the length seen at open before it is touched, so a corrupt
+//! offset cannot fault. A file truncated by someone else *during* a scan can still raise
+//! SIGBUS on a mapped page: [`Source::check_unchanged`] re-stats the file after a scan, and
+//! `--no-mmap` (positioned reads) turns such a truncation into a clean I/O error.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use memmap2::Mmap;
+
+use crate::error::{Corrupt, CorruptKind, Error, Result, Structure};
+
+/// How input files are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadMode {
+    /// Memory-map each file read-only (falls back to reads when a map fails).
+    #[default]
+    Mmap,
+    /// Positioned reads (`pread`) only.
+    Read,
+}
+
+#[derive(Debug)]
+enum Backing {
+    Mapped(Mmap),
+    Reads,
+    Memory(Vec<u8>),
+}
+
+/// One open input file.
+#[derive(Debug)]
+pub struct Source {
+    path: PathBuf,
+    file: Option<File>,
+    len: u64,
+    modified: Option<SystemTime>,
+    backing: Backing,
+}
+
+impl Source {
+    /// Opens `path` read-only and, in [`ReadMode::Mmap`], maps it read-only.
+    pub fn open(path: &Path, mode: ReadMode) -> Result<Source> {
+        let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
+        let meta = file.metadata().map_err(|e| Error::io(path, "stat", e))?;
+        if meta.is_dir() {
+            return Err(Error::io(
+                path,
+                "open",
+                std::io::Error::other("is a directory, expected a VMDK file"),
+            ));
+        }
+        let len = meta.len();
+        let backing = if mode == ReadMode::Mmap && meta.is_file() && len > 0 {
+            // SAFETY: the map is read-only and the file was opened read-only, so we never write
+            // through it. The contract memmap2 asks us to uphold is that nobody truncates or
+            // modifies the file while it is mapped. We cannot enforce that for files on a
+            // datastore copy; a truncation during a scan would raise SIGBUS. We check every
+            // range against `len` before reading, re-stat the file after the scan
+            // (`check_unchanged`), and offer `--no-mmap` for files that may change.
+            #[allow(unsafe_code)]
+            match unsafe { Mmap::map(&file) } {
+                Ok(map) => Backing::Mapped(map),
+                // A failed map is not an error: positioned reads give identical results.
+                Err(_) => Backing::Reads,
+            }
+        } else {
+            Backing::Reads
+        };
+        Ok(Source {
+            path: path.to_path_buf(),
+            file: Some(file),
+            len,
+            modified: meta.modified().ok(),
+            backing,
+        })
+    }
+
+    /// A file held in memory under a made-up path: for tests and fuzzing, where the whole
+    /// chain comes from one buffer.
+    pub fn from_bytes(path: &Path, data: Vec<u8>) -> Source {
+        Source {
+            path: path.to_path_buf(),
+            file: None,
+            len: data.len() as u64,
+            modified: None,
+            backing: Backing::Memory(data),
+        }
+    }
+
+    /// The path the file was opened by.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Length of the file in bytes, as seen at open.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the file is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether the file is memory-mapped.
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.backing, Backing::Mapped(_))
+    }
+
+    /// Checks that `len` bytes at `offset` lie inside the file.
+    pub fn check_range(&self, offset: u64, len: u64, structure: &Structure) -> Result<()> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.len => Ok(()),
+            _ => Err(self.out_of_bounds(offset, len, structure)),
+        }
+    }
+
+    fn out_of_bounds(&self, offset: u64, len: u64, structure: &Structure) -> Error {
+        Error::corrupt(
+            &self.path,
+            Corrupt::new(
+                structure.clone(),
+                offset,
+                CorruptKind::OutOfBounds {
+                    offset,
+                    len,
+                    file_len: self.len,
+                },
+            ),
+        )
+    }
+
+    /// `len` bytes at `offset`: borrowed from the map, or read into an owned buffer. The
+    /// length is checked against the file before any buffer is allocated.
+    pub fn bytes(&self, offset: u64, len: u64, structure: &Structure) -> Result<Cow<'_, [u8]>> {
+        self.check_range(offset, len, structure)?;
+        match &self.backing {
+            Backing::Mapped(map) => Ok(Cow::Borrowed(mapped(map, offset, len))),
+            Backing::Memory(data) => Ok(Cow::Borrowed(mapped(data, offset, len))),
+            Backing::Reads => {
+                let n =
+                    usize::try_from(len).map_err(|_| self.out_of_bounds(offset, len, structure))?;
+                let mut buf = vec![0u8; n];
+                self.pread(offset, &mut buf)?;
+                Ok(Cow::Owned(buf))
+            }
+        }
+    }
+
+    /// The hot-path read: `len` bytes at `offset`, borrowed from the map, or read into
+    /// `scratch` (grown as needed, never shrunk) and borrowed from there.
+    #[inline]
+    pub fn read_at<'a>(
+        &'a self,
+        offset: u64,
+        len: usize,
+        scratch: &'a mut Vec<u8>,
+        structure: &Structure,
+    ) -> Result<&'a [u8]> {
+        self.check_range(offset, len as u64, structure)?;
+        match &self.backing {
+            Backing::Mapped(map) => Ok(mapped(map, offset, len as u64)),
+            Backing::Memory(data) => Ok(mapped(data, offset, len as u64)),
+            Backing::Reads => {
+                if scratch.len() < len {
+                    scratch.resize(len, 0);
+                }
+                let buf = &mut scratch[..len];
+                self.pread(offset, buf)?;
+                Ok(buf)
+            }
+        }
+    }
+
+    /// Reads `buf.len()` bytes at `offset` into `buf` (a copy, also when mapped).
+    pub fn read_into(&self, offset: u64, buf: &mut [u8], structure: &Structure) -> Result<()> {
+        self.check_range(offset, buf.len() as u64, structure)?;
+        match &self.backing {
+            Backing::Mapped(map) => {
+                buf.copy_from_slice(mapped(map, offset, buf.len() as u64));
+                Ok(())
+            }
+            Backing::Memory(data) => {
+                buf.copy_from_slice(mapped(data, offset, buf.len() as u64));
+                Ok(())
+            }
+            Backing::Reads => self.pread(offset, buf),
+        }
+    }
+
+    fn pread(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        match &self.file {
+            Some(file) => file
+                .read_exact_at(buf, offset)
+                .map_err(|e| Error::io(&self.path, "read", e)),
+            None => Err(Error::io(
+                &self.path,
+                "read",
+                std::io::Error::other("in-memory source has no file"),
+            )),
+        }
+    }
+
+    /// The run of the file that starts at `offset`: whether it holds data or is a hole of a
+    /// sparse host file, and where the run ends (at most `end`). qemu reports holes of flat
+    /// extents as zero, so `map` needs this to mean what `qemu-img map` means. Files without
+    /// hole support (and in-memory sources) are all data.
+    pub fn data_run(&self, offset: u64, end: u64) -> (bool, u64) {
+        use std::os::fd::AsRawFd;
+        let Some(file) = &self.file else {
+            return (true, end);
+        };
+        let (Ok(off), Ok(_)) = (libc::off_t::try_from(offset), libc::off_t::try_from(end)) else {
+            return (true, end);
+        };
+        let fd = file.as_raw_fd();
+        // SAFETY: lseek on a file descriptor we own; it only moves this descriptor's offset,
+        // which no other code uses (every read is positioned).
+        #[allow(unsafe_code)]
+        let data = unsafe { libc::lseek(fd, off, libc::SEEK_DATA) };
+        if data < 0 {
+            // ENXIO: no data after `offset` (a hole to the end); anything else: no support.
+            let hole = std::io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO);
+            return (!hole, end);
+        }
+        let data = data as u64;
+        if data > offset {
+            return (false, data.min(end));
+        }
+        // SAFETY: as above.
+        #[allow(unsafe_code)]
+        let hole = unsafe { libc::lseek(fd, off, libc::SEEK_HOLE) };
+        if hole < 0 {
+            return (true, end);
+        }
+        (true, (hole as u64).min(end).max(offset + 1))
+    }
+
+    /// Re-stats the file and fails if its length or modification time changed since open.
+    pub fn check_unchanged(&self) -> Result<()> {
+        if self.file.is_none() {
+            return Ok(());
+        }
+        let meta = std::fs::metadata(&self.path).map_err(|e| Error::io(&self.path, "stat", e))?;
+        if meta.len() != self.len {
+            return Err(Error::Changed {
+                path: self.path.clone(),
+                what: format!("length {} became {}", self.len, meta.len()),
+            });
+        }
+        if meta.modified().ok() != self.modified {
+            return Err(Error::Changed {
+                path: self.path.clone(),
+                what: "modification time changed".to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The mapped bytes of a range already checked against the file length.
+#[inline]
+fn mapped(map: &[u8], offset: u64, len: u64) -> &[u8] {
+    // OK to index: callers checked offset + len <= file length == map (or buffer) length,
+    // and that length fits in usize because the file was mapped (or is held in memory).
+    let start = offset as usize;
+    &map[start..start + len as usize]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn temp_file(content: &[u8]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.bin");
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(content)
+            .unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn mapped_and_read_modes_agree() {
+        let content: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        let (_d, path) = temp_file(&content);
+        let s = Structure::ExtentData;
+        for mode in [ReadMode::Mmap, ReadMode::Read] {
+            let src = Source::open(&path, mode).unwrap();
+            assert_eq!(src.is_mapped(), mode == ReadMode::Mmap);
+            let mut scratch = Vec::new();
+            assert_eq!(
+                src.read_at(100, 50, &mut scratch, &s).unwrap(),
+                &content[100..150]
+            );
+            assert_eq!(&*src.bytes(9000, 1000, &s).unwrap(), &content[9000..]);
+            let err = src.bytes(9000, 1001, &s).unwrap_err().to_string();
+            assert!(err.contains("past the end of the file"), "{err}");
+            assert!(src.read_at(u64::MAX, 2, &mut scratch, &s).is_err());
+            src.check_unchanged().unwrap();
+        }
+    }
+
+    #[test]
+    fn a_truncated_file_is_noticed() {
+        let (_d, path) = temp_file(&[7u8; 4096]);
+        let src = Source::open(&path, ReadMode::Read).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(100)
+            .unwrap();
+        assert!(matches!(src.check_unchanged(), Err(Error::Changed { .. })));
+        let mut buf = [0u8; 512];
+        // The length seen at open allows the read, the file no longer has the bytes: a clean
+        // I/O error, not a signal.
+        assert!(matches!(
+            src.read_into(1024, &mut buf, &Structure::ExtentData),
+            Err(Error::Io { .. })
+        ));
+    }
+}

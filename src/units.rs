@@ -1,0 +1,100 @@
+//! Units of the disk: sectors, and human sizes (`2GiB`, `16M`) for input and output.
+//!
+//! JSON always carries plain byte integers; binary units appear only in text for people.
+
+/// Bytes per sector in every VMDK format (FORMATS.md, introduction).
+pub const SECTOR: u64 = 512;
+
+/// Parses a size such as `16MiB`, `2G`, `300k`, `4096` or `0x1000` into bytes.
+///
+/// Suffixes are binary (K = KiB); an optional trailing `B`/`iB` is accepted. The error keeps
+/// the user's text and says which forms are accepted.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let bad = || {
+        format!(
+            "invalid size {text:?}: expected a number of bytes with an optional binary suffix, such as 4096, 64KiB, 16M, 2GiB or 1T"
+        )
+    };
+    if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        return u64::from_str_radix(hex, 16).map_err(|_| bad());
+    }
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, suffix) = t.split_at(split);
+    let suffix = suffix.trim();
+    let mult: u64 = match suffix.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        "p" | "pb" | "pib" => 1 << 50,
+        _ => return Err(bad()),
+    };
+    if num.is_empty() {
+        return Err(bad());
+    }
+    if num.contains('.') {
+        let v: f64 = num.parse().map_err(|_| bad())?;
+        let bytes = v * mult as f64;
+        if !(bytes.is_finite() && bytes >= 0.0 && bytes < u64::MAX as f64) {
+            return Err(bad());
+        }
+        Ok(bytes.round() as u64)
+    } else {
+        let v: u64 = num.parse().map_err(|_| bad())?;
+        v.checked_mul(mult).ok_or_else(bad)
+    }
+}
+
+/// Formats bytes in binary units with one decimal (`1.5 GiB`), exact below 1 KiB.
+pub fn format_size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// Formats a share as a percentage with one decimal; `-` when the whole is zero.
+pub fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "-".to_string()
+    } else {
+        format!("{:.1}%", part as f64 * 100.0 / whole as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_binary_suffixes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("16MiB"), Ok(16 << 20));
+        assert_eq!(parse_size("16M"), Ok(16 << 20));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("1.5k"), Ok(1536));
+        assert_eq!(parse_size("0x200"), Ok(512));
+        assert!(parse_size("12 apples").unwrap_err().contains("12 apples"));
+        assert!(parse_size("99999999999T").is_err());
+    }
+
+    #[test]
+    fn formats_binary_units() {
+        assert_eq!(format_size(512), "512 B");
+        assert_eq!(format_size(1536), "1.5 KiB");
+        assert_eq!(format_size(3 << 30), "3.0 GiB");
+        assert_eq!(percent(1, 4), "25.0%");
+        assert_eq!(percent(1, 0), "-");
+    }
+}
