@@ -111,10 +111,10 @@ impl Chain {
             layers: top_first,
             warnings,
         };
-        if opts.strict {
-            if let Some(w) = chain.all_warnings().next() {
-                return Err(Error::Strict(w.clone()));
-            }
+        if opts.strict
+            && let Some(w) = chain.all_warnings().next()
+        {
+            return Err(Error::Strict(w.clone()));
         }
         Ok(chain)
     }
@@ -160,10 +160,11 @@ pub fn parent_path(child: &Path, hint: &str) -> PathBuf {
     let normalized = hint.replace('\\', "/");
     let windows_abs = normalized.len() > 2 && normalized.as_bytes()[1] == b':';
     let p = Path::new(&normalized);
-    if (p.is_absolute() || windows_abs) && !p.exists() {
-        if let Some(name) = p.file_name() {
-            return dir.join(name);
-        }
+    if (p.is_absolute() || windows_abs)
+        && !p.exists()
+        && let Some(name) = p.file_name()
+    {
+        return dir.join(name);
     }
     resolve(dir, &normalized)
 }

@@ -102,7 +102,7 @@ pub struct LayerStats {
     /// Allocated grains (pieces).
     pub grains: u64,
     /// Class bytes by position of the grain in its file, in tenths of the data area: the
-    /// order in which a sparse delta grew.
+    /// order in which a sparse delta grew. Zero and unmapped entries are not in it.
     pub profile: [ClassCounts; PROFILE_SLICES],
 }
 
@@ -256,7 +256,8 @@ fn classify_piece(chain: &Chain, li: usize, ei: usize, p: Piece, w: &mut Worker<
     let layer = &chain.layers[li];
     let extent = &layer.extents[ei];
     let len = p.len as usize;
-    let mut slice = 0usize;
+    // Zero and unmapped entries have no place in the file: they stay out of the profile.
+    let mut slice = None;
     // The layer's own bytes (None: zeros).
     let content: Option<&[u8]> = match p.state {
         GrainState::Unallocated => return Ok(()),
@@ -273,7 +274,7 @@ fn classify_piece(chain: &Chain, li: usize, ei: usize, p: Piece, w: &mut Worker<
                 .src()
                 .ok_or_else(|| Error::Other("data extent without a file".into()))?;
             w.stats.stored_bytes += p.len;
-            slice = profile_slice(&extent.map, src.len(), file_offset);
+            slice = Some(profile_slice(&extent.map, src.len(), file_offset));
             Some(src.read_at(file_offset, len, &mut w.content_buf, &Structure::ExtentData)?)
         }
         GrainState::Compressed { marker, grain } => {
@@ -285,7 +286,7 @@ fn classify_piece(chain: &Chain, li: usize, ei: usize, p: Piece, w: &mut Worker<
             let src = extent
                 .src()
                 .ok_or_else(|| Error::Other("compressed extent without a file".into()))?;
-            slice = profile_slice(&extent.map, src.len(), marker);
+            slice = Some(profile_slice(&extent.map, src.len(), marker));
             let grain_start = extent.virt_start + grain * h.grain_bytes;
             let data = inflate(chain, li, ei, marker, grain, &mut w.scratch)?;
             // Stored size: the marker's compressed size (read again: 12 bytes from the map).
@@ -339,7 +340,9 @@ fn classify_piece(chain: &Chain, li: usize, ei: usize, p: Piece, w: &mut Worker<
     }
     let class = grain_flags.class();
     w.stats.classes.count(class, p.len);
-    w.stats.profile[slice].count(class, p.len);
+    if let Some(slice) = slice {
+        w.stats.profile[slice].count(class, p.len);
+    }
     w.stats.allocated_bytes += p.len;
     w.stats.grains += 1;
     Ok(())

@@ -16,10 +16,10 @@ fn main() -> ExitCode {
 
 /// 0 ok (a closed pipe on stdout included), 1 bad input or analysis error, 2 usage.
 fn exit_for(e: &Error) -> ExitCode {
-    if let Error::Io { source, .. } = e {
-        if source.kind() == std::io::ErrorKind::BrokenPipe {
-            return ExitCode::SUCCESS;
-        }
+    if let Error::Io { source, .. } = e
+        && source.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        return ExitCode::SUCCESS;
     }
     eprintln!("deltascope: {e}");
     ExitCode::from(deltascope::cmd::exit_code(e))

@@ -115,7 +115,7 @@ pub fn render_map(out: &mut dyn std::io::Write, entries: &[MapEntry]) -> std::io
     write!(out, "[")?;
     for (i, e) in entries.iter().enumerate() {
         if i > 0 {
-            write!(out, ",\n")?;
+            writeln!(out, ",")?;
         }
         serde_json::to_writer(&mut *out, e).map_err(std::io::Error::other)?;
     }

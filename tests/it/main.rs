@@ -1,1 +1,13 @@
-fn main() {}
+//! One integration-test binary (ripgrep's layout). Each module says what belongs in it.
+//! Tests drive the real `deltascope` executable; oracles are independent tools (qemu-img,
+//! qemu-io) and computations from raw bytes, never deltascope's own library.
+
+mod util;
+
+mod cli;
+mod hostile;
+mod json_contract;
+mod map_qemu;
+mod readonly;
+mod samples;
+mod scan_truth;

@@ -1,0 +1,76 @@
+//! The command line itself: help, version, usage errors and their exit codes.
+
+use crate::util::*;
+
+#[test]
+fn help_lists_every_subcommand_and_the_exit_codes() {
+    let out = ok(["--help"]);
+    for word in [
+        "info",
+        "map",
+        "scan",
+        "Exit codes",
+        "--no-mmap",
+        "--strict",
+        "--threads",
+    ] {
+        assert!(out.contains(word), "--help lacks {word}:\n{out}");
+    }
+    for sub in ["info", "map", "scan"] {
+        let h = ok([sub, "--help"]);
+        assert!(h.contains("Example:"), "{sub} --help has no example:\n{h}");
+    }
+    assert!(ok(["--version"]).starts_with("deltascope "));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    fails(2, ["scan"]);
+    fails(2, ["frobnicate"]);
+    fails(2, ["scan", "--threads", "lots", "x.vmdk"]);
+    let demo = root().join("testdata/demo/win10-clone-000002.vmdk");
+    let e = fails(
+        2,
+        [
+            "scan".as_ref(),
+            "--threads".as_ref(),
+            "0".as_ref(),
+            demo.as_os_str(),
+        ],
+    );
+    assert!(e.contains("--threads must be at least 1"), "{e}");
+    let e = fails(
+        2,
+        [
+            "map".as_ref(),
+            demo.as_os_str(),
+            "--layer".as_ref(),
+            "9".as_ref(),
+        ],
+    );
+    assert!(e.contains("--layer 9: the chain has 3 layer(s)"), "{e}");
+}
+
+#[test]
+fn a_missing_file_exits_1_and_names_it() {
+    let e = fails(1, ["scan", "/nonexistent/disk.vmdk"]);
+    assert!(
+        e.contains("/nonexistent/disk.vmdk") && e.contains("No such file"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    let demo = root().join("testdata/demo/win10-clone-000002.vmdk");
+    let status = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "'{}' map '{}' --layer 0 | head -c 10 >/dev/null; exit ${{PIPESTATUS[0]}}",
+            bin().display(),
+            demo.display()
+        ))
+        .status()
+        .expect("sh");
+    assert!(status.success());
+}

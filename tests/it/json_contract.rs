@@ -1,0 +1,102 @@
+//! The JSON contract of `scan --json` (docs/JSON.md), read with this test's own types: a
+//! renamed or retyped field breaks this test, not just the crate's serializer.
+
+use std::ffi::OsStr;
+
+use serde::Deserialize;
+
+use crate::util::*;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Counts {
+    fresh: u64,
+    overwritten: u64,
+    identical: u64,
+    zeroed: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)]
+struct Warning {
+    kind: String,
+    message: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)]
+struct Layer {
+    path: String,
+    format: String,
+    create_type: String,
+    virtual_size: u64,
+    grain_size: u64,
+    allocated_bytes: u64,
+    classes: Counts,
+    blocks_4k: Counts,
+    warnings: Vec<Warning>,
+    file_size: u64,
+    stored_bytes: u64,
+    zero_entry_bytes: u64,
+    unmapped_bytes: u64,
+    allocation_profile: Vec<Counts>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Scan {
+    deltascope_version: String,
+    chain: Vec<Layer>,
+}
+
+#[test]
+fn scan_json_follows_the_documented_contract() {
+    let demo = root().join("testdata/demo/win10-clone-000002.vmdk");
+    let out = ok([OsStr::new("scan"), OsStr::new("--json"), demo.as_os_str()]);
+    let scan: Scan = serde_json::from_str(&out).expect("contract types");
+    assert_eq!(scan.deltascope_version, env!("CARGO_PKG_VERSION"));
+    assert_eq!(scan.chain.len(), 3);
+    assert!(scan.chain[0].path.ends_with("win10-base.vmdk"));
+    assert!(scan.chain[2].path.ends_with("win10-clone-000002.vmdk"));
+    for l in &scan.chain {
+        let c = &l.classes;
+        assert_eq!(
+            c.fresh + c.overwritten + c.identical + c.zeroed,
+            l.allocated_bytes,
+            "{}",
+            l.path
+        );
+        assert_eq!(l.format, "hostedSparse");
+        assert_eq!(l.create_type, "monolithicSparse");
+        assert_eq!(l.grain_size, 65536);
+        assert_eq!(l.allocation_profile.len(), 10);
+        let p: u64 = l
+            .allocation_profile
+            .iter()
+            .map(|c| c.fresh + c.overwritten + c.identical + c.zeroed)
+            .sum();
+        assert_eq!(
+            p,
+            l.allocated_bytes - l.zero_entry_bytes - l.unmapped_bytes,
+            "profile covers every stored grain of {}",
+            l.path
+        );
+        assert!(l.file_size >= l.stored_bytes);
+    }
+    // The base is classified against an all-zero parent: nothing is overwritten or identical.
+    assert_eq!(
+        scan.chain[0].classes.overwritten + scan.chain[0].classes.identical,
+        0
+    );
+}
+
+#[test]
+fn info_json_names_each_layer() {
+    let demo = root().join("testdata/demo/win10-clone-000002.vmdk");
+    let v = json(&[OsStr::new("info"), OsStr::new("--json"), demo.as_os_str()]);
+    let chain = v["chain"].as_array().expect("chain");
+    assert_eq!(chain.len(), 3);
+    assert_eq!(chain[1]["parent_hint"], "win10-base.vmdk");
+    assert_eq!(chain[2]["parent_cid"], chain[1]["cid"]);
+    assert_eq!(chain[0]["parent_cid"], "ffffffff");
+}

@@ -1,0 +1,219 @@
+//! Shared helpers: running the binary, generating test chains once, and calling qemu.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+/// The deltascope binary under test.
+pub fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_deltascope"))
+}
+
+/// The repository root.
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs deltascope with `args`.
+pub fn run<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    Command::new(bin())
+        .args(args)
+        .output()
+        .expect("run deltascope")
+}
+
+/// Runs deltascope, asserts exit 0, returns stdout.
+pub fn ok<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let args: Vec<_> = args
+        .into_iter()
+        .map(|a| a.as_ref().to_os_string())
+        .collect();
+    let out = run(&args);
+    assert!(
+        out.status.success(),
+        "deltascope {:?} failed ({:?}):\nstdout:\n{}\nstderr:\n{}",
+        args,
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// Runs deltascope, asserts exit `code`, returns stderr.
+pub fn fails<I, S>(code: i32, args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let args: Vec<_> = args
+        .into_iter()
+        .map(|a| a.as_ref().to_os_string())
+        .collect();
+    let out = run(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "deltascope {args:?}: expected exit {code}\nstdout:\n{}\nstderr:\n{stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!stderr.contains("panicked"), "panic on {args:?}:\n{stderr}");
+    stderr
+}
+
+/// Fails the test with an install hint when a tool is missing: a skipped test never passes.
+pub fn require(tool: &str) {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{tool} is required by this test and was not found: install qemu-utils (apt-get install qemu-utils)"
+    );
+}
+
+/// Runs a command, asserting success; returns stdout.
+pub fn sh(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A fresh temporary directory for one test.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("deltascope-it-")
+        .tempdir()
+        .expect("temp dir")
+}
+
+fn generated(script: &str) -> PathBuf {
+    require("qemu-img");
+    require("qemu-io");
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("deltascope-{script}-"))
+        .tempdir()
+        .expect("temp dir")
+        .keep();
+    sh(Command::new("bash")
+        .arg(root().join("testdata").join(script))
+        .arg(&dir));
+    dir
+}
+
+/// The chains built by `testdata/make-chains.sh`, built once per test run.
+pub fn chains_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| generated("make-chains.sh"))
+}
+
+/// The ESX-format chains built by `testdata/make-esx-chains.sh`, built once per test run.
+pub fn esx_chains_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| generated("make-esx-chains.sh"))
+}
+
+/// Every chain under `dir`: (name, layer paths base first), from each `chain.txt`.
+pub fn chains_in(dir: &Path) -> Vec<(String, Vec<PathBuf>)> {
+    let mut out = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .expect("chains dir")
+        .flatten()
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let list = e.path().join("chain.txt");
+        if let Ok(text) = std::fs::read_to_string(&list) {
+            let layers = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(|l| e.path().join(l))
+                .collect();
+            out.push((e.file_name().to_string_lossy().into_owned(), layers));
+        }
+    }
+    assert!(!out.is_empty(), "no chains found in {}", dir.display());
+    out
+}
+
+/// `qemu-img map --output=json` of one layer alone (its backing cut off).
+pub fn qemu_map_layer(path: &Path) -> Vec<Value> {
+    let spec = format!(
+        "json:{{\"driver\":\"vmdk\",\"file\":{{\"driver\":\"file\",\"filename\":{}}},\"backing\":null}}",
+        serde_json::to_string(&path.to_string_lossy()).expect("path as JSON")
+    );
+    let out = sh(Command::new("qemu-img")
+        .args(["map", "--output=json"])
+        .arg(spec));
+    serde_json::from_str(&out).expect("qemu-img map JSON")
+}
+
+/// `qemu-img info --output=json`.
+pub fn qemu_info(path: &Path) -> Value {
+    let out = sh(Command::new("qemu-img")
+        .args(["info", "--output=json"])
+        .arg(path));
+    serde_json::from_str(&out).expect("qemu-img info JSON")
+}
+
+/// The guest view of the chain whose top is `path`, as a raw file in `dir`.
+pub fn convert_raw(path: &Path, dir: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .expect("file name")
+        .to_string_lossy()
+        .into_owned();
+    let out = dir.join(format!("{name}.raw"));
+    sh(Command::new("qemu-img")
+        .args(["convert", "-O", "raw"])
+        .arg(path)
+        .arg(&out));
+    out
+}
+
+/// deltascope's JSON output for `args`.
+pub fn json(args: &[&OsStr]) -> Value {
+    serde_json::from_str(&ok(args)).expect("deltascope JSON")
+}
+
+/// sha256-free fingerprint of a file tree for read-only checks: size, mtime and contents.
+pub fn snapshot(paths: &[PathBuf]) -> BTreeMap<PathBuf, (u64, std::time::SystemTime, Vec<u8>)> {
+    paths
+        .iter()
+        .map(|p| {
+            let m = std::fs::metadata(p).expect("stat");
+            (
+                p.clone(),
+                (
+                    m.len(),
+                    m.modified().expect("mtime"),
+                    std::fs::read(p).expect("read"),
+                ),
+            )
+        })
+        .collect()
+}
