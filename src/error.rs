@@ -310,6 +310,15 @@ pub enum Error {
         /// What is corrupt, and where.
         corrupt: Corrupt,
     },
+    /// The input cannot be read as asked, by design (a raw device mapping, an extent opened
+    /// without its descriptor): the message says what to open instead.
+    #[error("{}: cannot be read: {}", display_path(path), sanitize(why))]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why, and what to do instead.
+        why: String,
+    },
     /// The image is valid but uses something this version does not read.
     #[error("{}: not supported yet: {}", display_path(path), sanitize(what))]
     Unsupported {

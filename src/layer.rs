@@ -82,8 +82,8 @@ impl Layer {
                 drop(text);
                 Self::from_descriptor(path, d, vec![src], mode)
             }
-            Magic::Cowd => Err(Error::Unsupported { path: path.to_path_buf(), what: "a COWD (vmfsSparse) extent opened on its own; open the descriptor .vmdk that names it (it holds the parent link)".into() }),
-            Magic::SeSparse => Err(Error::Unsupported { path: path.to_path_buf(), what: "an SESparse extent opened on its own; open the descriptor .vmdk that names it (it holds the parent link)".into() }),
+            Magic::Cowd => Err(Error::Unreadable { path: path.to_path_buf(), why: "a COWD (vmfsSparse) extent opened on its own; open the descriptor .vmdk that names it (it holds the parent link)".into() }),
+            Magic::SeSparse => Err(Error::Unreadable { path: path.to_path_buf(), why: "an SESparse extent opened on its own; open the descriptor .vmdk that names it (it holds the parent link)".into() }),
             Magic::Unknown => Err(Error::corrupt(path, Corrupt::new(Structure::Descriptor { line: 0 }, 0, crate::error::CorruptKind::BadMagic {
                 expected: "\"KDMV\", \"COWD\", 0xcafebabe (SESparse) or a text descriptor".into(),
                 found: format!("{:02x?}", &head[..head.len().min(8)]),
@@ -96,7 +96,7 @@ impl Layer {
         let ext = hosted::HostedExtent::open(&src)?;
         let h = &ext.header;
         if h.descriptor_offset == 0 {
-            return Err(Error::Unsupported { path: path.to_path_buf(), what: "a sparse extent without an embedded descriptor (one file of a split twoGbMaxExtentSparse disk); open the descriptor .vmdk that names it".into() });
+            return Err(Error::Unreadable { path: path.to_path_buf(), why: "a sparse extent without an embedded descriptor (one file of a split twoGbMaxExtentSparse disk); open the descriptor .vmdk that names it".into() });
         }
         let doff = h.descriptor_offset.checked_mul(SECTOR);
         let dlen = h
@@ -177,9 +177,9 @@ impl Layer {
                     None,
                 ),
                 ExtentType::RawDevice(word) => {
-                    return Err(Error::Unsupported {
+                    return Err(Error::Unreadable {
                         path: path.to_path_buf(),
-                        what: format!(
+                        why: format!(
                             "{word} extent (raw device mapping, createType {create_type:?}): its data lives on a LUN, not in a file, so a file copy cannot be read"
                         ),
                     });
@@ -347,9 +347,9 @@ fn check_create_type(path: &Path, create_type: &str) -> Result<()> {
         | "vmfsPassthroughRawDeviceMap"
         | "vmfsRaw"
         | "fullDevice"
-        | "partitionedDevice" => Err(Error::Unsupported {
+        | "partitionedDevice" => Err(Error::Unreadable {
             path: path.to_path_buf(),
-            what: format!(
+            why: format!(
                 "createType {create_type:?}: a raw device or pass-through disk keeps its data on a device, not in a file, so a file copy cannot be read"
             ),
         }),

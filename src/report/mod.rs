@@ -61,6 +61,8 @@ pub struct LayerInfo {
     pub file_size: u64,
     /// One line per extent.
     pub extents: Vec<ExtentInfo>,
+    /// What opening this layer found suspicious (same kinds as in `scan`).
+    pub warnings: Vec<WarningReport>,
 }
 
 /// One extent in `info`.
@@ -135,7 +137,13 @@ pub fn layer_infos(chain: &Chain) -> Vec<LayerInfo> {
     chain
         .layers
         .iter()
-        .map(|l| LayerInfo {
+        .enumerate()
+        .map(|(i, l)| LayerInfo {
+            warnings: chain
+                .layer_warnings(i)
+                .iter()
+                .map(WarningReport::from)
+                .collect(),
             path: l.path.display().to_string(),
             format: l.format().to_string(),
             create_type: l.create_type().to_string(),

@@ -5,6 +5,7 @@
 mod util;
 
 mod cli;
+mod esx;
 mod hostile;
 mod json_contract;
 mod map_qemu;

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::util::*;
 
-fn check_layer_maps(dir: &std::path::Path) {
+pub fn check_layer_maps(dir: &std::path::Path) {
     for (name, layers) in chains_in(dir) {
         let top = layers.last().expect("layers");
         for (i, layer) in layers.iter().enumerate() {
