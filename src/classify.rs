@@ -288,9 +288,8 @@ fn classify_piece(chain: &Chain, li: usize, ei: usize, p: Piece, w: &mut Worker<
                 .ok_or_else(|| Error::Other("compressed extent without a file".into()))?;
             slice = Some(profile_slice(&extent.map, src.len(), marker));
             let grain_start = extent.virt_start + grain * h.grain_bytes;
+            w.stats.stored_bytes += h.compressed_len(src, marker, grain, &mut w.scratch.gte)?;
             let data = inflate(chain, li, ei, marker, grain, &mut w.scratch)?;
-            // Stored size: the marker's compressed size (read again: 12 bytes from the map).
-            w.stats.stored_bytes += compressed_size(src, marker).unwrap_or(0);
             let at = (p.virt - grain_start) as usize;
             w.content_buf.clear();
             w.content_buf.extend_from_slice(&data[at..at + len]);
@@ -346,13 +345,6 @@ fn classify_piece(chain: &Chain, li: usize, ei: usize, p: Piece, w: &mut Worker<
     w.stats.allocated_bytes += p.len;
     w.stats.grains += 1;
     Ok(())
-}
-
-fn compressed_size(src: &crate::source::Source, marker: u64) -> Option<u64> {
-    let mut buf = [0u8; 4];
-    src.read_into(marker + 8, &mut buf, &Structure::StreamMarker)
-        .ok()?;
-    Some(u64::from(u32::from_le_bytes(buf)))
 }
 
 /// A unit of work: one table of one extent.

@@ -15,12 +15,15 @@
 #![deny(unsafe_code)]
 
 pub mod bytes;
+pub mod ceiling;
 pub mod chain;
+pub mod chart;
 pub mod classify;
 pub mod cli;
 pub mod cmd;
 pub mod error;
 pub mod format;
+pub mod history;
 pub mod layer;
 pub mod map;
 pub mod progress;

@@ -117,7 +117,7 @@ pub fn render_map(out: &mut dyn std::io::Write, entries: &[MapEntry]) -> std::io
         if i > 0 {
             writeln!(out, ",")?;
         }
-        serde_json::to_writer(&mut *out, e).map_err(std::io::Error::other)?;
+        serde_json::to_writer(&mut *out, e).map_err(std::io::Error::from)?;
     }
     writeln!(out, "]")
 }

@@ -2,6 +2,8 @@
 //! into options, opens the chain, runs the engine on a local rayon pool (`--threads`), builds
 //! a report and renders it. Warnings reach stderr from here, never from the library.
 
+mod chart;
+mod history;
 mod info;
 mod map;
 mod scan;
@@ -21,6 +23,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Info(a) => info::run(g, a),
         Command::Map(a) => map::run(g, a),
         Command::Scan(a) => scan::run(g, a),
+        Command::History(a) => history::list(a),
+        Command::Import(a) => history::import(a),
+        Command::Forecast(a) => history::forecast(a),
+        Command::Chart(a) => chart::run(a),
     }
 }
 
@@ -73,7 +79,8 @@ fn to_stdout(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()
 /// Writes `value` as pretty JSON and a newline to stdout.
 fn json_to_stdout<T: serde::Serialize>(value: &T) -> Result<()> {
     to_stdout(|w| {
-        serde_json::to_writer_pretty(&mut *w, value).map_err(std::io::Error::other)?;
+        // From keeps the I/O error's kind, so a closed pipe stays a closed pipe.
+        serde_json::to_writer_pretty(&mut *w, value).map_err(std::io::Error::from)?;
         writeln!(w)
     })
 }

@@ -24,8 +24,16 @@ pub(super) fn run(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
         b.finish();
     }
     let stats = stats?;
+    let mut report = scan_report(&chain, &stats);
+    if let Some(top) = stats.last() {
+        let c = pool
+            .install(|| crate::ceiling::ceiling(&chain, top.allocated_bytes, top.stored_bytes))?;
+        report.ceiling = Some(c);
+    }
     chain.check_unchanged()?;
-    let report = scan_report(&chain, &stats);
+    if a.record {
+        super::history::record_scan(a, &report)?;
+    }
     if a.json {
         super::json_to_stdout(&report)
     } else {

@@ -155,7 +155,7 @@ pub fn parse_descriptor(data: &[u8], base: u64) -> Result<Descriptor, Corrupt> {
         };
         let key = key.trim();
         let value = unquote(value.trim());
-        if key.len() > 4 && key[..4].eq_ignore_ascii_case("ddb.") {
+        if key.len() > 4 && key.get(..4).is_some_and(|k| k.eq_ignore_ascii_case("ddb.")) {
             d.ddb.push((key.to_string(), value.to_string()));
             continue;
         }

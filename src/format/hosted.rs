@@ -407,6 +407,24 @@ impl HostedExtent {
         Ok(grain_piece(g, self.grain_bytes, self.capacity, virt, state))
     }
 
+    /// Compressed length of the grain whose marker (or bare size field) is at `marker`.
+    pub fn compressed_len(
+        &self,
+        src: &Source,
+        marker: u64,
+        grain: u64,
+        scratch: &mut Vec<u8>,
+    ) -> Result<u64> {
+        let here = Structure::CompressedGrain { grain };
+        // With markers the size follows the 8-byte lba; without, it opens the grain.
+        let at = if self.markers { marker + 8 } else { marker };
+        let head = src.read_at(at, 4, scratch, &here)?;
+        let b = Bytes::new(head, at, self.file_len, &here);
+        Ok(u64::from(
+            b.u32_at(0).map_err(|e| Error::corrupt(src.path(), e))?,
+        ))
+    }
+
     /// Inflates compressed grain `grain` whose marker is at `marker` into `out` (which must
     /// hold the grain's length, clipped to the capacity), checking its stated sizes.
     pub fn read_compressed(

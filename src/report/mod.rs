@@ -126,6 +126,8 @@ pub struct ScanReport {
     pub deltascope_version: String,
     /// Base first, top last.
     pub chain: Vec<LayerReport>,
+    /// The top layer's ceilings (hard, and expected if fresh-first allocation continues).
+    pub ceiling: Option<crate::ceiling::Ceiling>,
 }
 
 fn hex(v: Option<u32>) -> Option<String> {
@@ -210,5 +212,6 @@ pub fn scan_report(chain: &Chain, stats: &[LayerStats]) -> ScanReport {
     ScanReport {
         deltascope_version: VERSION.to_string(),
         chain: layers,
+        ceiling: None,
     }
 }

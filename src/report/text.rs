@@ -143,6 +143,24 @@ pub fn render_scan(out: &mut dyn Write, r: &ScanReport) -> io::Result<()> {
     if let Some(top) = r.chain.last().filter(|_| r.chain.len() > 1) {
         writeln!(out)?;
         summary(out, top)?;
+        profile(out, top)?;
+    }
+    if let (Some(c), Some(top)) = (&r.ceiling, r.chain.last()) {
+        writeln!(out)?;
+        writeln!(out, "Ceilings of {}:", name(&top.path))?;
+        writeln!(
+            out,
+            "  hard (virtual size + metadata): {}; now {} ({}).",
+            format_size(c.hard_bytes),
+            format_size(top.allocated_bytes),
+            percent(top.allocated_bytes, c.hard_bytes)
+        )?;
+        writeln!(
+            out,
+            "  expected if fresh-first allocation continues: {} ({} more: space that reads as zero below and is not yet written).",
+            format_size(c.expected_bytes),
+            format_size(c.parent_zero_unwritten_bytes)
+        )?;
     }
     let warnings: Vec<_> = r.chain.iter().flat_map(|l| l.warnings.iter()).collect();
     if !warnings.is_empty() {
@@ -174,6 +192,40 @@ fn summary(out: &mut dyn Write, top: &LayerReport) -> io::Result<()> {
             format_size(changed_4k),
             top.allocated_bytes as f64 / changed_4k as f64,
             format_size(top.grain_size)
+        )?;
+    }
+    Ok(())
+}
+
+/// The allocation-order profile: grains in file order replay the delta's growth.
+fn profile(out: &mut dyn Write, top: &LayerReport) -> io::Result<()> {
+    let total: u64 = top.allocation_profile.iter().map(|c| c.total()).sum();
+    if total == 0 {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "  In allocation order (tenths of the file, oldest first), share of each tenth:"
+    )?;
+    writeln!(
+        out,
+        "  {:<8} {:>8} {:>12} {:>10} {:>8}",
+        "tenth", "fresh", "overwritten", "identical", "zeroed"
+    )?;
+    for (i, c) in top.allocation_profile.iter().enumerate() {
+        let t = c.total();
+        if t == 0 {
+            continue;
+        }
+        writeln!(
+            out,
+            "  {:<8} {:>8} {:>12} {:>10} {:>8}",
+            format!("{}", i + 1),
+            percent(c.fresh, t),
+            percent(c.overwritten, t),
+            percent(c.identical, t),
+            percent(c.zeroed, t)
         )?;
     }
     Ok(())

@@ -173,6 +173,14 @@ fn garbage_descriptors() {
         std::fs::write(&p, text).expect("write");
         all_commands_fail(&p, &[&format!("g{i}.vmdk"), want]);
     }
+    // A key whose fourth byte is inside a multi-byte character once made the ddb check panic.
+    let p = d.path().join("utf8.vmdk");
+    std::fs::write(
+        &p,
+        "# Disk DescriptorFile\nversion=1\nabc\u{e9}=1\ncreateType=\"vmfs\"\n",
+    )
+    .expect("write");
+    all_commands_fail(&p, &["utf8.vmdk", "the descriptor has no extent lines"]);
     let p = d.path().join("binary.vmdk");
     std::fs::write(&p, [0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4]).expect("write");
     all_commands_fail(&p, &["binary.vmdk", "expected \"KDMV\", \"COWD\""]);

@@ -6,6 +6,7 @@ mod util;
 
 mod cli;
 mod esx;
+mod growth;
 mod hostile;
 mod json_contract;
 mod map_qemu;
