@@ -153,7 +153,7 @@ impl Chain {
 
 /// Where a parent hint points, seen from the child at `child`: relative hints are joined to
 /// the child's directory (FORMATS.md 1.7). An absolute hint that does not exist here (an ESXi
-/// datastore path such as /vmfs/volumes/<uuid>/vm/vm.vmdk, or a Windows path) is looked for
+/// datastore path such as `/vmfs/volumes/<uuid>/vm/vm.vmdk`, or a Windows path) is looked for
 /// by its file name in the child's directory: the name still comes from the hint.
 pub fn parent_path(child: &Path, hint: &str) -> PathBuf {
     let dir = child.parent().unwrap_or(Path::new("."));

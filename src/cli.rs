@@ -63,9 +63,9 @@ pub enum Command {
     )]
     Map(MapArgs),
     /// Classify every grain (and 4 KiB block) each layer holds: fresh, overwritten,
-    /// identical, zeroed.
+    /// identical, zeroed. Given folders, scan every disk of a datastore, with a per-LUN model.
     #[command(
-        after_help = "Example:\n  deltascope scan testdata/demo/win10-clone-000002.vmdk\n  deltascope scan --json testdata/demo/win10-clone-000002.vmdk > scan.json"
+        after_help = "Examples:\n  deltascope scan testdata/demo/win10-clone-000002.vmdk\n  deltascope scan --json testdata/demo/win10-clone-000002.vmdk > scan.json\n  deltascope scan --lun ds1=/vmfs/volumes/ds1 --lun ds2=/vmfs/volumes/ds2 --since 2026-11-01"
     )]
     Scan(ScanArgs),
     /// List the recorded history of one disk or all (scans saved with `scan --record`, imports).
@@ -88,6 +88,12 @@ pub enum Command {
     /// Chart a disk's growth: size over time with the projection, weekly growth by class.
     #[command(after_help = "Example:\n  deltascope chart --disk vdi-01 -o growth.png")]
     Chart(ChartArgs),
+    /// Model VMFS metadata locking and capacity: lock events, busy fraction, conflict
+    /// probability and VMs per LUN, on parameters alone or on scanned datastore folders.
+    #[command(
+        after_help = "Examples:\n  deltascope lun --vms 64 --growth-per-vm 2GiB --window 2m --increment 16MiB --hold 300us\n  deltascope lun /vmfs/volumes/ds1 --since 2026-11-01 --lun-size 2TiB --chart lun.png\n\nThe model and its assumptions: docs/MODEL.md."
+    )]
+    Lun(LunArgs),
 }
 
 /// Where the history store is.
@@ -192,12 +198,20 @@ pub struct MapArgs {
 /// `scan` arguments.
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// The top layer's .vmdk
-    pub path: PathBuf,
+    /// The top layer's .vmdk; or datastore folders, each scanned as one LUN (every disk in
+    /// the tree, in parallel)
+    #[arg(required_unless_present = "lun", value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// A LUN as NAME=DIR, for a datastore scan (repeat for several)
+    #[arg(long, value_name = "NAME=DIR")]
+    pub lun: Vec<String>,
     /// Print JSON (the contract in docs/JSON.md) instead of tables
     #[arg(long)]
     pub json: bool,
-    /// Save this scan's summary in the history store
+    /// Print CSV: one row per disk (datastore scans only)
+    #[arg(long, conflicts_with = "json")]
+    pub csv: bool,
+    /// Save this scan's summary in the history store (every disk's, for a datastore)
     #[arg(long)]
     pub record: bool,
     /// The time to record the scan at, for back-filled scans (e.g. 2026-11-01T08:00:00Z)
@@ -210,6 +224,83 @@ pub struct ScanArgs {
     /// The history store.
     #[command(flatten)]
     pub db: DbArgs,
+    /// The LUN model, for datastore scans.
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// Assumptions of the LUN model (docs/MODEL.md); every default is adjustable.
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "LUN model (docs/MODEL.md)")]
+pub struct ModelArgs {
+    /// Growth of each VM's delta within --window: a burst such as a boot storm or an AV
+    /// definition update (e.g. 2GiB)
+    #[arg(long, value_name = "BYTES", requires = "window")]
+    pub growth_per_vm: Option<String>,
+    /// The window of --growth-per-vm (e.g. 2m, 8h, 4w)
+    #[arg(long, value_name = "DURATION", requires = "growth_per_vm")]
+    pub window: Option<String>,
+    /// The deltas were created (or refreshed) at this time: growth is their size now over
+    /// the time since (datastore scans)
+    #[arg(long, value_name = "TIME", conflicts_with = "growth_per_vm")]
+    pub since: Option<String>,
+    /// VMFS growth increment of a delta file [default: per format: vmfsSparse 16MiB,
+    /// SESparse 1MiB; 16MiB for `lun` on parameters alone]
+    #[arg(long, value_name = "BYTES")]
+    pub increment: Option<String>,
+    /// How long one lock holds the LUN under SCSI-2 (an assumption: no public figure)
+    #[arg(long, value_name = "DURATION", default_value = "300us")]
+    pub hold: String,
+    /// How VMFS locks: scsi2 (reservations hold the whole LUN) or ats (VAAI, per sector)
+    #[arg(long, value_enum, default_value = "scsi2")]
+    pub locking: crate::lun::Locking,
+    /// Busy-fraction target for the lock limit (share of time the LUN may be reserved)
+    #[arg(long, value_name = "FRACTION", default_value_t = crate::lun::DEFAULT_MAX_BUSY)]
+    pub max_busy: f64,
+    /// LUN size, for the capacity limit (e.g. 2TiB)
+    #[arg(long, value_name = "BYTES")]
+    pub lun_size: Option<String>,
+    /// Share of the LUN kept free, for the capacity limit
+    #[arg(long, value_name = "FRACTION", default_value_t = crate::lun::DEFAULT_HEADROOM)]
+    pub headroom: f64,
+    /// Bytes one VM's delta reaches at its ceiling [default: the mean expected ceiling of
+    /// the deltas scanned]
+    #[arg(long, value_name = "BYTES")]
+    pub ceiling_per_vm: Option<String>,
+}
+
+/// `lun` arguments.
+#[derive(Debug, Args)]
+pub struct LunArgs {
+    /// Datastore folders, each scanned as one LUN [default: none: the model runs on the
+    /// parameters alone]
+    #[arg(value_name = "DIR", conflicts_with = "vms")]
+    pub dirs: Vec<PathBuf>,
+    /// A LUN as NAME=DIR (repeat for several)
+    #[arg(long, value_name = "NAME=DIR", conflicts_with = "vms")]
+    pub lun: Vec<String>,
+    /// VMs on the LUN (parameters alone; a datastore scan counts them)
+    #[arg(long, value_name = "N")]
+    pub vms: Option<u64>,
+    /// The model's assumptions.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The history store, for growth measured over time.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Print JSON (docs/JSON.md)
+    #[arg(long)]
+    pub json: bool,
+    /// Print CSV: one row per LUN
+    #[arg(long, conflicts_with = "json")]
+    pub csv: bool,
+    /// Draw busy fraction against VMs per LUN for increments of 1, 8, 16 and 64 MiB (.svg or
+    /// .png; one file per LUN, named FILE-LUN, when there are several)
+    #[arg(long, value_name = "FILE")]
+    pub chart: Option<PathBuf>,
+    /// Draw busy fraction against VMs per LUN under SCSI-2 and under ATS (.svg or .png)
+    #[arg(long, value_name = "FILE")]
+    pub chart_locking: Option<PathBuf>,
 }
 
 #[cfg(test)]

@@ -3,14 +3,18 @@
 //! Data flow, top to bottom:
 //! 1. [`source`] opens each input file read-only and maps it read-only (or reads with
 //!    `pread`); [`bytes`] reads little-endian fields from it with bounds checks.
-//! 2. [`format`] parses descriptors and extents (KDMV hosted sparse and streamOptimized,
+//! 2. [`format`](mod@format) parses descriptors and extents (KDMV hosted sparse and streamOptimized,
 //!    COWD, SESparse, flat, ZERO) into validated allocation maps.
 //! 3. [`layer`] turns one descriptor into a [`layer::Layer`] of extents; [`chain`] follows
 //!    `parentFileNameHint` down to the base and checks CIDs, depth and loops.
 //! 4. [`view`] reads the composed parent view under a layer without building it.
 //! 5. [`classify`] walks every grain table of a layer in parallel and classifies each grain
 //!    and 4 KiB block against its parent view; [`map`] lists a layer's allocation.
-//! 6. [`report`] holds the results (the JSON contract) and renders them; [`cmd`] wires the
+//! 6. [`scan`] runs a whole scan of one chain, or of many at once; [`datastore`] finds the
+//!    disks of a datastore tree; [`lun`] models VMFS lock frequency and VMs per LUN.
+//! 7. [`history`] keeps scans over time and projects them; [`chart`] draws growth and the
+//!    LUN model's sensitivity.
+//! 8. [`report`] holds the results (the JSON contract) and renders them; [`cmd`] wires the
 //!    command line ([`cli`]) to all of this.
 #![deny(unsafe_code)]
 
@@ -21,14 +25,17 @@ pub mod chart;
 pub mod classify;
 pub mod cli;
 pub mod cmd;
+pub mod datastore;
 pub mod error;
 pub mod format;
 pub mod history;
 pub mod layer;
+pub mod lun;
 pub mod map;
 pub mod progress;
 pub mod report;
 pub mod sanitize;
+pub mod scan;
 pub mod source;
 pub mod units;
 pub mod view;

@@ -73,6 +73,57 @@ pub fn percent(part: u64, whole: u64) -> String {
     }
 }
 
+/// Parses a duration such as `2m`, `300us`, `1.5ms`, `120s`, `8h`, `1d`, `4w` or `120`
+/// (seconds) into seconds. `m` is minutes; there are no months (their length varies).
+pub fn parse_duration(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let bad = || {
+        format!(
+            "invalid duration {text:?}: expected a number with a unit: us, ms, s, m (minutes), h, d or w, such as 300us, 2m or 4w"
+        )
+    };
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let scale = match unit.trim() {
+        "" | "s" | "sec" | "secs" | "second" | "seconds" => 1.0,
+        "us" | "\u{b5}s" | "\u{3bc}s" | "usec" => 1e-6,
+        "ms" | "msec" => 1e-3,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60.0,
+        "h" | "hour" | "hours" => 3600.0,
+        "d" | "day" | "days" => 86_400.0,
+        "w" | "week" | "weeks" => 604_800.0,
+        _ => return Err(bad()),
+    };
+    let v: f64 = num.parse().map_err(|_| bad())?;
+    let secs = v * scale;
+    if secs.is_finite() && secs >= 0.0 {
+        Ok(secs)
+    } else {
+        Err(bad())
+    }
+}
+
+/// Formats seconds for people: `300 us`, `2.0 min`, `4.0 weeks`.
+pub fn format_duration(secs: f64) -> String {
+    if secs < 1e-3 {
+        format!("{:.0} us", secs * 1e6)
+    } else if secs < 1.0 {
+        format!("{:.1} ms", secs * 1e3)
+    } else if secs < 120.0 {
+        format!("{secs:.1} s")
+    } else if secs < 7200.0 {
+        format!("{:.1} min", secs / 60.0)
+    } else if secs < 2.0 * 86_400.0 {
+        format!("{:.1} h", secs / 3600.0)
+    } else if secs < 14.0 * 86_400.0 {
+        format!("{:.1} days", secs / 86_400.0)
+    } else {
+        format!("{:.1} weeks", secs / 604_800.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,5 +147,23 @@ mod tests {
         assert_eq!(format_size(3 << 30), "3.0 GiB");
         assert_eq!(percent(1, 4), "25.0%");
         assert_eq!(percent(1, 0), "-");
+    }
+
+    #[test]
+    fn parses_durations() {
+        assert_eq!(parse_duration("2m"), Ok(120.0));
+        assert_eq!(parse_duration("120"), Ok(120.0));
+        assert!((parse_duration("300us").unwrap() - 3e-4).abs() < 1e-15);
+        assert!((parse_duration("1.5ms").unwrap() - 1.5e-3).abs() < 1e-15);
+        assert_eq!(parse_duration("4w"), Ok(4.0 * 604_800.0));
+        assert_eq!(parse_duration("1d"), Ok(86_400.0));
+        assert!(
+            parse_duration("2 fortnights")
+                .unwrap_err()
+                .contains("fortnights")
+        );
+        assert!(parse_duration("-1s").is_err());
+        assert_eq!(format_duration(3e-4), "300 us");
+        assert_eq!(format_duration(120.0), "2.0 min");
     }
 }

@@ -3,6 +3,7 @@
 //! backend, so one function makes both the SVG and the PNG.
 
 pub mod growth;
+pub mod sensitivity;
 
 use std::path::Path;
 use std::sync::OnceLock;

@@ -37,21 +37,32 @@ pub(super) fn size_arg(flag: &str, text: &Option<String>) -> Result<Option<u64>>
 }
 
 /// Records the scan in `report` as `scan --record` asked; prints what happened to stderr.
-pub(super) fn record_scan(a: &ScanArgs, report: &ScanReport) -> Result<()> {
-    let at = match &a.at {
-        Some(t) => time_arg("--at", t)?,
-        None => Utc::now(),
-    };
-    let Some(top) = report.chain.last() else {
-        return Ok(());
-    };
+pub(super) fn record_scan(a: &ScanArgs, path: &std::path::Path, report: &ScanReport) -> Result<()> {
+    let at = record_time(a)?;
     let disk = match &a.disk {
         Some(d) => d.clone(),
-        None => std::fs::canonicalize(&a.path)
-            .map_err(|e| Error::io(&a.path, "resolve", e))?
+        None => std::fs::canonicalize(path)
+            .map_err(|e| Error::io(path, "resolve", e))?
             .display()
             .to_string(),
     };
+    let Some(point) = point_of(disk, at, report) else {
+        return Ok(());
+    };
+    record_points(&a.db, &[point])
+}
+
+/// When `scan --record` records: `--at`, or now.
+pub(super) fn record_time(a: &ScanArgs) -> Result<DateTime<Utc>> {
+    match &a.at {
+        Some(t) => time_arg("--at", t),
+        None => Ok(Utc::now()),
+    }
+}
+
+/// The history point of a scan: the top layer's sizes, classes and ceilings.
+pub(super) fn point_of(disk: String, at: DateTime<Utc>, report: &ScanReport) -> Option<Point> {
+    let top = report.chain.last()?;
     let layers: Vec<serde_json::Value> = report
         .chain
         .iter()
@@ -64,8 +75,8 @@ pub(super) fn record_scan(a: &ScanArgs, report: &ScanReport) -> Result<()> {
         })
         .collect();
     let c = &top.classes;
-    let point = Point {
-        disk: disk.clone(),
+    Some(Point {
+        disk,
         at,
         segment: 0,
         bytes: top.allocated_bytes,
@@ -78,21 +89,64 @@ pub(super) fn record_scan(a: &ScanArgs, report: &ScanReport) -> Result<()> {
         expected_ceiling: report.ceiling.map(|c| c.expected_bytes),
         source: "scan".into(),
         layers: Some(serde_json::Value::Array(layers).to_string()),
-    };
-    let mut store = open_store(&a.db)?;
-    match store.record(&point)? {
-        Recorded::New { segment } => eprintln!(
-            "deltascope: recorded {disk} at {} ({}, segment {segment}) in {}",
-            format_time(&at),
-            format_size(point.bytes),
-            store.path().display()
-        ),
-        Recorded::Duplicate => eprintln!(
-            "deltascope: {disk} already has a point at {}: not recorded again",
-            format_time(&at)
-        ),
+    })
+}
+
+/// Records points in the store, saying on stderr what became of each.
+pub(super) fn record_points(db: &DbArgs, points: &[Point]) -> Result<()> {
+    let mut store = open_store(db)?;
+    for point in points {
+        match store.record(point)? {
+            Recorded::New { segment } => eprintln!(
+                "deltascope: recorded {} at {} ({}, segment {segment}) in {}",
+                point.disk,
+                format_time(&point.at),
+                format_size(point.bytes),
+                store.path().display()
+            ),
+            Recorded::Duplicate => eprintln!(
+                "deltascope: {} already has a point at {}: not recorded again",
+                point.disk,
+                format_time(&point.at)
+            ),
+        }
     }
     Ok(())
+}
+
+/// Growth of every recorded disk over its latest segment: (bytes grown, seconds), for disks
+/// with at least two points there. `None` when no store exists yet (nothing is created).
+pub(super) fn recorded_growth(
+    db: &DbArgs,
+) -> Result<Option<std::collections::HashMap<String, (u64, f64)>>> {
+    let path: PathBuf = match &db.db {
+        Some(p) => p.clone(),
+        None => default_db()?,
+    };
+    if !path.exists() {
+        if db.db.is_some() {
+            return Err(Error::Usage(format!(
+                "{}: no such history file",
+                path.display()
+            )));
+        }
+        return Ok(None);
+    }
+    let store = Store::open(&path)?;
+    let mut out = std::collections::HashMap::new();
+    for (disk, points) in store.series(None)? {
+        let Some(last) = points.last() else { continue };
+        let seg: Vec<&Point> = points
+            .iter()
+            .filter(|p| p.segment == last.segment)
+            .collect();
+        let first = seg[0];
+        let secs = (last.at - first.at).num_milliseconds() as f64 / 1000.0;
+        if seg.len() >= 2 && secs > 0.0 {
+            out.insert(disk, (last.bytes.saturating_sub(first.bytes), secs));
+        }
+    }
+    Ok(Some(out))
 }
 
 pub(super) fn list(a: &HistoryArgs) -> Result<()> {

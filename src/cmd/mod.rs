@@ -5,6 +5,7 @@
 mod chart;
 mod history;
 mod info;
+mod lun;
 mod map;
 mod scan;
 
@@ -27,6 +28,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Import(a) => history::import(a),
         Command::Forecast(a) => history::forecast(a),
         Command::Chart(a) => chart::run(a),
+        Command::Lun(a) => lun::run(g, a),
     }
 }
 

@@ -1,38 +1,46 @@
-//! `deltascope scan`: classify every layer of a chain and report.
+//! `deltascope scan`: classify every layer of one chain and report; given folders, scan every
+//! disk of a datastore (see `lun.rs`).
 
-use crate::classify::{classify_layer, unit_count};
 use crate::cli::{GlobalArgs, ScanArgs};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::progress::{Bar, NoProgress, Progress};
-use crate::report::{scan_report, text};
+use crate::report::text;
 
 pub(super) fn run(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
-    let chain = super::open_chain(g, &a.path)?;
+    let single = match (a.paths.as_slice(), a.lun.is_empty()) {
+        ([one], true) => !one.is_dir(),
+        _ => false,
+    };
+    if !single {
+        if a.disk.is_some() {
+            return Err(Error::Usage(
+                "--disk names one disk; a datastore scan records each disk under its own path"
+                    .into(),
+            ));
+        }
+        return super::lun::scan_datastore(g, a);
+    }
+    if a.csv {
+        return Err(Error::Usage(
+            "--csv is for datastore scans; use --json for one chain".into(),
+        ));
+    }
+    let path = &a.paths[0];
+    let chain = super::open_chain(g, path)?;
     let pool = super::pool(g)?;
-    let total: u64 = (0..chain.layers.len()).map(|i| unit_count(&chain, i)).sum();
-    let bar = super::show_progress(g).then(|| Bar::new(total, "classifying grain tables"));
+    let bar = super::show_progress(g)
+        .then(|| Bar::new(crate::scan::units(&chain), "classifying grain tables"));
     let progress: &dyn Progress = match &bar {
         Some(b) => b,
         None => &NoProgress,
     };
-    let stats = pool.install(|| {
-        (0..chain.layers.len())
-            .map(|i| classify_layer(&chain, i, progress))
-            .collect::<Result<Vec<_>>>()
-    });
+    let report = pool.install(|| crate::scan::scan_chain(&chain, progress));
     if let Some(b) = &bar {
         b.finish();
     }
-    let stats = stats?;
-    let mut report = scan_report(&chain, &stats);
-    if let Some(top) = stats.last() {
-        let c = pool
-            .install(|| crate::ceiling::ceiling(&chain, top.allocated_bytes, top.stored_bytes))?;
-        report.ceiling = Some(c);
-    }
-    chain.check_unchanged()?;
+    let report = report?;
     if a.record {
-        super::history::record_scan(a, &report)?;
+        super::history::record_scan(a, path, &report)?;
     }
     if a.json {
         super::json_to_stdout(&report)

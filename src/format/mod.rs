@@ -1,6 +1,6 @@
 //! On-disk formats: detection by magic, and one contract for every extent format.
 //!
-//! Each format file parses headers and tables from a [`Source`](crate::source::Source) and
+//! Each format file parses headers and tables from a [`Source`] and
 //! answers two questions in the extent's own virtual space (bytes from the extent's start):
 //! which pieces does table `t` map ([`ExtentMap::walk_table`]), and what backs byte `v`
 //! ([`ExtentMap::lookup`]). [`ExtentMap`] is an enum, so a new format breaks every `match`

@@ -9,6 +9,7 @@ mod esx;
 mod growth;
 mod hostile;
 mod json_contract;
+mod lun;
 mod map_qemu;
 mod readonly;
 mod samples;

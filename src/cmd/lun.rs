@@ -1,0 +1,449 @@
+//! `lun`, and `scan` of datastore folders: find every disk, scan them all under one progress
+//! bar, and run the LUN model per LUN on what was found.
+
+use std::path::{Path, PathBuf};
+
+use crate::chart::sensitivity::{self, Sensitivity};
+use crate::cli::{DbArgs, GlobalArgs, LunArgs, ModelArgs, ScanArgs};
+use crate::datastore::{Found, discover};
+use crate::error::{Error, Result};
+use crate::lun::{Params, VMFS_SPARSE_INCREMENT};
+use crate::progress::{Bar, NoProgress, Progress};
+use crate::report::datastore::{
+    DatastoreReport, GrowthSource, LunModel, ModelSettings, datastore_report, model_from_parameters,
+};
+use crate::report::lun_text;
+use crate::units::parse_duration;
+
+fn size(flag: &str, v: &Option<String>) -> Result<Option<u64>> {
+    super::history::size_arg(flag, v)
+}
+
+fn duration(flag: &str, v: &str) -> Result<f64> {
+    let s = parse_duration(v).map_err(|e| Error::Usage(format!("{flag}: {e}")))?;
+    if s <= 0.0 {
+        return Err(Error::Usage(format!("{flag} must be longer than 0")));
+    }
+    Ok(s)
+}
+
+/// The fixed part of the model from the command line (everything but growth).
+fn params(m: &ModelArgs) -> Result<Params> {
+    if !(m.max_busy > 0.0 && m.max_busy <= 1.0) {
+        return Err(Error::Usage(format!(
+            "--max-busy {}: expected a fraction above 0 and at most 1 (0.01 = 1 % of the time)",
+            m.max_busy
+        )));
+    }
+    if !(0.0..1.0).contains(&m.headroom) {
+        return Err(Error::Usage(format!(
+            "--headroom {}: expected a fraction from 0 up to (not including) 1",
+            m.headroom
+        )));
+    }
+    let ceiling = size("--ceiling-per-vm", &m.ceiling_per_vm)?;
+    if ceiling == Some(0) {
+        return Err(Error::Usage("--ceiling-per-vm must be more than 0".into()));
+    }
+    Ok(Params {
+        hold: duration("--hold", &m.hold)?,
+        locking: m.locking,
+        max_busy: m.max_busy,
+        lun_size: size("--lun-size", &m.lun_size)?,
+        headroom: m.headroom,
+        ceiling_per_vm: ceiling,
+    })
+}
+
+fn increment(m: &ModelArgs) -> Result<Option<u64>> {
+    let i = size("--increment", &m.increment)?;
+    if i == Some(0) {
+        return Err(Error::Usage("--increment must be more than 0".into()));
+    }
+    Ok(i)
+}
+
+/// Where each VM's growth comes from: a given burst, --since, or the history store.
+fn growth_source(m: &ModelArgs, db: &DbArgs) -> Result<GrowthSource> {
+    if let (Some(g), Some(w)) = (&m.growth_per_vm, &m.window) {
+        let bytes = size("--growth-per-vm", &Some(g.clone()))?.unwrap_or(0);
+        return Ok(GrowthSource::Given {
+            bytes,
+            window: duration("--window", w)?,
+        });
+    }
+    if let Some(since) = &m.since {
+        let at = super::history::time_arg("--since", since)?;
+        let secs = (chrono::Utc::now() - at).num_milliseconds() as f64 / 1000.0;
+        if secs <= 0.0 {
+            return Err(Error::Usage(format!(
+                "--since {since}: that is not in the past"
+            )));
+        }
+        return Ok(GrowthSource::Since { window: secs });
+    }
+    Ok(match super::history::recorded_growth(db)? {
+        Some(m) => GrowthSource::History(m),
+        None => GrowthSource::Unknown,
+    })
+}
+
+/// LUNs from positional folders (named after the folder) and `--lun NAME=DIR`.
+fn luns(dirs: &[PathBuf], specs: &[String]) -> Result<Vec<(String, PathBuf)>> {
+    let mut out: Vec<(String, PathBuf)> = Vec::new();
+    for d in dirs {
+        let name = std::fs::canonicalize(d)
+            .ok()
+            .and_then(|c| c.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| d.display().to_string());
+        out.push((name, d.clone()));
+    }
+    for s in specs {
+        let Some((name, dir)) = s
+            .split_once('=')
+            .filter(|(n, d)| !n.is_empty() && !d.is_empty())
+        else {
+            return Err(Error::Usage(format!(
+                "--lun {s:?}: expected NAME=DIR, such as ds1=/vmfs/volumes/ds1"
+            )));
+        };
+        out.push((name.to_string(), PathBuf::from(dir)));
+    }
+    for (i, (name, _)) in out.iter().enumerate() {
+        if out[..i].iter().any(|(n, _)| n == name) {
+            return Err(Error::Usage(format!(
+                "two LUNs are named {name:?}: name them with --lun NAME=DIR"
+            )));
+        }
+    }
+    Ok(out)
+}
+
+/// Finds and scans every disk of the LUNs, and builds the report.
+fn scan_luns(
+    g: &GlobalArgs,
+    luns: &[(String, PathBuf)],
+    settings: &ModelSettings,
+    record: Option<&ScanArgs>,
+) -> Result<DatastoreReport> {
+    let mut found: Vec<(String, PathBuf, Found)> = Vec::new();
+    let mut disks: Vec<(usize, PathBuf)> = Vec::new();
+    for (i, (name, dir)) in luns.iter().enumerate() {
+        let f = discover(dir)?;
+        for (p, why) in &f.unreadable {
+            eprintln!(
+                "deltascope: warning: {}: cannot be read: {why}",
+                p.display()
+            );
+        }
+        disks.extend(f.tops.iter().map(|t| (i, t.clone())));
+        found.push((name.clone(), dir.clone(), f));
+    }
+    let opts = super::chain_options(g);
+    let pool = super::pool(g)?;
+    let measured = pool.install(|| crate::scan::measure(&disks, &opts));
+    let total: u64 = measured.iter().filter_map(|m| m.as_ref().ok()).sum();
+    let bar = super::show_progress(g).then(|| {
+        Bar::new(
+            total,
+            &format!("scanning {} disk(s) on {} LUN(s)", disks.len(), luns.len()),
+        )
+    });
+    let progress: &dyn Progress = match &bar {
+        Some(b) => b,
+        None => &NoProgress,
+    };
+    let scans = pool.install(|| crate::scan::scan_disks(&disks, &measured, &opts, progress));
+    if let Some(b) = &bar {
+        b.finish();
+    }
+    if let Some(a) = record {
+        let at = super::history::record_time(a)?;
+        let points: Vec<_> = scans
+            .iter()
+            .filter_map(|s| s.result.as_ref().ok().map(|r| (s, r)))
+            .filter_map(|(s, r)| super::history::point_of(s.path.display().to_string(), at, r))
+            .collect();
+        super::history::record_points(&a.db, &points)?;
+    }
+    Ok(datastore_report(&found, &scans, settings))
+}
+
+/// `scan DIR...` / `scan --lun NAME=DIR`.
+pub(super) fn scan_datastore(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
+    let luns = luns(&a.paths, &a.lun)?;
+    let settings = ModelSettings {
+        params: params(&a.model)?,
+        increment: increment(&a.model)?,
+        growth: growth_source(&a.model, &a.db)?,
+    };
+    let report = scan_luns(g, &luns, &settings, a.record.then_some(a))?;
+    if a.json {
+        super::json_to_stdout(&report)?;
+    } else if a.csv {
+        super::to_stdout(|w| write_vm_csv(w, &report))?;
+    } else {
+        super::to_stdout(|w| lun_text::render_datastore(w, &report))?;
+    }
+    failures(&report)
+}
+
+fn failures(report: &DatastoreReport) -> Result<()> {
+    if report.any_failed() {
+        let failed = report.vms.iter().filter(|v| v.status != "ok").count();
+        return Err(Error::Other(format!(
+            "{failed} of {} disk(s) could not be scanned (listed in the report); the others were scanned",
+            report.vms.len()
+        )));
+    }
+    Ok(())
+}
+
+/// `lun`.
+pub(super) fn run(g: &GlobalArgs, a: &LunArgs) -> Result<()> {
+    let p = params(&a.model)?;
+    if a.dirs.is_empty() && a.lun.is_empty() {
+        let (Some(vms), Some(growth), Some(window)) =
+            (a.vms, &a.model.growth_per_vm, &a.model.window)
+        else {
+            return Err(Error::Usage(
+                "lun on parameters alone needs --vms, --growth-per-vm and --window (or give datastore folders to scan)".into(),
+            ));
+        };
+        if a.model.since.is_some() {
+            return Err(Error::Usage(
+                "--since needs datastore folders to scan".into(),
+            ));
+        }
+        let growth = size("--growth-per-vm", &Some(growth.clone()))?.unwrap_or(0);
+        let window = duration("--window", window)?;
+        let inc = increment(&a.model)?.unwrap_or(VMFS_SPARSE_INCREMENT);
+        let model = model_from_parameters(vms, growth, window, inc, &p);
+        let curves = Sensitivity::uniform(vms, growth, window, inc, &p, "");
+        draw_charts(a, std::slice::from_ref(&curves))?;
+        return if a.json {
+            super::json_to_stdout(&model)
+        } else if a.csv {
+            super::to_stdout(|w| write_lun_csv(w, &[("", &model)]))
+        } else {
+            super::to_stdout(|w| lun_text::render_model(w, &model))
+        };
+    }
+    let luns = luns(&a.dirs, &a.lun)?;
+    let settings = ModelSettings {
+        params: p,
+        increment: increment(&a.model)?,
+        growth: growth_source(&a.model, &a.db)?,
+    };
+    if matches!(settings.growth, GrowthSource::Unknown) {
+        return Err(Error::Usage(
+            "the growth of the deltas is not known: give --growth-per-vm and --window (a burst), --since DATE (when the deltas were created or refreshed), or record scans over time (scan DIR --record) and pass --db".into(),
+        ));
+    }
+    let report = scan_luns(g, &luns, &settings, None)?;
+    let curves: Vec<Sensitivity> = report
+        .luns
+        .iter()
+        .map(|l| Sensitivity::measured(l, settings.increment))
+        .collect();
+    draw_charts(a, &curves)?;
+    if a.json {
+        #[derive(serde::Serialize)]
+        struct Entry<'a> {
+            lun: &'a str,
+            path: &'a str,
+            vms_failed: usize,
+            #[serde(flatten)]
+            model: &'a LunModel,
+        }
+        #[derive(serde::Serialize)]
+        struct Out<'a> {
+            deltascope_version: &'a str,
+            luns: Vec<Entry<'a>>,
+        }
+        super::json_to_stdout(&Out {
+            deltascope_version: &report.deltascope_version,
+            luns: report
+                .luns
+                .iter()
+                .map(|l| Entry {
+                    lun: &l.name,
+                    path: &l.path,
+                    vms_failed: l.vms_failed,
+                    model: &l.model,
+                })
+                .collect(),
+        })?;
+    } else if a.csv {
+        let rows: Vec<(&str, &LunModel)> = report
+            .luns
+            .iter()
+            .map(|l| (l.name.as_str(), &l.model))
+            .collect();
+        super::to_stdout(|w| write_lun_csv(w, &rows))?;
+    } else {
+        super::to_stdout(|w| lun_text::render_datastore(w, &report))?;
+    }
+    failures(&report)
+}
+
+/// Chart files for each LUN: FILE itself for one, FILE-NAME.ext for several.
+fn chart_path(base: &Path, lun: &str, several: bool) -> PathBuf {
+    if !several {
+        return base.to_path_buf();
+    }
+    let stem = base
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = base
+        .extension()
+        .map(|e| e.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let safe: String = lun
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    base.with_file_name(format!("{stem}-{safe}.{ext}"))
+}
+
+fn draw_charts(a: &LunArgs, curves: &[Sensitivity]) -> Result<()> {
+    for (file, draw) in [
+        (
+            &a.chart,
+            sensitivity::draw_increments as sensitivity::DrawFn,
+        ),
+        (
+            &a.chart_locking,
+            sensitivity::draw_locking as sensitivity::DrawFn,
+        ),
+    ] {
+        let Some(base) = file else { continue };
+        crate::chart::Output::for_path(base)?;
+        for c in curves {
+            let path = chart_path(base, &c.lun, curves.len() > 1);
+            draw(&path, c)?;
+            eprintln!("deltascope: wrote {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+fn csv_err(e: csv::Error) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// One row per LUN: the model's inputs that vary and its outcome.
+fn write_lun_csv(w: &mut dyn std::io::Write, rows: &[(&str, &LunModel)]) -> std::io::Result<()> {
+    let mut out = csv::Writer::from_writer(w);
+    out.write_record([
+        "lun",
+        "vms",
+        "growth_per_vm_bytes",
+        "window_seconds",
+        "increment_bytes",
+        "hold_seconds",
+        "locking",
+        "lock_events",
+        "lock_events_per_hour",
+        "busy_fraction",
+        "conflict_probability",
+        "lock_limit",
+        "capacity_limit",
+        "recommended",
+        "binding",
+    ])
+    .map_err(csv_err)?;
+    for (name, m) in rows {
+        let i = &m.inputs;
+        let o = &m.outcome;
+        let v = &o.vms_per_lun;
+        out.write_record([
+            name.to_string(),
+            i.vms.to_string(),
+            opt(i.growth_per_vm_bytes),
+            opt(i.window_seconds),
+            opt(i.increment_bytes),
+            i.hold_seconds.to_string(),
+            i.locking.name().to_string(),
+            o.lock_events.to_string(),
+            o.lock_events_per_hour.to_string(),
+            o.busy_fraction.to_string(),
+            o.conflict_probability.to_string(),
+            opt(v.lock_limit),
+            opt(v.capacity_limit),
+            opt(v.recommended),
+            opt(v.binding.map(|b| match b {
+                crate::lun::Binding::Lock => "lock",
+                crate::lun::Binding::Capacity => "capacity",
+            })),
+        ])
+        .map_err(csv_err)?;
+    }
+    out.flush()
+}
+
+/// One row per disk of a datastore scan.
+fn write_vm_csv(w: &mut dyn std::io::Write, r: &DatastoreReport) -> std::io::Result<()> {
+    let mut out = csv::Writer::from_writer(w);
+    out.write_record([
+        "lun",
+        "path",
+        "status",
+        "format",
+        "layers",
+        "virtual_size",
+        "delta_bytes",
+        "delta_file_bytes",
+        "fresh",
+        "overwritten",
+        "identical",
+        "zeroed",
+        "expected_ceiling",
+        "hard_ceiling",
+        "growth_bytes",
+        "window_seconds",
+        "increment_bytes",
+        "lock_events",
+        "lock_events_per_hour",
+        "error",
+    ])
+    .map_err(csv_err)?;
+    for v in &r.vms {
+        let c = v.classes;
+        out.write_record([
+            v.lun.clone(),
+            v.path.clone(),
+            v.status.to_string(),
+            opt(v.format.clone()),
+            opt(v.layers),
+            opt(v.virtual_size),
+            opt(v.delta_bytes),
+            opt(v.delta_file_bytes),
+            opt(c.map(|c| c.fresh)),
+            opt(c.map(|c| c.overwritten)),
+            opt(c.map(|c| c.identical)),
+            opt(c.map(|c| c.zeroed)),
+            opt(v.ceiling.map(|c| c.expected_bytes)),
+            opt(v.ceiling.map(|c| c.hard_bytes)),
+            opt(v.growth.map(|g| g.bytes)),
+            opt(v.growth.map(|g| g.window_seconds)),
+            opt(v.increment_bytes),
+            opt(v.lock_events),
+            opt(v.lock_events_per_hour),
+            opt(v.error.clone()),
+        ])
+        .map_err(csv_err)?;
+    }
+    out.flush()
+}

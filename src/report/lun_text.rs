@@ -1,0 +1,247 @@
+//! Tables for people of the LUN model and the datastore scan. Binary units and rounded
+//! figures here; exact values stay in JSON and CSV.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use super::datastore::{DatastoreReport, LunModel};
+use crate::lun::Binding;
+use crate::sanitize::sanitize;
+use crate::units::{format_duration, format_size};
+
+fn opt_size(v: Option<u64>) -> String {
+    v.map(format_size).unwrap_or_else(|| "-".into())
+}
+
+fn opt_n(v: Option<u64>) -> String {
+    v.map(|n| n.to_string()).unwrap_or_else(|| "-".into())
+}
+
+fn binding(b: Option<Binding>) -> &'static str {
+    match b {
+        Some(Binding::Lock) => "lock",
+        Some(Binding::Capacity) => "capacity",
+        None => "-",
+    }
+}
+
+/// A busy fraction with four decimals (the precision DOMAIN.md's worked examples use), or in
+/// scientific notation when it is below that.
+pub fn busy(v: f64) -> String {
+    if v == 0.0 || v >= 1e-4 {
+        format!("{v:.4}")
+    } else {
+        format!("{v:.1e}")
+    }
+}
+
+/// Renders the model on parameters alone.
+pub fn render_model(out: &mut dyn Write, m: &LunModel) -> io::Result<()> {
+    let i = &m.inputs;
+    let o = &m.outcome;
+    writeln!(out, "inputs")?;
+    writeln!(out, "  VMs on the LUN         {}", i.vms)?;
+    if let (Some(g), Some(w)) = (i.growth_per_vm_bytes, i.window_seconds) {
+        writeln!(
+            out,
+            "  growth per VM          {} in {}",
+            format_size(g),
+            format_duration(w)
+        )?;
+    }
+    writeln!(
+        out,
+        "  growth increment       {}",
+        opt_size(i.increment_bytes)
+    )?;
+    writeln!(
+        out,
+        "  hold time per lock     {}",
+        format_duration(i.hold_seconds)
+    )?;
+    writeln!(out, "  locking                {}", i.locking.name())?;
+    writeln!(out, "  busy target            {}", busy(i.max_busy))?;
+    writeln!(
+        out,
+        "  LUN size               {} (headroom {:.0} %)",
+        opt_size(i.lun_size_bytes),
+        i.headroom * 100.0
+    )?;
+    writeln!(
+        out,
+        "  ceiling per VM         {}",
+        opt_size(i.ceiling_per_vm_bytes)
+    )?;
+    writeln!(out)?;
+    writeln!(out, "result")?;
+    writeln!(out, "  lock events            {}", o.lock_events)?;
+    writeln!(
+        out,
+        "  lock events per hour   {:.1}",
+        o.lock_events_per_hour
+    )?;
+    writeln!(out, "  busy fraction          {}", busy(o.busy_fraction))?;
+    writeln!(
+        out,
+        "  conflict probability   {}",
+        busy(o.conflict_probability)
+    )?;
+    if let Some(w) = o.mean_wait_seconds {
+        writeln!(out, "  mean wait per lock     {}", format_duration(w))?;
+    }
+    let v = &o.vms_per_lun;
+    writeln!(out, "  lock limit             {}", opt_n(v.lock_limit))?;
+    writeln!(out, "  capacity limit         {}", opt_n(v.capacity_limit))?;
+    writeln!(
+        out,
+        "  recommended VMs/LUN    {} ({} binds)",
+        opt_n(v.recommended),
+        binding(v.binding)
+    )?;
+    for n in &o.notes {
+        writeln!(out, "  note: {n}")?;
+    }
+    Ok(())
+}
+
+fn short(path: &str) -> String {
+    let p = Path::new(path);
+    let parent = p
+        .parent()
+        .and_then(|d| d.file_name())
+        .map(|d| d.to_string_lossy().into_owned());
+    let file = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.to_string());
+    sanitize(&match parent {
+        Some(d) => format!("{d}/{file}"),
+        None => file,
+    })
+}
+
+/// Renders a datastore scan: per VM, then per LUN, then errors and notes.
+pub fn render_datastore(out: &mut dyn Write, r: &DatastoreReport) -> io::Result<()> {
+    writeln!(
+        out,
+        "{:<10} {:<34} {:<15} {:>6} {:>10} {:>10} {:>7} {:>10} {:>9}",
+        "LUN",
+        "disk (top layer)",
+        "format",
+        "layers",
+        "delta",
+        "ceiling",
+        "fresh",
+        "locks",
+        "locks/h"
+    )?;
+    for v in &r.vms {
+        if v.status != "ok" {
+            writeln!(
+                out,
+                "{:<10} {:<34} FAILED (see below)",
+                sanitize(&v.lun),
+                short(&v.path)
+            )?;
+            continue;
+        }
+        let fresh = match (v.classes, v.delta_bytes) {
+            (Some(c), Some(d)) => crate::units::percent(c.fresh, d),
+            _ => "-".into(),
+        };
+        writeln!(
+            out,
+            "{:<10} {:<34} {:<15} {:>6} {:>10} {:>10} {:>7} {:>10} {:>9}",
+            sanitize(&v.lun),
+            short(&v.path),
+            v.format.as_deref().unwrap_or("-"),
+            v.layers.unwrap_or(0),
+            opt_size(v.delta_bytes),
+            opt_size(v.ceiling.map(|c| c.expected_bytes)),
+            fresh,
+            opt_n(v.lock_events),
+            v.lock_events_per_hour
+                .map(|x| format!("{x:.1}"))
+                .unwrap_or_else(|| "-".into()),
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:<10} {:>4} {:>6} {:>11} {:>11} {:>9} {:>8} {:>6} {:>6} {:>6} {:<9}",
+        "LUN",
+        "VMs",
+        "failed",
+        "deltas now",
+        "at ceiling",
+        "locks/h",
+        "busy",
+        "lock",
+        "cap",
+        "recom",
+        "binding"
+    )?;
+    for l in &r.luns {
+        let o = &l.model.outcome;
+        let v = &o.vms_per_lun;
+        writeln!(
+            out,
+            "{:<10} {:>4} {:>6} {:>11} {:>11} {:>9.1} {:>8} {:>6} {:>6} {:>6} {:<9}",
+            sanitize(&l.name),
+            l.vms_found,
+            l.vms_failed,
+            format_size(l.delta_bytes),
+            format_size(l.projected_ceiling_bytes),
+            o.lock_events_per_hour,
+            busy(o.busy_fraction),
+            opt_n(v.lock_limit),
+            opt_n(v.capacity_limit),
+            opt_n(v.recommended),
+            binding(v.binding),
+        )?;
+    }
+    let i = r.luns.first().map(|l| &l.model.inputs);
+    if let Some(i) = i {
+        writeln!(
+            out,
+            "model: {} locking, hold {}, busy target {}, headroom {:.0} %, growth from {}",
+            i.locking.name(),
+            format_duration(i.hold_seconds),
+            busy(i.max_busy),
+            i.headroom * 100.0,
+            i.growth_source
+        )?;
+    }
+    let failed: Vec<_> = r.vms.iter().filter(|v| v.status != "ok").collect();
+    if !failed.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{} disk(s) could not be scanned:", failed.len())?;
+        for v in failed {
+            // The error names the file (and the structure and offset) itself.
+            writeln!(out, "  {}", sanitize(v.error.as_deref().unwrap_or("?")))?;
+        }
+    }
+    let mut notes: Vec<String> = Vec::new();
+    for l in &r.luns {
+        for n in &l.model.outcome.notes {
+            let n = format!("{}: {n}", sanitize(&l.name));
+            if !notes.contains(&n) {
+                notes.push(n);
+            }
+        }
+        for u in &l.unclaimed_files {
+            notes.push(format!(
+                "{}: no descriptor names {}",
+                sanitize(&l.name),
+                sanitize(u)
+            ));
+        }
+    }
+    if !notes.is_empty() {
+        writeln!(out)?;
+        for n in notes {
+            writeln!(out, "note: {n}")?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,84 @@
+//! A scan: every layer of one chain classified and the top's ceilings computed; and the scan
+//! of many disks at once (a datastore), each disk on its own, so that one broken chain is
+//! reported and the others still scanned.
+
+use std::path::PathBuf;
+
+use rayon::prelude::*;
+
+use crate::chain::{Chain, ChainOptions};
+use crate::classify::{classify_layer, unit_count};
+use crate::error::Result;
+use crate::progress::Progress;
+use crate::report::{ScanReport, scan_report};
+
+/// Grain-table units a scan of `chain` walks (for a progress bar's length).
+pub fn units(chain: &Chain) -> u64 {
+    (0..chain.layers.len()).map(|i| unit_count(chain, i)).sum()
+}
+
+/// Classifies every layer of `chain` (each layer's grain tables in parallel on the current
+/// rayon pool), computes the top's ceilings, and checks that no file changed meanwhile.
+pub fn scan_chain(chain: &Chain, progress: &dyn Progress) -> Result<ScanReport> {
+    let stats = (0..chain.layers.len())
+        .map(|i| classify_layer(chain, i, progress))
+        .collect::<Result<Vec<_>>>()?;
+    let mut report = scan_report(chain, &stats);
+    if let Some(top) = stats.last() {
+        report.ceiling = Some(crate::ceiling::ceiling(
+            chain,
+            top.allocated_bytes,
+            top.stored_bytes,
+        )?);
+    }
+    chain.check_unchanged()?;
+    Ok(report)
+}
+
+/// One disk of a datastore scan and what became of it.
+#[derive(Debug)]
+pub struct DiskScan {
+    /// Index of the LUN the disk was found on.
+    pub lun: usize,
+    /// The top layer.
+    pub path: PathBuf,
+    /// The scan, or the error that stopped it, as a message naming file and structure.
+    pub result: std::result::Result<ScanReport, String>,
+}
+
+/// Opens every disk once to size the work: grain-table units per disk, or why it cannot be
+/// opened. Chains are closed again, so that a datastore of thousands of disks never holds
+/// thousands of open files.
+pub fn measure(disks: &[(usize, PathBuf)], opts: &ChainOptions) -> Vec<Result<u64>> {
+    disks
+        .par_iter()
+        .map(|(_, p)| Chain::open(p, opts).map(|c| units(&c)))
+        .collect()
+}
+
+/// Scans every disk in parallel; each disk's layers are classified in parallel too (rayon
+/// balances the two levels). Disks that `measure` could not open are not opened again.
+pub fn scan_disks(
+    disks: &[(usize, PathBuf)],
+    measured: &[Result<u64>],
+    opts: &ChainOptions,
+    progress: &dyn Progress,
+) -> Vec<DiskScan> {
+    disks
+        .par_iter()
+        .zip(measured.par_iter())
+        .map(|((lun, path), m)| {
+            let result = match m {
+                Err(e) => Err(e.to_string()),
+                Ok(_) => Chain::open(path, opts)
+                    .and_then(|c| scan_chain(&c, progress))
+                    .map_err(|e| e.to_string()),
+            };
+            DiskScan {
+                lun: *lun,
+                path: path.clone(),
+                result,
+            }
+        })
+        .collect()
+}
