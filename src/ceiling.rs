@@ -2,18 +2,19 @@
 //! large it gets if fresh-first allocation goes on (the expected ceiling: what it holds now
 //! plus every byte it has not written yet that reads as zero in the layers below it).
 //!
-//! The zero space below is counted from metadata wherever the chain allows (unallocated runs,
-//! zero and unmapped grains), and by reading data grains only where a layer below holds data,
-//! in 4 KiB blocks, so a 2 TiB disk with little data is walked in little time and memory.
+//! The zero space below is a by-product of classifying every layer (see [`ceiling`]); only
+//! chains with grains smaller than 4 KiB below the top are walked again, counting from
+//! metadata wherever it allows (unallocated runs, zero and unmapped grains) and reading data
+//! only where a layer below holds it.
 
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::chain::Chain;
-use crate::classify::is_zero;
+use crate::classify::{LayerStats, is_zero};
 use crate::error::{Error, Result};
-use crate::format::{ExtentMap, GrainState};
-use crate::view::{ParentView, Scratch};
+use crate::format::ExtentMap;
+use crate::view::{ParentBytes, ParentView, Scratch};
 
 /// Virtual bytes one rayon task walks.
 const SPAN: u64 = 1 << 30;
@@ -32,19 +33,36 @@ pub struct Ceiling {
     pub parent_zero_unwritten_bytes: u64,
 }
 
-/// Computes the ceilings of the chain's top layer, given its allocated and stored bytes.
-pub fn ceiling(chain: &Chain, allocated: u64, stored: u64) -> Result<Ceiling> {
+/// Computes the ceilings of the chain's top layer from the classification of every layer
+/// (base first).
+///
+/// The zero space counts by 4 KiB blocks of the view below the top: a byte the top has not
+/// written counts when its whole block reads as zero below the top.
+///
+/// Where the layers below the top hold whole 4 KiB blocks, that follows from the
+/// classification alone, with no byte read again: the view below layer `i` has `Z(i)` zero
+/// bytes, and layer `i` replaces the blocks it holds, so `Z(i + 1) = Z(i) - (its bytes over
+/// zero) + (its zero bytes)`; the top has not written `Z(top) - (its bytes in blocks that are
+/// zero below it)` of them. Chains with smaller grains below the top (a COWD delta under
+/// another) are walked instead.
+pub fn ceiling(chain: &Chain, stats: &[LayerStats]) -> Result<Ceiling> {
     let ti = chain.layers.len() - 1;
     let top = &chain.layers[ti];
     let size = top.virtual_size;
-    let spans: Vec<u64> = (0..size.div_ceil(SPAN)).collect();
-    let zero: u64 = spans
-        .par_iter()
-        .map_init(Walker::default, |w, &i| {
-            let start = i * SPAN;
-            w.unwritten_zero(chain, ti, start, (start + SPAN).min(size))
-        })
-        .try_reduce(|| 0, |a, b| Ok(a + b))?;
+    let (allocated, stored) = stats
+        .last()
+        .map_or((0, 0), |s| (s.allocated_bytes, s.stored_bytes));
+    let zero = if stats.len() == chain.layers.len() && chain.layers[..ti].iter().all(block_aligned)
+    {
+        let below = stats[..ti].iter().fold(size, |z, s| {
+            z.saturating_sub(s.parent_zero_bytes)
+                .saturating_add(s.content_zero_bytes)
+                .min(size)
+        });
+        below.saturating_sub(stats[ti].parent_block_zero_bytes)
+    } else {
+        walk_zero(chain)?
+    };
     // Metadata now (file bytes besides grain data) plus the grain tables still to come.
     let mut missing_tables = 0u64;
     for e in &top.extents {
@@ -70,6 +88,32 @@ pub fn ceiling(chain: &Chain, allocated: u64, stored: u64) -> Result<Ceiling> {
     })
 }
 
+/// Whether every piece of `layer` covers whole 4 KiB blocks of the virtual disk.
+fn block_aligned(layer: &crate::layer::Layer) -> bool {
+    layer.extents.iter().all(|e| {
+        e.virt_start % BLOCK == 0
+            && e.map.table_span() % BLOCK == 0
+            && match &e.map {
+                ExtentMap::Flat(_) | ExtentMap::Zero { .. } => true,
+                m => m.grain_bytes() % BLOCK == 0,
+            }
+    })
+}
+
+/// Zero bytes below the top where the top holds nothing, by reading the layers below.
+fn walk_zero(chain: &Chain) -> Result<u64> {
+    let ti = chain.layers.len() - 1;
+    let size = chain.layers[ti].virtual_size;
+    let spans: Vec<u64> = (0..size.div_ceil(SPAN)).collect();
+    spans
+        .par_iter()
+        .map_init(Walker::default, |w, &i| {
+            let start = i * SPAN;
+            w.unwritten_zero(chain, ti, start, (start + SPAN).min(size))
+        })
+        .try_reduce(|| 0, |a, b| Ok(a + b))
+}
+
 #[derive(Default)]
 struct Walker {
     scratch: Scratch,
@@ -81,52 +125,57 @@ impl Walker {
     /// Zero bytes below layer `ti` over `[v, end)` where layer `ti` itself holds nothing.
     fn unwritten_zero(&mut self, chain: &Chain, ti: usize, mut v: u64, end: u64) -> Result<u64> {
         let layer = &chain.layers[ti];
+        let view = ParentView::new(chain, ti);
         let mut total = 0;
+        // Runs of consecutive unwritten pieces, each counted by the blocks it touches.
+        let mut run: Option<(u64, u64)> = None;
         while v < end {
             let Some((_, p)) = layer.lookup(v, &mut self.gte)? else {
                 break; // past the layer's end: nothing to grow into
             };
-            let n = next_end(p.virt, p.len, v, end)? - v;
+            let n = next_end(p.virt, p.len, v, end)?;
             if !p.state.is_allocated() {
-                total += self.zero_below(chain, ti, v, v + n)?;
+                run = match run {
+                    Some((s, e)) if e == v => Some((s, n)),
+                    Some((s, e)) => {
+                        total += self.zero_below(&view, s, e)?;
+                        Some((v, n))
+                    }
+                    None => Some((v, n)),
+                };
             }
-            v += n;
+            v = n;
+        }
+        if let Some((s, e)) = run {
+            total += self.zero_below(&view, s, e)?;
         }
         Ok(total)
     }
 
-    /// Zero bytes of the view of `layers[..upto]` over `[v, end)`, counted per whole 4 KiB
-    /// block inside the range (partial blocks at the ends count by their bytes).
-    fn zero_below(&mut self, chain: &Chain, upto: usize, mut v: u64, end: u64) -> Result<u64> {
-        if upto == 0 {
-            return Ok(end - v);
-        }
-        let layer = &chain.layers[upto - 1];
+    /// Bytes of `[v, end)` whose whole 4 KiB block reads as zero in `view`. Whole chunks that
+    /// metadata says are zero are counted without reading; other blocks are read (borrowed
+    /// from the map where one grain holds them) and tested.
+    fn zero_below(&mut self, view: &ParentView<'_>, mut v: u64, end: u64) -> Result<u64> {
         let mut total = 0;
         while v < end {
-            let Some((_, p)) = layer.lookup(v, &mut self.gte)? else {
-                return Ok(total + (end - v));
-            };
-            let n_end = next_end(p.virt, p.len, v, end)?;
-            match p.state {
-                GrainState::Unallocated => total += self.zero_below(chain, upto - 1, v, n_end)?,
-                GrainState::Zero | GrainState::Unmapped => total += n_end - v,
-                GrainState::Data { .. } | GrainState::Compressed { .. } => {
-                    let mut at = v;
-                    while at < n_end {
-                        let to = (at + CHUNK).min(n_end);
-                        let len = (to - at) as usize;
-                        if self.buf.len() < len {
-                            self.buf.resize(len, 0);
+            let chunk_start = v - v % BLOCK;
+            let chunk_end = (chunk_start + CHUNK).min(end.div_ceil(BLOCK) * BLOCK);
+            let len = (chunk_end - chunk_start) as usize;
+            match view.resolve(chunk_start, len, &mut self.buf, &mut self.scratch)? {
+                ParentBytes::Zero => total += chunk_end.min(end) - v,
+                ParentBytes::Bytes(bytes) => {
+                    let mut b = chunk_start;
+                    while b < chunk_end {
+                        let i = (b - chunk_start) as usize;
+                        let k = (BLOCK as usize).min(len - i);
+                        if is_zero(&bytes[i..i + k]) {
+                            total += (b + k as u64).min(end) - b.max(v);
                         }
-                        let view = ParentView::new(chain, upto);
-                        view.fill(upto, at, &mut self.buf[..len], &mut self.scratch)?;
-                        total += zero_blocks(at, &self.buf[..len]);
-                        at = to;
+                        b += BLOCK;
                     }
                 }
             }
-            v = n_end;
+            v = chunk_end.min(end);
         }
         Ok(total)
     }
@@ -140,36 +189,4 @@ fn next_end(pv: u64, plen: u64, v: u64, end: u64) -> Result<u64> {
         )));
     }
     Ok(e)
-}
-
-/// Bytes of `data` (which starts at virtual byte `at`) in all-zero pieces cut at 4 KiB
-/// boundaries of the virtual disk.
-fn zero_blocks(at: u64, data: &[u8]) -> u64 {
-    let mut total = 0;
-    let mut i = 0usize;
-    while i < data.len() {
-        let v = at + i as u64;
-        let n = ((v / BLOCK + 1) * BLOCK - v).min((data.len() - i) as u64) as usize;
-        if is_zero(&data[i..i + n]) {
-            total += n as u64;
-        }
-        i += n;
-    }
-    total
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn zero_blocks_cut_at_virtual_4k_boundaries() {
-        let mut d = vec![0u8; 3 * 4096];
-        // A byte in the second virtual block of a range that starts 1 KiB into a block.
-        d[4096] = 1;
-        // Range [1 KiB, 13 KiB): pieces 3 KiB, 4 KiB (holds the byte), 4 KiB, 1 KiB.
-        assert_eq!(zero_blocks(1024, &d), 3 * 4096 - 4096);
-        assert_eq!(zero_blocks(0, &[0u8; 100]), 100);
-        assert_eq!(zero_blocks(0, &[1u8; 100]), 0);
-    }
 }

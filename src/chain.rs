@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::error::{ChainError, Error, Result, Warning};
+use crate::files::{Disk, FileSet};
 use crate::format::descriptor::NO_PARENT_CID;
 use crate::layer::{Layer, resolve};
 use crate::source::ReadMode;
@@ -49,13 +50,18 @@ pub struct Chain {
 impl Chain {
     /// Opens the layer at `path` and every parent below it.
     pub fn open(path: &Path, opts: &ChainOptions) -> Result<Chain> {
+        Self::open_in(&Disk, path, opts)
+    }
+
+    /// Opens the layer at `path` and every parent below it, reading every file from `fs`.
+    pub fn open_in(fs: &dyn FileSet, path: &Path, opts: &ChainOptions) -> Result<Chain> {
         let mut top_first: Vec<Layer> = Vec::new();
         let mut seen: HashSet<PathBuf> = HashSet::new();
         let mut order: Vec<PathBuf> = Vec::new();
         let mut warnings = Vec::new();
         let mut next = path.to_path_buf();
         loop {
-            let canonical = std::fs::canonicalize(&next).map_err(|e| match top_first.last() {
+            let canonical = fs.canonicalize(&next).map_err(|e| match top_first.last() {
                 Some(child) if e.kind() == std::io::ErrorKind::NotFound => {
                     Error::Chain(ChainError::ParentMissing {
                         child: child.path.clone(),
@@ -75,11 +81,11 @@ impl Chain {
                     cap: opts.max_depth,
                 }));
             }
-            let layer = Layer::open(&next, opts.mode)?;
+            let layer = Layer::open_in(fs, &next, opts.mode)?;
             let parent = layer
                 .descriptor
                 .parent()
-                .map(|hint| parent_path(&next, hint));
+                .map(|hint| parent_path_in(fs, &next, hint));
             top_first.push(layer);
             match parent {
                 Some(p) => next = p,
@@ -89,6 +95,19 @@ impl Chain {
         // Check each child against its parent.
         for pair in top_first.windows(2) {
             let (child, parent) = (&pair[0], &pair[1]);
+            if child.virtual_size != parent.virtual_size {
+                // VMware keeps a chain's sizes equal (a disk with snapshots cannot be
+                // extended); qemu reads past a smaller parent as zeros, and so do we.
+                warnings.push(Warning::Note {
+                    path: child.path.clone(),
+                    detail: format!(
+                        "virtual size {} differs from its parent's {} ({}); bytes past the parent's end read as zero",
+                        child.virtual_size,
+                        parent.virtual_size,
+                        parent.path.display()
+                    ),
+                });
+            }
             let expected = child.descriptor.parent_cid.unwrap_or(NO_PARENT_CID);
             let found = parent.descriptor.cid.unwrap_or(NO_PARENT_CID);
             if expected != found {
@@ -156,12 +175,16 @@ impl Chain {
 /// datastore path such as `/vmfs/volumes/<uuid>/vm/vm.vmdk`, or a Windows path) is looked for
 /// by its file name in the child's directory: the name still comes from the hint.
 pub fn parent_path(child: &Path, hint: &str) -> PathBuf {
+    parent_path_in(&Disk, child, hint)
+}
+
+fn parent_path_in(fs: &dyn FileSet, child: &Path, hint: &str) -> PathBuf {
     let dir = child.parent().unwrap_or(Path::new("."));
     let normalized = hint.replace('\\', "/");
     let windows_abs = normalized.len() > 2 && normalized.as_bytes()[1] == b':';
     let p = Path::new(&normalized);
     if (p.is_absolute() || windows_abs)
-        && !p.exists()
+        && !fs.exists(p)
         && let Some(name) = p.file_name()
     {
         return dir.join(name);

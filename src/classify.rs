@@ -85,7 +85,7 @@ impl Add for ClassCounts {
 }
 
 /// What classifying one layer found.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LayerStats {
     /// Bytes per class; sums to `allocated_bytes`.
     pub classes: ClassCounts,
@@ -101,6 +101,14 @@ pub struct LayerStats {
     pub unmapped_bytes: u64,
     /// Allocated grains (pieces).
     pub grains: u64,
+    /// Bytes the layer holds (pieces cut at 4 KiB boundaries) where its parent view is zero.
+    pub parent_zero_bytes: u64,
+    /// Bytes the layer holds in 4 KiB blocks whose whole parent block is zero (equal to
+    /// `parent_zero_bytes` where grains are whole blocks; the ceiling counts by blocks).
+    #[serde(default)]
+    pub parent_block_zero_bytes: u64,
+    /// Bytes the layer holds whose own content is zero.
+    pub content_zero_bytes: u64,
     /// Class bytes by position of the grain in its file, in tenths of the data area: the
     /// order in which a sparse delta grew. Zero and unmapped entries are not in it.
     pub profile: [ClassCounts; PROFILE_SLICES],
@@ -115,6 +123,9 @@ impl AddAssign for LayerStats {
         self.zero_entry_bytes += o.zero_entry_bytes;
         self.unmapped_bytes += o.unmapped_bytes;
         self.grains += o.grains;
+        self.parent_zero_bytes += o.parent_zero_bytes;
+        self.parent_block_zero_bytes += o.parent_block_zero_bytes;
+        self.content_zero_bytes += o.content_zero_bytes;
         for (a, b) in self.profile.iter_mut().zip(o.profile) {
             *a += b;
         }
@@ -191,6 +202,10 @@ struct Worker<'c> {
     scratch: Scratch,
     parent_buf: Vec<u8>,
     content_buf: Vec<u8>,
+    /// The last 4 KiB block whose whole parent view was tested for zero, and the answer
+    /// (pieces smaller than a block need the block's answer for the ceiling).
+    block_zero: Option<(u64, bool)>,
+    block_buf: Vec<u8>,
 }
 
 /// Adds a piece's flags to the 4 KiB block it belongs to, closing the previous block.
@@ -217,6 +232,8 @@ impl<'c> Worker<'c> {
             scratch: Scratch::default(),
             parent_buf: Vec::new(),
             content_buf: Vec::new(),
+            block_zero: None,
+            block_buf: Vec::new(),
         }
     }
 
@@ -256,6 +273,7 @@ fn classify_piece(chain: &Chain, li: usize, ei: usize, p: Piece, w: &mut Worker<
     let layer = &chain.layers[li];
     let extent = &layer.extents[ei];
     let len = p.len as usize;
+    let size = layer.virtual_size;
     // Zero and unmapped entries have no place in the file: they stay out of the profile.
     let mut slice = None;
     // The layer's own bytes (None: zeros).
@@ -334,6 +352,37 @@ fn classify_piece(chain: &Chain, li: usize, ei: usize, p: Piece, w: &mut Worker<
             }
         };
         grain_flags = grain_flags.and(f);
+        // By-products the ceiling needs: how each layer changes the zero space of the view.
+        if f.parent_zero {
+            w.stats.parent_zero_bytes += n as u64;
+        }
+        let block_zero = if n as u64 == BLOCK {
+            f.parent_zero
+        } else {
+            let b = v / BLOCK;
+            match w.block_zero {
+                Some((i, z)) if i == b => z,
+                _ => {
+                    let start = b * BLOCK;
+                    let blen = BLOCK.min(size.saturating_sub(start)) as usize;
+                    let z = match w
+                        .view
+                        .resolve(start, blen, &mut w.block_buf, &mut w.scratch)?
+                    {
+                        ParentBytes::Zero => true,
+                        ParentBytes::Bytes(bytes) => is_zero(bytes),
+                    };
+                    w.block_zero = Some((b, z));
+                    z
+                }
+            }
+        };
+        if block_zero {
+            w.stats.parent_block_zero_bytes += n as u64;
+        }
+        if f.content_zero {
+            w.stats.content_zero_bytes += n as u64;
+        }
         block_piece(&mut w.block, &mut w.stats, v, f);
         pos += n;
     }
@@ -377,9 +426,87 @@ fn units_are_block_aligned(layer: &Layer) -> bool {
         .all(|e| e.virt_start % BLOCK == 0 && e.map.table_span() % BLOCK == 0)
 }
 
+/// Gaps up to this size between two runs a unit reads are read ahead with them.
+const PREFETCH_GAP: u64 = 1 << 20;
+/// Most read-ahead hints per unit and file: beyond that the reads are too scattered for
+/// hints to pay (and the page cache's own read-ahead does as well).
+const PREFETCH_RUNS: usize = 64;
+
+/// File ranges a unit will read, merged: (layer, extent, start, end).
+#[derive(Default)]
+struct Prefetch {
+    runs: Vec<(usize, usize, u64, u64)>,
+}
+
+impl Prefetch {
+    fn add(&mut self, layer: usize, extent: usize, start: u64, len: u64) {
+        let end = start + len;
+        for r in self.runs.iter_mut().rev().take(4) {
+            if r.0 == layer
+                && r.1 == extent
+                && start <= r.3 + PREFETCH_GAP
+                && end + PREFETCH_GAP >= r.2
+            {
+                r.2 = r.2.min(start);
+                r.3 = r.3.max(end);
+                return;
+            }
+        }
+        self.runs.push((layer, extent, start, end));
+    }
+}
+
+/// Tells the kernel which file ranges unit `u` is about to read: the layer's own data and
+/// the parent view's data under it. On a cold cache the reads then arrive as large
+/// asynchronous I/O while the first grains are classified, instead of page by page.
+fn prefetch(chain: &Chain, li: usize, u: Unit, w: &mut Worker<'_>, gt: &mut Vec<u8>) -> Result<()> {
+    let e = &chain.layers[li].extents[u.extent];
+    let Some(src) = e.src() else {
+        return Ok(());
+    };
+    let base = e.virt_start;
+    let mut own = Prefetch::default();
+    e.map.walk_table(Some(src), u.table, gt, &mut |p| {
+        if let GrainState::Data { file_offset } = p.state {
+            own.add(li, u.extent, file_offset, p.len);
+        }
+        Ok(())
+    })?;
+    let mut cold = false;
+    for r in own.runs.iter().take(PREFETCH_RUNS) {
+        cold |= src.will_need(r.2, r.3 - r.2);
+    }
+    // A unit whose own data is in memory was read recently; its parent bytes most likely
+    // were too. Skipping the parent pass keeps hot scans at their speed.
+    if !cold {
+        return Ok(());
+    }
+    let mut below = Prefetch::default();
+    let view = w.view;
+    let scratch = &mut w.scratch;
+    e.map.walk_table(Some(src), u.table, gt, &mut |p| {
+        if p.state.is_allocated()
+            && below.runs.len() <= PREFETCH_RUNS
+            && let Some((l, x, off)) = view.locate(base + p.virt, p.len as usize, scratch)?
+        {
+            below.add(l, x, off, p.len);
+        }
+        Ok(())
+    })?;
+    for r in below.runs.iter().take(PREFETCH_RUNS) {
+        if let Some(s) = chain.layers[r.0].extents[r.1].src() {
+            s.will_need(r.2, r.3 - r.2);
+        }
+    }
+    Ok(())
+}
+
 fn run_unit(chain: &Chain, li: usize, u: Unit, w: &mut Worker<'_>, gt: &mut Vec<u8>) -> Result<()> {
     let e = &chain.layers[li].extents[u.extent];
     let base = e.virt_start;
+    if !matches!(e.map, ExtentMap::Flat(_) | ExtentMap::Zero { .. }) {
+        prefetch(chain, li, u, w, gt)?;
+    }
     e.map.walk_table(e.src(), u.table, gt, &mut |mut p| {
         if p.state.is_allocated() {
             p.virt += base;

@@ -45,6 +45,11 @@ pub struct GlobalArgs {
     /// Most layers followed down a chain before giving up
     #[arg(long, global = true, value_name = "N", default_value_t = crate::chain::DEFAULT_MAX_DEPTH)]
     pub max_depth: usize,
+    /// Classify every layer afresh: do not use or fill the cache of layers below the top
+    /// (kept in $DELTASCOPE_CACHE, $XDG_CACHE_HOME/deltascope or ~/.cache/deltascope, keyed
+    /// by each file's path, size, times and inode)
+    #[arg(long, global = true)]
+    pub no_cache: bool,
     /// Never draw a progress bar (one is drawn only when stderr is a terminal anyway)
     #[arg(long, global = true)]
     pub quiet: bool,

@@ -276,15 +276,6 @@ pub enum ChainError {
         /// The parent's CID.
         found: u32,
     },
-    /// Layers of one chain disagree on the virtual size.
-    SizeMismatch {
-        /// The delta.
-        child: PathBuf,
-        /// Its virtual size in bytes.
-        child_size: u64,
-        /// The parent's virtual size in bytes.
-        parent_size: u64,
-    },
 }
 
 /// Every error the library reports.
@@ -400,14 +391,6 @@ fn display_chain(e: &ChainError) -> String {
             found,
         } => format!(
             "{}: parentCID is {expected:08x} but the parent's CID is {found:08x}: the parent changed after this delta was taken",
-            display_path(child)
-        ),
-        ChainError::SizeMismatch {
-            child,
-            child_size,
-            parent_size,
-        } => format!(
-            "{}: virtual size {child_size} differs from its parent's {parent_size}",
             display_path(child)
         ),
     }

@@ -4,16 +4,23 @@
 //! resolves extent file names against the descriptor's directory, opens every extent file
 //! read-only and validates its metadata. Following parents is `chain.rs`'s job.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::error::{Corrupt, Error, Result, Structure, Warning};
+use crate::error::{Corrupt, CorruptKind, Error, Result, Structure, Warning};
+use crate::files::{Disk, FileSet};
 use crate::format::descriptor::{self, Descriptor, ExtentLine, ExtentType, MAX_DESCRIPTOR_BYTES};
 use crate::format::{
     ExtentMap, FlatExtent, GrainState, Magic, Piece, cowd, detect, hosted, sesparse,
 };
 use crate::source::{ReadMode, Source};
 use crate::units::SECTOR;
+
+/// The largest virtual disk accepted: 128 TiB, twice the largest disk VMware creates (62 TiB).
+/// The allocation maps of sparse extents are bounded by their files, but a ZERO or FLAT
+/// extent line costs nothing to write, and the scan's work grows with the virtual size.
+pub const MAX_VIRTUAL_BYTES: u64 = 1 << 47;
 
 /// One extent of a layer: where it sits in virtual space, and what backs it.
 #[derive(Debug)]
@@ -65,7 +72,12 @@ pub struct Layer {
 impl Layer {
     /// Opens the layer at `path`.
     pub fn open(path: &Path, mode: ReadMode) -> Result<Layer> {
-        let src = Arc::new(Source::open(path, mode)?);
+        Self::open_in(&Disk, path, mode)
+    }
+
+    /// Opens the layer at `path`, reading every file from `fs`.
+    pub fn open_in(fs: &dyn FileSet, path: &Path, mode: ReadMode) -> Result<Layer> {
+        let src = Arc::new(fs.open(path, mode)?);
         let head = src.bytes(
             0,
             src.len().min(64 * 1024),
@@ -80,7 +92,7 @@ impl Layer {
                 let text = src.bytes(0, src.len(), &Structure::Descriptor { line: 0 })?;
                 let d = descriptor::parse_descriptor(&text, 0).map_err(|e| Error::corrupt(path, e))?;
                 drop(text);
-                Self::from_descriptor(path, d, vec![src], mode)
+                Self::from_descriptor(fs, path, d, vec![src], mode)
             }
             Magic::Cowd => Err(Error::Unreadable { path: path.to_path_buf(), why: "a COWD (vmfsSparse) extent opened on its own; open the descriptor .vmdk that names it (it holds the parent link)".into() }),
             Magic::SeSparse => Err(Error::Unreadable { path: path.to_path_buf(), why: "an SESparse extent opened on its own; open the descriptor .vmdk that names it (it holds the parent link)".into() }),
@@ -122,6 +134,20 @@ impl Layer {
                 ),
             ));
         }
+        if ext.capacity > MAX_VIRTUAL_BYTES {
+            return Err(Error::corrupt(
+                path,
+                Corrupt::new(
+                    Structure::KdmvHeader,
+                    12,
+                    CorruptKind::TooMany {
+                        field: "capacity in bytes",
+                        found: ext.capacity,
+                        max: MAX_VIRTUAL_BYTES,
+                    },
+                ),
+            ));
+        }
         let mut warnings = Vec::new();
         hosted_warnings(path, &ext, &mut warnings);
         let virtual_size = ext.capacity;
@@ -141,6 +167,7 @@ impl Layer {
     }
 
     fn from_descriptor(
+        fs: &dyn FileSet,
         path: &Path,
         d: Descriptor,
         mut files: Vec<Arc<Source>>,
@@ -162,6 +189,7 @@ impl Layer {
         let mut warnings = Vec::new();
         let mut extents = Vec::new();
         let mut virt = 0u64;
+        let mut sparse_files: HashMap<PathBuf, usize> = HashMap::new();
         for (index, line) in d.extents.iter().enumerate() {
             let line_bytes = line.sectors.checked_mul(SECTOR).ok_or_else(|| {
                 Error::corrupt(
@@ -196,7 +224,7 @@ impl Layer {
                     let src = match files.iter().find(|s| s.path() == file) {
                         Some(s) => s.clone(),
                         None => {
-                            let s = Arc::new(Source::open(&file, mode).map_err(|e| match e {
+                            let s = Arc::new(fs.open(&file, mode).map_err(|e| match e {
                                 Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => Error::Io {
                                     path: path.to_path_buf(),
                                     op: "open extent",
@@ -208,6 +236,28 @@ impl Layer {
                             s
                         }
                     };
+                    if matches!(
+                        kind,
+                        ExtentType::Sparse | ExtentType::VmfsSparse | ExtentType::SeSparse
+                    ) {
+                        // Each sparse extent loads its file's grain directory: one file named
+                        // by thousands of lines would cost thousands of directories. No
+                        // writer puts two sparse extents in one file.
+                        let canonical = fs.canonicalize(&file).unwrap_or_else(|_| file.clone());
+                        if let Some(first) = sparse_files.insert(canonical, line.line) {
+                            return Err(Error::corrupt(
+                                path,
+                                Corrupt::syntax(
+                                    Structure::Descriptor { line: line.line },
+                                    line.at,
+                                    format!(
+                                        "the sparse extent file {} is already the extent of line {first}",
+                                        file.display()
+                                    ),
+                                ),
+                            ));
+                        }
+                    }
                     let map = open_extent(kind, line, &src, line_bytes, &mut warnings)?;
                     (map, Some(src))
                 }
@@ -226,12 +276,23 @@ impl Layer {
                 source,
                 line: Some(line.clone()),
             });
-            virt = virt.checked_add(len).ok_or_else(|| {
-                Error::corrupt(
-                    path,
-                    Corrupt::overflow(Structure::Extent { index }, 0, "virtual size"),
-                )
-            })?;
+            virt = virt
+                .checked_add(len)
+                .filter(|&v| v <= MAX_VIRTUAL_BYTES)
+                .ok_or_else(|| {
+                    Error::corrupt(
+                        path,
+                        Corrupt::new(
+                            Structure::Extent { index },
+                            0,
+                            CorruptKind::TooMany {
+                                field: "virtual size in bytes",
+                                found: virt.saturating_add(len),
+                                max: MAX_VIRTUAL_BYTES,
+                            },
+                        ),
+                    )
+                })?;
         }
         Ok(Layer {
             path: path.to_path_buf(),

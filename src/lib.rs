@@ -19,6 +19,7 @@
 #![deny(unsafe_code)]
 
 pub mod bytes;
+pub mod cache;
 pub mod ceiling;
 pub mod chain;
 pub mod chart;
@@ -27,7 +28,10 @@ pub mod cli;
 pub mod cmd;
 pub mod datastore;
 pub mod error;
+pub mod files;
 pub mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod history;
 pub mod layer;
 pub mod lun;

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{Corrupt, CorruptKind, Error, Result, Structure};
 use crate::format::{ExtentMap, GrainState, Piece};
 use crate::layer::Layer;
 
@@ -107,7 +107,85 @@ pub fn layer_map(layer: &Layer) -> Result<Vec<MapEntry>> {
         }
         Ok(())
     })?;
+    check_overlaps(layer, &out)?;
     Ok(out)
+}
+
+/// What occupies a range of a sparse extent's file.
+enum Owner {
+    /// The data of the virtual range starting at this byte.
+    Data(u64),
+    /// A directory or table.
+    Meta(Structure),
+}
+
+/// Fails when two grains, or a grain and a table, of one sparse extent share bytes of the
+/// file: qemu would read such an image, but a write to one would change the other, so it
+/// was never written by a correct writer. Flat extents may share a file by design.
+fn check_overlaps(layer: &Layer, entries: &[MapEntry]) -> Result<()> {
+    for (ei, extent) in layer.extents.iter().enumerate() {
+        let (ExtentMap::Hosted(_) | ExtentMap::Cowd(_) | ExtentMap::SeSparse(_)) = &extent.map
+        else {
+            continue;
+        };
+        let Some(src) = extent.src() else { continue };
+        let mut ranges: Vec<(u64, u64, Owner)> = extent
+            .map
+            .metadata_ranges()
+            .into_iter()
+            .map(|(o, l, s)| (o, l, Owner::Meta(s)))
+            .collect();
+        ranges.extend(entries.iter().filter(|e| e.extent == ei).filter_map(|e| {
+            e.offset
+                .filter(|_| e.data)
+                .map(|o| (o, e.length, Owner::Data(e.start)))
+        }));
+        ranges.sort_by_key(|r| r.0);
+        // The range reaching furthest so far: any later range starting before its end
+        // shares bytes with it.
+        let mut reach: Option<&(u64, u64, Owner)> = None;
+        for r in &ranges {
+            if r.1 == 0 {
+                continue;
+            }
+            if let Some(prev) = reach
+                && r.0 < prev.0 + prev.1
+            {
+                let at = r.0;
+                let corrupt = match (&prev.2, &r.2) {
+                    // Tables may share bytes only with each other's copies; not a grain.
+                    (Owner::Meta(_), Owner::Meta(_)) => None,
+                    (Owner::Data(a), Owner::Data(b)) => Some(Corrupt::new(
+                        Structure::ExtentData,
+                        at,
+                        CorruptKind::Overlap {
+                            message: format!(
+                                "the grains at virtual bytes {a:#x} and {b:#x} share the file bytes from {at:#x}"
+                            ),
+                        },
+                    )),
+                    (Owner::Meta(s), Owner::Data(v)) | (Owner::Data(v), Owner::Meta(s)) => {
+                        Some(Corrupt::new(
+                            s.clone(),
+                            at,
+                            CorruptKind::Overlap {
+                                message: format!(
+                                    "the grain at virtual byte {v:#x} stores its data inside the {s}"
+                                ),
+                            },
+                        ))
+                    }
+                };
+                if let Some(c) = corrupt {
+                    return Err(Error::corrupt(src.path(), c));
+                }
+            }
+            if reach.is_none_or(|p| r.0 + r.1 > p.0 + p.1) {
+                reach = Some(r);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Writes entries the way qemu-img prints them: a JSON array, one entry per line.

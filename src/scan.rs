@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use rayon::prelude::*;
 
+use crate::cache::LayerCache;
 use crate::chain::{Chain, ChainOptions};
 use crate::classify::{classify_layer, unit_count};
 use crate::error::Result;
@@ -19,17 +20,30 @@ pub fn units(chain: &Chain) -> u64 {
 
 /// Classifies every layer of `chain` (each layer's grain tables in parallel on the current
 /// rayon pool), computes the top's ceilings, and checks that no file changed meanwhile.
-pub fn scan_chain(chain: &Chain, progress: &dyn Progress) -> Result<ScanReport> {
+/// Layers below the top come from `cache` when it holds them unchanged, and go into it.
+pub fn scan_chain(
+    chain: &Chain,
+    progress: &dyn Progress,
+    cache: Option<&LayerCache>,
+) -> Result<ScanReport> {
+    let top = chain.layers.len().saturating_sub(1);
     let stats = (0..chain.layers.len())
-        .map(|i| classify_layer(chain, i, progress))
+        .map(|i| {
+            let cache = cache.filter(|_| i < top);
+            if let Some(hit) = cache.and_then(|c| c.get(chain, i)) {
+                progress.inc(unit_count(chain, i));
+                return Ok(hit);
+            }
+            let s = classify_layer(chain, i, progress)?;
+            if let Some(c) = cache {
+                c.put(chain, i, &s);
+            }
+            Ok(s)
+        })
         .collect::<Result<Vec<_>>>()?;
     let mut report = scan_report(chain, &stats);
-    if let Some(top) = stats.last() {
-        report.ceiling = Some(crate::ceiling::ceiling(
-            chain,
-            top.allocated_bytes,
-            top.stored_bytes,
-        )?);
+    if !stats.is_empty() {
+        report.ceiling = Some(crate::ceiling::ceiling(chain, &stats)?);
     }
     chain.check_unchanged()?;
     Ok(report)
@@ -63,6 +77,7 @@ pub fn scan_disks(
     measured: &[Result<u64>],
     opts: &ChainOptions,
     progress: &dyn Progress,
+    cache: Option<&LayerCache>,
 ) -> Vec<DiskScan> {
     disks
         .par_iter()
@@ -71,7 +86,7 @@ pub fn scan_disks(
             let result = match m {
                 Err(e) => Err(e.to_string()),
                 Ok(_) => Chain::open(path, opts)
-                    .and_then(|c| scan_chain(&c, progress))
+                    .and_then(|c| scan_chain(&c, progress, cache))
                     .map_err(|e| e.to_string()),
             };
             DiskScan {

@@ -243,6 +243,92 @@ impl Source {
         (true, (hole as u64).min(end).max(offset + 1))
     }
 
+    /// Asks the kernel to start reading `[offset, offset + len)` now. A cold scan then finds
+    /// its pages arriving in large asynchronous reads instead of faulting them in one at a
+    /// time; on hot files it costs a page-cache lookup. Only a hint: errors are ignored.
+    /// Returns whether the range looked cold (a hint was given).
+    pub fn will_need(&self, offset: u64, len: u64) -> bool {
+        let end = offset.saturating_add(len).min(self.len);
+        if offset >= end {
+            return false;
+        }
+        // A hint over pages already in memory still walks them all; three probes (first,
+        // middle, last page) tell a cached range from a cold one for the price of one page.
+        let mid = offset + (end - offset) / 2;
+        if [offset, mid, end - 1].into_iter().all(|o| self.resident(o)) {
+            return false;
+        }
+        let (Ok(off), Ok(n)) = (usize::try_from(offset), usize::try_from(end - offset)) else {
+            return false;
+        };
+        match &self.backing {
+            Backing::Mapped(map) => {
+                let _ = map.advise_range(memmap2::Advice::WillNeed, off, n);
+            }
+            Backing::Reads => {
+                use std::os::fd::AsRawFd;
+                let Some(file) = &self.file else { return false };
+                let (Ok(o), Ok(l)) = (libc::off_t::try_from(off), libc::off_t::try_from(n)) else {
+                    return false;
+                };
+                // SAFETY: posix_fadvise only reads its integer arguments and the descriptor,
+                // which we own; WILLNEED never changes file contents.
+                #[allow(unsafe_code)]
+                let _ = unsafe {
+                    libc::posix_fadvise(file.as_raw_fd(), o, l, libc::POSIX_FADV_WILLNEED)
+                };
+            }
+            Backing::Memory(_) => {}
+        }
+        true
+    }
+
+    /// Whether the page holding byte `offset` is in memory (true when unknown, so that callers
+    /// skip their hints rather than issue useless ones).
+    fn resident(&self, offset: u64) -> bool {
+        const PAGE: u64 = 4096;
+        match &self.backing {
+            Backing::Mapped(map) => {
+                let Ok(at) = usize::try_from(offset - offset % PAGE) else {
+                    return true;
+                };
+                if at >= map.len() {
+                    return true;
+                }
+                let mut vec = [0u8; 1];
+                // SAFETY: the address is page-aligned (maps start on a page) and inside our
+                // live map; mincore writes one byte per page of the 1-byte range into `vec`.
+                #[allow(unsafe_code)]
+                let r = unsafe {
+                    libc::mincore(
+                        map.as_ptr().add(at) as *mut libc::c_void,
+                        1,
+                        vec.as_mut_ptr(),
+                    )
+                };
+                r != 0 || vec[0] & 1 == 1
+            }
+            Backing::Reads => {
+                use std::os::fd::AsRawFd;
+                let Some(file) = &self.file else { return true };
+                let Ok(off) = libc::off_t::try_from(offset) else {
+                    return true;
+                };
+                let mut byte = [0u8; 1];
+                let iov = libc::iovec {
+                    iov_base: byte.as_mut_ptr() as *mut libc::c_void,
+                    iov_len: 1,
+                };
+                // SAFETY: one iovec over a live 1-byte buffer; RWF_NOWAIT makes the read fail
+                // with EAGAIN instead of going to the disk when the page is not cached.
+                #[allow(unsafe_code)]
+                let r = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, off, libc::RWF_NOWAIT) };
+                r >= 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EAGAIN)
+            }
+            Backing::Memory(_) => true,
+        }
+    }
+
     /// Re-stats the file and fails if its length or modification time changed since open.
     pub fn check_unchanged(&self) -> Result<()> {
         if self.file.is_none() {

@@ -31,6 +31,20 @@ pub enum ParentBytes<'a> {
     Bytes(&'a [u8]),
 }
 
+/// Where the view's bytes over a range come from.
+enum Outcome {
+    /// All zero.
+    Zero,
+    /// One data grain of one layer holds the whole range.
+    Data {
+        layer: usize,
+        extent: usize,
+        file_offset: u64,
+    },
+    /// Several pieces (or a compressed grain) below `.0`: assemble them.
+    Assemble(usize),
+}
+
 /// The composed disk of `chain.layers[..below]`.
 #[derive(Debug, Clone, Copy)]
 pub struct ParentView<'c> {
@@ -47,6 +61,54 @@ impl<'c> ParentView<'c> {
         }
     }
 
+    /// Where the view's bytes over `[virt, virt + len)` come from (metadata only).
+    fn outcome(&self, virt: u64, len: usize, s: &mut Scratch) -> Result<Outcome> {
+        let end = virt + len as u64;
+        let mut top = self.below;
+        loop {
+            if top == 0 {
+                return Ok(Outcome::Zero);
+            }
+            let layer = &self.chain.layers[top - 1];
+            let Some((ei, p)) = layer.lookup(virt, &mut s.gte)? else {
+                return Ok(Outcome::Zero);
+            };
+            if p.virt + p.len < end {
+                return Ok(Outcome::Assemble(top));
+            }
+            match p.state {
+                GrainState::Unallocated => top -= 1,
+                GrainState::Zero | GrainState::Unmapped => return Ok(Outcome::Zero),
+                GrainState::Data { file_offset } => {
+                    return Ok(Outcome::Data {
+                        layer: top - 1,
+                        extent: ei,
+                        file_offset,
+                    });
+                }
+                GrainState::Compressed { .. } => return Ok(Outcome::Assemble(top)),
+            }
+        }
+    }
+
+    /// The layer, extent and file offset holding the view's bytes over `[virt, virt + len)`
+    /// when one data grain holds them all (for read-ahead hints); `None` otherwise.
+    pub fn locate(
+        &self,
+        virt: u64,
+        len: usize,
+        s: &mut Scratch,
+    ) -> Result<Option<(usize, usize, u64)>> {
+        Ok(match self.outcome(virt, len, s)? {
+            Outcome::Data {
+                layer,
+                extent,
+                file_offset,
+            } => Some((layer, extent, file_offset)),
+            _ => None,
+        })
+    }
+
     /// The view's bytes over `[virt, virt + len)`: borrowed when one grain of one layer holds
     /// them all, otherwise assembled in `buf`.
     pub fn resolve<'a>(
@@ -59,42 +121,7 @@ impl<'c> ParentView<'c> {
     where
         'c: 'a,
     {
-        enum Outcome {
-            Zero,
-            Data {
-                layer: usize,
-                extent: usize,
-                file_offset: u64,
-            },
-            Assemble(usize),
-        }
-        let end = virt + len as u64;
-        let mut top = self.below;
-        let outcome = loop {
-            if top == 0 {
-                break Outcome::Zero;
-            }
-            let layer = &self.chain.layers[top - 1];
-            let Some((ei, p)) = layer.lookup(virt, &mut s.gte)? else {
-                // Past this layer's end: qemu reads zeros there.
-                break Outcome::Zero;
-            };
-            if p.virt + p.len < end {
-                break Outcome::Assemble(top);
-            }
-            match p.state {
-                GrainState::Unallocated => top -= 1,
-                GrainState::Zero | GrainState::Unmapped => break Outcome::Zero,
-                GrainState::Data { file_offset } => {
-                    break Outcome::Data {
-                        layer: top - 1,
-                        extent: ei,
-                        file_offset,
-                    };
-                }
-                GrainState::Compressed { .. } => break Outcome::Assemble(top),
-            }
-        };
+        let outcome = self.outcome(virt, len, s)?;
         match outcome {
             Outcome::Zero => Ok(ParentBytes::Zero),
             Outcome::Data {

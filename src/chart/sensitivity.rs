@@ -174,6 +174,32 @@ type Chart<'a, DB> = ChartContext<
     Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
 >;
 
+/// The axes both charts share: VMs on the LUN against the share of time it is reserved.
+fn frame<'a, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    s: &Sensitivity,
+    title: &str,
+    x_max: f64,
+    y_max: f64,
+) -> std::result::Result<Chart<'a, DB>, DrawingAreaErrorKind<DB::ErrorType>> {
+    let mut ch = ChartBuilder::on(root)
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(80)
+        .caption(s.title(title), (FONT, 22))
+        .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
+    ch.configure_mesh()
+        .x_desc("VMs on the LUN")
+        .y_desc("share of time the LUN is reserved")
+        .y_label_formatter(&|v| pct(*v))
+        .x_label_formatter(&|v| format!("{v:.0}"))
+        .label_style((FONT, 15))
+        .axis_desc_style((FONT, 16))
+        .light_line_style(RGBColor(244, 244, 244))
+        .draw()?;
+    Ok(ch)
+}
+
 /// Target line, limit markers and the current VM count, shared by both charts.
 fn marks<DB: DrawingBackend>(
     ch: &mut Chart<'_, DB>,
@@ -233,28 +259,12 @@ fn increments<DB: DrawingBackend>(
     let h = s.params.hold;
     let own = s.rate_per_vm(s.increment) * h * s.now as f64;
     let y_max = (s.params.max_busy * 4.0).max(own * 1.15).min(1.5);
-    let mut ch = ChartBuilder::on(root)
-        .margin(16)
-        .x_label_area_size(48)
-        .y_label_area_size(80)
-        .caption(
-            s.title(&format!(
-                "SCSI-2 busy fraction against VMs per LUN ({}, hold {})",
-                s.growth_text(),
-                format_duration(h)
-            )),
-            (FONT, 22),
-        )
-        .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
-    ch.configure_mesh()
-        .x_desc("VMs on the LUN")
-        .y_desc("share of time the LUN is reserved")
-        .y_label_formatter(&|v| pct(*v))
-        .x_label_formatter(&|v| format!("{v:.0}"))
-        .label_style((FONT, 15))
-        .axis_desc_style((FONT, 16))
-        .light_line_style(RGBColor(244, 244, 244))
-        .draw()?;
+    let title = format!(
+        "SCSI-2 busy fraction against VMs per LUN ({}, hold {})",
+        s.growth_text(),
+        format_duration(h)
+    );
+    let mut ch = frame(root, s, &title, x_max, y_max)?;
     for (k, mib) in INCREMENTS_MIB.iter().enumerate() {
         let inc = mib << 20;
         let slope = s.rate_per_vm(inc) * h;
@@ -322,29 +332,13 @@ fn locking<DB: DrawingBackend>(
     let y_max = (s.params.max_busy * 4.0)
         .max(slope * s.now as f64 * 1.15)
         .min(1.5);
-    let mut ch = ChartBuilder::on(root)
-        .margin(16)
-        .x_label_area_size(48)
-        .y_label_area_size(80)
-        .caption(
-            s.title(&format!(
-                "SCSI-2 reservations against ATS ({}, increment {}, hold {})",
-                s.growth_text(),
-                format_size(s.increment),
-                format_duration(h)
-            )),
-            (FONT, 22),
-        )
-        .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
-    ch.configure_mesh()
-        .x_desc("VMs on the LUN")
-        .y_desc("share of time the LUN is reserved")
-        .y_label_formatter(&|v| pct(*v))
-        .x_label_formatter(&|v| format!("{v:.0}"))
-        .label_style((FONT, 15))
-        .axis_desc_style((FONT, 16))
-        .light_line_style(RGBColor(244, 244, 244))
-        .draw()?;
+    let title = format!(
+        "SCSI-2 reservations against ATS ({}, increment {}, hold {})",
+        s.growth_text(),
+        format_size(s.increment),
+        format_duration(h)
+    );
+    let mut ch = frame(root, s, &title, x_max, y_max)?;
     let scsi = RGBColor(202, 0, 32);
     let x_end = if slope > 0.0 {
         (y_max / slope).min(x_max)

@@ -7,6 +7,8 @@ use crate::report::{layer_infos, text};
 pub(super) fn run(g: &GlobalArgs, a: &InfoArgs) -> Result<()> {
     let chain = super::open_chain(g, &a.path)?;
     let infos = layer_infos(&chain);
+    // Metadata read from a file that changed meanwhile is not to be trusted either.
+    chain.check_unchanged()?;
     if a.json {
         super::json_to_stdout(&serde_json::json!({
             "deltascope_version": crate::report::VERSION,

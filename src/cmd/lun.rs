@@ -153,7 +153,9 @@ fn scan_luns(
         Some(b) => b,
         None => &NoProgress,
     };
-    let scans = pool.install(|| crate::scan::scan_disks(&disks, &measured, &opts, progress));
+    let cache = super::layer_cache(g);
+    let scans = pool
+        .install(|| crate::scan::scan_disks(&disks, &measured, &opts, progress, cache.as_ref()));
     if let Some(b) = &bar {
         b.finish();
     }

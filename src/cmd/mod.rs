@@ -53,6 +53,14 @@ fn open_chain(g: &GlobalArgs, path: &Path) -> Result<Chain> {
     Ok(chain)
 }
 
+/// The cache of layers below the top, unless `--no-cache` or `DELTASCOPE_NO_CACHE` is set.
+fn layer_cache(g: &GlobalArgs) -> Option<crate::cache::LayerCache> {
+    if g.no_cache || std::env::var_os("DELTASCOPE_NO_CACHE").is_some() {
+        return None;
+    }
+    crate::cache::default_dir().map(crate::cache::LayerCache::new)
+}
+
 /// A rayon pool of `--threads` workers (default: the cores).
 fn pool(g: &GlobalArgs) -> Result<rayon::ThreadPool> {
     if g.threads == Some(0) {

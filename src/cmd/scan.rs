@@ -34,7 +34,8 @@ pub(super) fn run(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
         Some(b) => b,
         None => &NoProgress,
     };
-    let report = pool.install(|| crate::scan::scan_chain(&chain, progress));
+    let cache = super::layer_cache(g);
+    let report = pool.install(|| crate::scan::scan_chain(&chain, progress, cache.as_ref()));
     if let Some(b) = &bar {
         b.finish();
     }

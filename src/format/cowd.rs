@@ -8,7 +8,7 @@
 
 use crate::bytes::{Bytes, le_u32};
 use crate::error::{Corrupt, CorruptKind, Error, Result, Structure};
-use crate::format::{GrainState, Piece, entry_out_of_file, grain_piece};
+use crate::format::{GrainState, Piece, entry_in_metadata, entry_out_of_file, grain_piece};
 use crate::source::Source;
 use crate::units::SECTOR;
 
@@ -117,6 +117,8 @@ pub struct CowdExtent {
     /// Virtual bytes one grain table covers.
     pub table_span: u64,
     file_len: u64,
+    /// End of the grain directory: no grain may start before it.
+    metadata_end: u64,
 }
 
 impl CowdExtent {
@@ -131,6 +133,13 @@ impl CowdExtent {
         let table_span = GTES_PER_GT * grain_bytes;
         let entries = capacity.div_ceil(table_span);
         let gd_off = u64::from(header.gd_offset) * SECTOR;
+        // The whole directory the header declares must be in the file, though only the
+        // entries the capacity needs are read: a count of 2^32 is refused here.
+        src.check_range(
+            gd_off,
+            u64::from(header.num_gd_entries) * 4,
+            &Structure::GrainDirectory,
+        )?;
         let raw = src.bytes(gd_off, entries * 4, &Structure::GrainDirectory)?;
         let gd: Vec<u32> = raw
             .chunks_exact(4)
@@ -152,7 +161,27 @@ impl CowdExtent {
             grain_bytes,
             table_span,
             file_len,
+            metadata_end: (gd_off + entries * 4).max(HEADER_BYTES),
         })
+    }
+
+    /// File ranges of the grain directory and tables: no grain may share their bytes.
+    pub fn metadata_ranges(&self) -> Vec<(u64, u64, Structure)> {
+        let mut out = vec![(
+            u64::from(self.header.gd_offset) * SECTOR,
+            self.gd.len() as u64 * 4,
+            Structure::GrainDirectory,
+        )];
+        for (t, &s) in self.gd.iter().enumerate() {
+            if s != 0 {
+                out.push((
+                    u64::from(s) * SECTOR,
+                    GTES_PER_GT * 4,
+                    Structure::GrainTable { index: t as u64 },
+                ));
+            }
+        }
+        out
     }
 
     /// Whether grain table `t` exists.
@@ -181,6 +210,16 @@ impl CowdExtent {
             1 => Ok(GrainState::Zero),
             s => {
                 let off = u64::from(s) * SECTOR;
+                // Header and grain directory come first (3.1); tables are allocated among
+                // the grains, so only this prefix is known to hold no grain.
+                if off < self.metadata_end {
+                    return Err(entry_in_metadata(
+                        t,
+                        entry_offset,
+                        s.into(),
+                        self.metadata_end,
+                    ));
+                }
                 let len = self.grain_bytes.min(self.capacity - g * self.grain_bytes);
                 if off + len > self.file_len {
                     return Err(entry_out_of_file(
@@ -244,6 +283,9 @@ impl CowdExtent {
             .table_span
             .min(self.capacity - start)
             .div_ceil(self.grain_bytes);
+        if let Some(p) = super::empty_table(gt, grains * 4, start, self.table_span, self.capacity) {
+            return f(p);
+        }
         for i in 0..grains {
             let gte = le_u32(gt, i as usize).unwrap_or(0);
             let g = first + i;

@@ -47,6 +47,8 @@ pub enum ExtentType {
 pub struct ExtentLine {
     /// 1-based line number in the descriptor.
     pub line: usize,
+    /// Absolute offset of the line in the descriptor's file, for error messages.
+    pub at: u64,
     /// Access mode.
     pub access: Access,
     /// Size in sectors, as the line says.
@@ -268,6 +270,7 @@ fn parse_extent_line(line: &str, line_no: usize, offset: u64) -> Result<ExtentLi
     }
     Ok(ExtentLine {
         line: line_no,
+        at: offset,
         access,
         sectors,
         kind,

@@ -9,7 +9,7 @@ use std::io::Write;
 
 use crate::bytes::{Bytes, le_u32};
 use crate::error::{Corrupt, CorruptKind, Error, Result, Structure};
-use crate::format::{GrainState, Piece, entry_out_of_file, grain_piece};
+use crate::format::{GrainState, Piece, entry_in_metadata, entry_out_of_file, grain_piece};
 use crate::source::Source;
 use crate::units::SECTOR;
 
@@ -29,6 +29,8 @@ pub const FLAG_MARKERS: u32 = 0x2_0000;
 pub const MAX_GRAIN_SECTORS: u64 = 0x20_0000;
 /// Largest `numGTEsPerGT` qemu accepts (2.1).
 pub const MAX_GTES_PER_GT: u32 = 512;
+/// The most a DEFLATE stream expands: 258 bytes per 2-bit code, plus headers (RFC 1951).
+const MAX_DEFLATE_RATIO: u64 = 1032;
 /// The newline-check bytes at offset 73 (2.1).
 const NEWLINE_CHECK: [u8; 4] = [0x0a, 0x20, 0x0d, 0x0a];
 
@@ -180,10 +182,27 @@ impl HostedExtent {
         let c = |e: Corrupt| Error::corrupt(path, e);
         let head = src.bytes(0, 512.min(file_len), &Structure::KdmvHeader)?;
         let mut header = parse_header(&head, 0, file_len, Structure::KdmvHeader).map_err(c)?;
+        let mut header_at = (Structure::KdmvHeader, 0);
         if header.gd_offset == GD_AT_END {
             header = read_footer(src, &header)?;
+            header_at = (Structure::StreamFooter, file_len - 1024);
         }
         let grain_bytes = header.grain_size * SECTOR;
+        // Readers inflate a compressed grain into a buffer of the grain's size before its
+        // marker is read: a grain larger than DEFLATE's best ratio (1032:1) over the whole
+        // file cannot be stored in it, and must not cost a gigabyte to find that out.
+        if header.flags & FLAG_COMPRESSED != 0 && grain_bytes / MAX_DEFLATE_RATIO > file_len {
+            return Err(c(Corrupt::bad_value(
+                header_at.0,
+                header_at.1 + 20,
+                "grainSize",
+                header.grain_size,
+                format!(
+                    "a compressed grain that fits in the file ({file_len:#x} bytes inflate to at most {:#x})",
+                    file_len.saturating_mul(MAX_DEFLATE_RATIO)
+                ),
+            )));
+        }
         let capacity = header.capacity * SECTOR;
         let gtes = u64::from(header.num_gtes_per_gt);
         let table_span = gtes * grain_bytes;
@@ -278,6 +297,32 @@ impl HostedExtent {
         Ok(())
     }
 
+    /// File ranges of the grain directories and tables: no grain may share their bytes.
+    pub fn metadata_ranges(&self) -> Vec<(u64, u64, Structure)> {
+        let mut out = vec![(
+            self.header.gd_offset.saturating_mul(SECTOR),
+            self.gd.len() as u64 * 4,
+            Structure::GrainDirectory,
+        )];
+        if self.header.flags & FLAG_REDUNDANT_GD != 0 && self.header.rgd_offset != 0 {
+            out.push((
+                self.header.rgd_offset.saturating_mul(SECTOR),
+                self.gd.len() as u64 * 4,
+                Structure::RedundantGrainDirectory,
+            ));
+        }
+        for (t, &s) in self.gd.iter().enumerate() {
+            if s != 0 {
+                out.push((
+                    u64::from(s) * SECTOR,
+                    self.gt_bytes,
+                    Structure::GrainTable { index: t as u64 },
+                ));
+            }
+        }
+        out
+    }
+
     /// Number of grain directory entries.
     pub fn table_count(&self) -> u64 {
         self.gd.len() as u64
@@ -308,6 +353,16 @@ impl HostedExtent {
             1 if self.zeroed_grains => Ok(GrainState::Zero),
             s => {
                 let off = u64::from(s) * SECTOR;
+                // overHead counts the sectors of header, descriptor and tables in front of
+                // the first grain (2.1); a grain there would share bytes with them.
+                if u64::from(s) < self.header.over_head {
+                    return Err(entry_in_metadata(
+                        t,
+                        entry_offset,
+                        s.into(),
+                        self.header.over_head.saturating_mul(SECTOR),
+                    ));
+                }
                 if self.compressed {
                     // The marker (12 bytes) must be inside the file; its size is checked on read.
                     if off + 12 > self.file_len {
@@ -369,6 +424,9 @@ impl HostedExtent {
             .table_span
             .min(self.capacity - start)
             .div_ceil(self.grain_bytes);
+        if let Some(p) = super::empty_table(gt, grains * 4, start, self.table_span, self.capacity) {
+            return f(p);
+        }
         for i in 0..grains {
             let gte = le_u32(gt, i as usize).unwrap_or(0);
             let g = first_grain + i;

@@ -81,6 +81,27 @@ pub fn detect(head: &[u8]) -> Magic {
     }
 }
 
+/// The whole table as one unallocated piece when its first `entry_bytes` bytes of entries are
+/// all zero (nothing allocated): a 2 TiB disk with little data has tens of thousands of such
+/// tables, and every caller would otherwise walk their entries one by one.
+pub(crate) fn empty_table(
+    gt: &[u8],
+    entry_bytes: u64,
+    start: u64,
+    span: u64,
+    capacity: u64,
+) -> Option<Piece> {
+    let entries = usize::try_from(entry_bytes)
+        .ok()
+        .and_then(|n| gt.get(..n))
+        .unwrap_or(gt);
+    crate::classify::is_zero(entries).then(|| Piece {
+        virt: start,
+        len: span.min(capacity - start),
+        state: GrainState::Unallocated,
+    })
+}
+
 /// Virtual grain size used to walk flat extents, which have no grains of their own.
 pub const FLAT_GRAIN: u64 = 64 * 1024;
 /// Grains per walk unit of a flat extent (32 MiB, as one KDMV grain table at 64 KiB).
@@ -177,7 +198,23 @@ impl ExtentMap {
 
     /// Number of tables (walk units) covering the extent.
     pub fn table_count(&self) -> u64 {
-        self.capacity().div_ceil(self.table_span())
+        match self {
+            // No tables: `Layer::walk` reports the whole extent as one piece. Counting its
+            // spans would loop 2^38 times over a descriptor line of 2^63 bytes.
+            ExtentMap::Zero { .. } => 0,
+            _ => self.capacity().div_ceil(self.table_span()),
+        }
+    }
+
+    /// File ranges of the sparse metadata (directories, tables) that grains must not share;
+    /// empty for flat and ZERO extents.
+    pub fn metadata_ranges(&self) -> Vec<(u64, u64, Structure)> {
+        match self {
+            ExtentMap::Hosted(h) => h.metadata_ranges(),
+            ExtentMap::Cowd(c) => c.metadata_ranges(),
+            ExtentMap::SeSparse(s) => s.metadata_ranges(),
+            ExtentMap::Flat(_) | ExtentMap::Zero { .. } => Vec::new(),
+        }
     }
 
     /// Whether table `t` exists; an absent table maps nothing.
@@ -208,8 +245,15 @@ impl ExtentMap {
                 let start = t.saturating_mul(self.table_span());
                 let end = start.saturating_add(self.table_span()).min(flat.capacity);
                 let mut v = start;
+                // Past the end of the file there is nothing to read: one piece per table, so
+                // that a line claiming petabytes of a tiny file costs one call per table.
+                let avail = flat.available();
                 while v < end {
-                    let grain_end = (v + FLAT_GRAIN).min(end);
+                    let grain_end = if v >= avail {
+                        end
+                    } else {
+                        (v + FLAT_GRAIN).min(end)
+                    };
                     let p = flat.piece(v, grain_end);
                     v += p.len;
                     f(p)?;
@@ -283,6 +327,24 @@ pub(crate) fn entry_out_of_file(
         entry,
         format!(
             "a grain inside the file (the grain would end at {needed_end:#x}, the file has {file_len:#x} bytes)"
+        ),
+    )
+}
+
+/// Error for a grain table entry pointing into the metadata in front of the grains.
+pub(crate) fn entry_in_metadata(
+    table: u64,
+    entry_offset: u64,
+    entry: u64,
+    metadata_end: u64,
+) -> Corrupt {
+    Corrupt::bad_value(
+        Structure::GrainTable { index: table },
+        entry_offset,
+        "grain table entry",
+        entry,
+        format!(
+            "a grain after the metadata, which ends at {metadata_end:#x} (the grain would share bytes with headers or tables)"
         ),
     )
 }

@@ -276,6 +276,25 @@ impl SeSparseExtent {
         self.volatile.replay_journal != 0
     }
 
+    /// File ranges of the grain directory and tables: no grain may share their bytes.
+    pub fn metadata_ranges(&self) -> Vec<(u64, u64, Structure)> {
+        let mut out = vec![(
+            self.header.grain_dir_offset * SECTOR,
+            self.gd.len() as u64 * 8,
+            Structure::GrainDirectory,
+        )];
+        for (t, &o) in self.gd.iter().enumerate() {
+            if o != 0 {
+                out.push((
+                    o,
+                    self.gtes_per_gt * 8,
+                    Structure::GrainTable { index: t as u64 },
+                ));
+            }
+        }
+        out
+    }
+
     /// Whether grain table `t` exists.
     pub fn table_present(&self, t: u64) -> bool {
         self.table_offset(t).is_some()
@@ -360,6 +379,9 @@ impl SeSparseExtent {
             .table_span
             .min(self.capacity - start)
             .div_ceil(self.grain_bytes);
+        if let Some(p) = super::empty_table(gt, grains * 8, start, self.table_span, self.capacity) {
+            return f(p);
+        }
         for i in 0..grains {
             let e = le_u64(gt, i as usize).unwrap_or(0);
             let g = first + i;

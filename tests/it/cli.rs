@@ -77,3 +77,45 @@ fn a_closed_pipe_is_not_an_error() {
         .expect("sh");
     assert!(status.success());
 }
+
+/// A delta larger than its parent (qemu allows it, VMware does not) is read as qemu reads it,
+/// with a warning; `--strict` refuses it.
+#[test]
+fn a_parent_smaller_than_its_child_is_a_warning() {
+    require("qemu-img");
+    let t = tempdir();
+    let base = t.path().join("base.vmdk");
+    let top = t.path().join("top.vmdk");
+    sh(std::process::Command::new("qemu-img")
+        .args(["create", "-q", "-f", "vmdk"])
+        .arg(&base)
+        .arg("4M"));
+    sh(std::process::Command::new("qemu-img")
+        .args(["create", "-q", "-f", "vmdk", "-F", "vmdk", "-b"])
+        .arg(&base)
+        .arg(&top)
+        .arg("8M"));
+    let info: serde_json::Value = serde_json::from_str(&ok([
+        std::ffi::OsStr::new("info"),
+        std::ffi::OsStr::new("--json"),
+        top.as_os_str(),
+    ]))
+    .expect("JSON");
+    let w = info["warnings"].to_string();
+    assert!(
+        w.contains("differs from its parent") && w.contains("4194304"),
+        "{w}"
+    );
+    let e = fails(
+        1,
+        [
+            std::ffi::OsStr::new("--strict"),
+            std::ffi::OsStr::new("scan"),
+            top.as_os_str(),
+        ],
+    );
+    assert!(
+        e.contains("differs from its parent") && e.contains("--strict"),
+        "{e}"
+    );
+}

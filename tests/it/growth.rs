@@ -250,24 +250,20 @@ fn rvtools_and_powercli_exports_import_and_chart() {
     );
 }
 
-/// Zero bytes of `raw` in `[start, end)`, judged per piece cut at 4 KiB boundaries.
+/// Bytes of `[start, end)` whose whole 4 KiB block of `raw` is zero (the ceiling counts by
+/// blocks of the view below the top).
 fn zero_in(raw: &File, start: u64, end: u64) -> u64 {
+    let len = raw.metadata().expect("stat").len();
     let mut total = 0;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut at = start;
-    while at < end {
-        let n = ((end - at) as usize).min(buf.len());
-        raw.read_exact_at(&mut buf[..n], at).expect("read raw");
-        let mut i = 0usize;
-        while i < n {
-            let v = at + i as u64;
-            let k = ((v / 4096 + 1) * 4096 - v).min((n - i) as u64) as usize;
-            if buf[i..i + k].iter().all(|&x| x == 0) {
-                total += k as u64;
-            }
-            i += k;
+    let mut block = vec![0u8; 4096];
+    let mut b = start - start % 4096;
+    while b < end {
+        let n = (len.saturating_sub(b)).min(4096) as usize;
+        raw.read_exact_at(&mut block[..n], b).expect("read raw");
+        if block[..n].iter().all(|&x| x == 0) {
+            total += (b + 4096).min(end) - b.max(start);
         }
-        at += n as u64;
+        b += 4096;
     }
     total
 }
@@ -275,8 +271,12 @@ fn zero_in(raw: &File, start: u64, end: u64) -> u64 {
 #[test]
 fn expected_ceiling_equals_raw_zero_space_not_yet_written() {
     let work = tempdir();
+    // qemu-made hosted chains and ESX chains: where the layers below the top hold whole
+    // 4 KiB blocks the ceiling comes from the classification (a COWD top included); a COWD
+    // delta under the top (vmfs_cowd2) makes it walk the layers below.
     for (name, layers) in chains_in(chains_dir())
         .into_iter()
+        .chain(chains_in(esx_chains_dir()))
         .filter(|(_, l)| l.len() > 1)
     {
         let top = layers.last().expect("top");

@@ -1,11 +1,17 @@
 //! One integration-test binary (ripgrep's layout). Each module says what belongs in it.
 //! Tests drive the real `deltascope` executable; oracles are independent tools (qemu-img,
-//! qemu-io) and computations from raw bytes, never deltascope's own library.
+//! qemu-io) and computations from raw bytes, never deltascope's own library. Two modules call
+//! the library because the binary cannot do what they need: `fuzz_regressions` replays inputs
+//! through the fuzz targets' entry points, `changing` changes files between open and scan.
 
 mod util;
 
+mod cache;
+mod changing;
 mod cli;
+mod corrupt;
 mod esx;
+mod fuzz_regressions;
 mod growth;
 mod hostile;
 mod json_contract;

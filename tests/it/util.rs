@@ -20,6 +20,18 @@ pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The layer cache every run of this test process shares (never the user's ~/.cache).
+pub fn cache_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        tempfile::Builder::new()
+            .prefix("deltascope-cache-")
+            .tempdir()
+            .expect("temp dir")
+            .keep()
+    })
+}
+
 /// Runs deltascope with `args`.
 pub fn run<I, S>(args: I) -> Output
 where
@@ -28,6 +40,7 @@ where
 {
     Command::new(bin())
         .args(args)
+        .env("DELTASCOPE_CACHE", cache_dir())
         .output()
         .expect("run deltascope")
 }
