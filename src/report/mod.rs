@@ -2,6 +2,7 @@
 //! [`ScanReport`] as it is; its field names are a contract documented in `docs/JSON.md`
 //! (add fields freely, never rename). Renderers (`text`, `json`) compute nothing.
 
+pub mod blame;
 pub mod datastore;
 pub mod lun_text;
 pub mod text;

@@ -4,6 +4,7 @@
 
 mod util;
 
+mod blame;
 mod cli;
 mod esx;
 mod growth;
