@@ -1,7 +1,8 @@
 //! A `Read + Seek` window onto the composed view of a chain: the guest disk as a layer (and
 //! everything below it) shows it, from a byte offset (a partition's start) for a length.
-//! Nothing is copied: reads go through [`ParentView::fill`], with one cached 64 KiB chunk
-//! because file-system parsers read many small, neighbouring structures.
+//! Nothing is copied: reads go through [`ParentView::fill`], with a few cached 64 KiB chunks
+//! because file-system parsers read many small structures, and the `ntfs` crate re-reads
+//! `$MFT`'s own record for every file record it opens (two places, read alternately).
 
 use std::io::{self, Read, Seek, SeekFrom};
 
@@ -10,6 +11,8 @@ use crate::view::{ParentView, Scratch};
 
 /// Bytes read from the view at once and kept.
 const CHUNK: u64 = 64 * 1024;
+/// Chunks kept (least recently used goes first): 1 MiB.
+const CACHED: usize = 16;
 
 /// A window `[start, start + len)` of the composed disk of `chain.layers[..upto]`.
 #[derive(Debug)]
@@ -20,8 +23,8 @@ pub struct ViewReader<'c> {
     len: u64,
     pos: u64,
     scratch: Scratch,
-    chunk: Vec<u8>,
-    chunk_at: Option<u64>,
+    /// (chunk start, bytes), most recently used last.
+    cache: Vec<(u64, Vec<u8>)>,
 }
 
 impl<'c> ViewReader<'c> {
@@ -34,8 +37,7 @@ impl<'c> ViewReader<'c> {
             len,
             pos: 0,
             scratch: Scratch::default(),
-            chunk: vec![0; CHUNK as usize],
-            chunk_at: None,
+            cache: Vec::with_capacity(CACHED),
         }
     }
 
@@ -55,13 +57,22 @@ impl<'c> ViewReader<'c> {
         self.read_exact(out)
     }
 
+    /// Makes the chunk at `chunk_at` the last entry of the cache.
     fn load(&mut self, chunk_at: u64) -> io::Result<()> {
-        if self.chunk_at != Some(chunk_at) {
-            self.view
-                .fill(self.upto, chunk_at, &mut self.chunk, &mut self.scratch)
-                .map_err(io::Error::other)?;
-            self.chunk_at = Some(chunk_at);
+        if let Some(i) = self.cache.iter().position(|c| c.0 == chunk_at) {
+            let hit = self.cache.remove(i);
+            self.cache.push(hit);
+            return Ok(());
         }
+        let mut buf = if self.cache.len() == CACHED {
+            self.cache.remove(0).1
+        } else {
+            vec![0; CHUNK as usize]
+        };
+        self.view
+            .fill(self.upto, chunk_at, &mut buf, &mut self.scratch)
+            .map_err(io::Error::other)?;
+        self.cache.push((chunk_at, buf));
         Ok(())
     }
 }
@@ -79,7 +90,8 @@ impl Read for ViewReader<'_> {
             .len()
             .min(CHUNK as usize - off)
             .min((self.len - self.pos).min(usize::MAX as u64) as usize);
-        buf[..n].copy_from_slice(&self.chunk[off..off + n]);
+        let chunk = &self.cache[self.cache.len() - 1].1;
+        buf[..n].copy_from_slice(&chunk[off..off + n]);
         self.pos += n as u64;
         Ok(n)
     }
