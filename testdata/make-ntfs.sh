@@ -13,6 +13,9 @@
 #           rewritten in place (same clusters, new bytes), /tmp/gone.bin (2 MiB) written then
 #           deleted (its clusters end free).
 #   churn/  the blog's experiment: on the same base, a 4 MiB file created and deleted ten times.
+#   dirty/  a base whose free space is not zero (/old/junk.bin, 2 MiB, written then deleted
+#           before the snapshot); the delta writes /new/reuse.bin (2 MiB), which ntfs-3g puts
+#           in those free clusters: overwritten, but into parent free space.
 #
 # File contents are unique per 4 KiB block (path, version and block number in a text header,
 # then a fill byte), so no block of the delta equals its parent's by accident, and gzip
@@ -119,16 +122,35 @@ for i in $(seq 1 10); do
 done
 assemble "$work/churn.part" "$work/churn.raw"
 
-for c in blame churn; do
+# dirty: a base with deleted data in its free space, and a delta that reuses it.
+cp "$work/base.part" "$work/dirty-base.part"
+mount_part "$work/dirty-base.part"
+mkdir -p "$mnt/old"
+write_file /old/junk.bin 1 $((2 * 1024 * 1024))
+umount_part
+mount_part "$work/dirty-base.part"
+rm "$mnt/old/junk.bin"
+umount_part
+assemble "$work/dirty-base.part" "$work/dirty-base.raw"
+cp "$work/dirty-base.part" "$work/dirty.part"
+mount_part "$work/dirty.part"
+mkdir -p "$mnt/new"
+write_file /new/reuse.bin 1 $((2 * 1024 * 1024))
+umount_part
+assemble "$work/dirty.part" "$work/dirty.raw"
+cp "$work/base.raw" "$work/blame-base.raw"
+cp "$work/base.raw" "$work/churn-base.raw"
+
+for c in blame churn dirty; do
     mkdir -p "$out/$c"
     rm -f "$out/$c"/*.vmdk "$out/$c"/*.vmdk.gz
     (cd "$out/$c" &&
-        qemu-img convert -q -f raw -O vmdk "$work/base.raw" base.vmdk &&
+        qemu-img convert -q -f raw -O vmdk "$work/$c-base.raw" base.vmdk &&
         # A qcow2 overlay of the changed disk, rebased (safe mode) onto the base disk, holds
         # exactly the clusters where the two differ; converted with -B, only the overlay's own
         # clusters reach the delta (`convert -B` of the raw disk would write every cluster).
         qemu-img create -q -f qcow2 -b "$work/$c.raw" -F raw "$work/$c.qcow2" &&
-        qemu-img rebase -q -f qcow2 -b "$work/base.raw" -F raw "$work/$c.qcow2" &&
+        qemu-img rebase -q -f qcow2 -b "$work/$c-base.raw" -F raw "$work/$c.qcow2" &&
         qemu-img convert -q -O vmdk -B base.vmdk -F vmdk "$work/$c.qcow2" delta.vmdk &&
         gzip -9 -n base.vmdk delta.vmdk)
 done
@@ -145,7 +167,8 @@ cat >"$out/oracle.json" <<EOF
     "rewritten_files": {"/base/rewrite.bin": 1048576},
     "deleted_files": {"/tmp/gone.bin": 2097152}
   },
-  "churn": {"deleted_files": {"/tempfile.tmp": 4194304}, "rounds": 10}
+  "churn": {"deleted_files": {"/tempfile.tmp": 4194304}, "rounds": 10},
+  "dirty": {"base_deleted_files": {"/old/junk.bin": 2097152}, "new_files": {"/new/reuse.bin": 2097152}}
 }
 EOF
 ls -l "$out"/*/

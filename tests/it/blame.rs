@@ -446,3 +446,25 @@ fn a_damaged_ntfs_volume_fails_cleanly() {
     let e = fails(1, ["blame".as_ref(), vmdk.as_os_str()]);
     assert!(e.contains("boot sector"), "{e}");
 }
+
+#[test]
+fn writes_into_dirty_parent_free_space_are_told_apart() {
+    let dir = tempdir();
+    let delta = unpack("dirty", dir.path());
+    let o = oracle();
+    let r = blame(&delta, &[]);
+    for (path, size) in sizes(&o["dirty"]["new_files"]) {
+        let g = group(&r, "file", &path);
+        // The base's deleted file left non-zero free clusters; the new file landed on them.
+        assert_eq!(g.classes.overwritten, size, "{path}");
+        assert_eq!(g.overwritten_split.parent_free_space, size, "{path}");
+        assert_eq!(g.overwritten_split.live_parent_data, 0, "{path}");
+        assert_eq!(g.overwrote.len(), 1);
+        assert_eq!(g.overwrote[0].kind, "free_now", "free in the parent");
+    }
+    let text = ok(["blame".as_ref(), delta.as_os_str()]);
+    assert!(
+        text.contains("2.0 MiB into parent free space that was not zero"),
+        "{text}"
+    );
+}
