@@ -125,7 +125,9 @@ impl Volume {
             Some(Err(e)) => return Err(err(part, "$MFT $DATA", e)),
             None => return Err(err(part, "$MFT", "no $DATA attribute")),
         };
-        let records = (mft_len / record_size).min(MAX_RECORDS);
+        // The MFT cannot be larger than the volume: a hostile length must not mean millions of
+        // failing reads.
+        let records = (mft_len.min(part.len) / record_size).min(MAX_RECORDS);
 
         let bitmap = {
             let f = ntfs
