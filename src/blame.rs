@@ -137,6 +137,47 @@ struct Acc {
     parent: HashMap<(&'static str, String), u64>,
 }
 
+/// The parent view of the top layer, when it holds an NTFS volume: what `scan` needs to split
+/// the top's `overwritten` bytes. A parent view whose partitions or volume cannot be read
+/// gives `None` (scan still reports the classes).
+pub struct ParentNtfs(Guest);
+
+impl std::fmt::Debug for ParentNtfs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ParentNtfs({} partitions)", self.0.parts.len())
+    }
+}
+
+/// The NTFS volumes of the top layer's parent view, if there are any.
+pub fn parent_ntfs(chain: &Chain) -> Option<ParentNtfs> {
+    let n = chain.layers.len();
+    if n < 2 {
+        return None;
+    }
+    guest(chain, n - 1, chain.top().virtual_size)
+        .ok()
+        .filter(|g| g.volumes.iter().any(Option::is_some))
+        .map(ParentNtfs)
+}
+
+/// Splits the overwritten block runs of the top layer by what the parent's volume holds.
+pub fn split_overwritten(parent: &ParentNtfs, runs: &[BlockRun]) -> OverwriteSplit {
+    let mut split = OverwriteSplit::default();
+    for r in runs.iter().filter(|r| r.class == GrainClass::Overwritten) {
+        locate(
+            &parent.0,
+            r.virt,
+            r.virt + r.len,
+            &mut |_, b, k, _| match k {
+                kind::FREE_NOW => split.parent_free_space += b,
+                kind::FILE | kind::METADATA => split.live_parent_data += b,
+                _ => split.unknown += b,
+            },
+        );
+    }
+    split
+}
+
 /// Blames every allocated byte of the top layer of `chain`, on rayon's current pool.
 pub fn blame_chain(chain: &Chain, by: GroupBy, progress: &dyn Progress) -> Result<BlameReport> {
     let n = chain.layers.len();
@@ -174,7 +215,7 @@ pub fn blame_chain(chain: &Chain, by: GroupBy, progress: &dyn Progress) -> Resul
         (None, None)
     };
 
-    let (stats, runs) = classify_layer_blocks(chain, n - 1, progress)?;
+    let (stats, runs) = classify_layer_blocks(chain, n - 1, progress, None)?;
     let mut groups: HashMap<(&'static str, String), Acc> = HashMap::new();
     for BlockRun { virt, len, class } in runs {
         locate(&g, virt, virt + len, &mut |at, bytes, k, path| {

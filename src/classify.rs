@@ -188,9 +188,12 @@ pub struct BlockRun {
     pub class: GrainClass,
 }
 
-/// Collects [`BlockRun`]s when a caller asks for them (blame); scan leaves it off.
+/// Collects [`BlockRun`]s when a caller asks for them: all of them (blame), or the blocks of
+/// one class only (scan's NTFS split of `overwritten`, so memory follows that class alone).
 #[derive(Debug, Default)]
 struct Recorder {
+    /// Keep only blocks of this class.
+    only: Option<GrainClass>,
     /// Ranges of the open block, merged when contiguous.
     pending: Vec<(u64, u64)>,
     runs: Vec<BlockRun>,
@@ -221,12 +224,20 @@ fn close_block(block: &mut Option<BlockAcc>, stats: &mut LayerStats, rec: &mut O
         let class = done.flags.class();
         stats.blocks_4k.count(class, 1);
         if let Some(r) = rec {
-            let Recorder { pending, runs } = r;
-            runs.extend(
-                pending
-                    .drain(..)
-                    .map(|(virt, len)| BlockRun { virt, len, class }),
-            );
+            let Recorder {
+                only,
+                pending,
+                runs,
+            } = r;
+            if only.is_none_or(|o| o == class) {
+                runs.extend(
+                    pending
+                        .drain(..)
+                        .map(|(virt, len)| BlockRun { virt, len, class }),
+                );
+            } else {
+                pending.clear();
+            }
         }
     }
 }
@@ -259,7 +270,7 @@ fn block_piece(
 }
 
 impl<'c> Worker<'c> {
-    fn new(view: ParentView<'c>, record: bool) -> Self {
+    fn new(view: ParentView<'c>, record: Option<Option<GrainClass>>) -> Self {
         Worker {
             view,
             stats: LayerStats::default(),
@@ -267,7 +278,10 @@ impl<'c> Worker<'c> {
             scratch: Scratch::default(),
             parent_buf: Vec::new(),
             content_buf: Vec::new(),
-            rec: record.then(Recorder::default),
+            rec: record.map(|only| Recorder {
+                only,
+                ..Recorder::default()
+            }),
         }
     }
 
@@ -446,18 +460,19 @@ pub fn unit_count(chain: &Chain, li: usize) -> u64 {
 /// Classifies every grain layer `li` allocates against its parent view, on rayon's current
 /// thread pool. `progress` is ticked once per grain table.
 pub fn classify_layer(chain: &Chain, li: usize, progress: &dyn Progress) -> Result<LayerStats> {
-    classify(chain, li, progress, false).map(|(stats, _)| stats)
+    classify(chain, li, progress, None).map(|(stats, _)| stats)
 }
 
-/// [`classify_layer`], also listing every allocated range with its 4 KiB block's class,
-/// sorted by position: what `blame` attributes. Memory grows with the layer (16 bytes per
-/// block run).
+/// [`classify_layer`], also listing every allocated range with its 4 KiB block's class (of
+/// blocks of class `only`, if given), sorted by position: what `blame` attributes. Memory
+/// grows with the ranges listed (16 bytes per block run).
 pub fn classify_layer_blocks(
     chain: &Chain,
     li: usize,
     progress: &dyn Progress,
+    only: Option<GrainClass>,
 ) -> Result<(LayerStats, Vec<BlockRun>)> {
-    let (stats, mut runs) = classify(chain, li, progress, true)?;
+    let (stats, mut runs) = classify(chain, li, progress, Some(only))?;
     runs.sort_unstable_by_key(|r| r.virt);
     Ok((stats, runs))
 }
@@ -466,7 +481,7 @@ fn classify(
     chain: &Chain,
     li: usize,
     progress: &dyn Progress,
-    record: bool,
+    record: Option<Option<GrainClass>>,
 ) -> Result<(LayerStats, Vec<BlockRun>)> {
     let layer = &chain.layers[li];
     let view = ParentView::new(chain, li);

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use rayon::prelude::*;
 
 use crate::chain::{Chain, ChainOptions};
-use crate::classify::{classify_layer, unit_count};
+use crate::classify::{GrainClass, classify_layer, classify_layer_blocks, unit_count};
 use crate::error::Result;
 use crate::progress::Progress;
 use crate::report::{ScanReport, scan_report};
@@ -20,10 +20,24 @@ pub fn units(chain: &Chain) -> u64 {
 /// Classifies every layer of `chain` (each layer's grain tables in parallel on the current
 /// rayon pool), computes the top's ceilings, and checks that no file changed meanwhile.
 pub fn scan_chain(chain: &Chain, progress: &dyn Progress) -> Result<ScanReport> {
+    // When the top's parent view holds NTFS, the top's overwritten blocks are listed too, to
+    // split them into live parent data and parent free space (memory: overwritten blocks only).
+    let parent_ntfs = crate::blame::parent_ntfs(chain);
+    let top = chain.layers.len().saturating_sub(1);
+    let mut split = None;
     let stats = (0..chain.layers.len())
-        .map(|i| classify_layer(chain, i, progress))
+        .map(|i| match &parent_ntfs {
+            Some(p) if i == top => {
+                let (stats, runs) =
+                    classify_layer_blocks(chain, i, progress, Some(GrainClass::Overwritten))?;
+                split = Some(crate::blame::split_overwritten(p, &runs));
+                Ok(stats)
+            }
+            _ => classify_layer(chain, i, progress),
+        })
         .collect::<Result<Vec<_>>>()?;
     let mut report = scan_report(chain, &stats);
+    report.ntfs_overwritten = split;
     if let Some(top) = stats.last() {
         report.ceiling = Some(crate::ceiling::ceiling(
             chain,

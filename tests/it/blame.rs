@@ -468,3 +468,31 @@ fn writes_into_dirty_parent_free_space_are_told_apart() {
         "{text}"
     );
 }
+
+#[test]
+fn scan_splits_overwritten_bytes_when_the_parent_holds_ntfs() {
+    let dir = tempdir();
+    let delta = unpack("dirty", dir.path());
+    let o = oracle();
+    let reuse: u64 = sizes(&o["dirty"]["new_files"]).values().sum();
+    let scan = json(&["scan".as_ref(), "--json".as_ref(), delta.as_os_str()]);
+    let split = &scan["ntfs_overwritten"];
+    assert_eq!(split["parent_free_space"].as_u64(), Some(reuse), "{split}");
+    // The same numbers as blame's groups.
+    let r = blame(&delta, &[]);
+    let live: u64 = r
+        .groups
+        .iter()
+        .map(|g| g.overwritten_split.live_parent_data)
+        .sum();
+    assert_eq!(split["live_parent_data"].as_u64(), Some(live));
+    let text = ok(["scan".as_ref(), delta.as_os_str()]);
+    assert!(
+        text.contains("2.0 MiB went into free space that was not zero"),
+        "{text}"
+    );
+    // A chain without NTFS says null.
+    let base = dir.path().join("base.vmdk");
+    let one = json(&["scan".as_ref(), "--json".as_ref(), base.as_os_str()]);
+    assert!(one["ntfs_overwritten"].is_null());
+}
