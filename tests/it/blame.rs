@@ -496,3 +496,156 @@ fn scan_splits_overwritten_bytes_when_the_parent_holds_ntfs() {
     let one = json(&["scan".as_ref(), "--json".as_ref(), base.as_os_str()]);
     assert!(one["ntfs_overwritten"].is_null());
 }
+
+/// The `blame` chain's disks (base and top view) as raw files, with `table` written over
+/// the first sectors (`(offset, bytes)`), converted back into a base and a delta.
+fn retabled(dir: &Path, table: &[(u64, Vec<u8>)]) -> PathBuf {
+    let delta = unpack("blame", dir);
+    let sub = dir.join("retabled");
+    std::fs::create_dir_all(&sub).expect("mkdir");
+    // The base alone, then the composed top view; both get the same new table.
+    let base_raw = convert_raw(&dir.join("base.vmdk"), &sub);
+    let top_raw = sub.join("top.raw");
+    sh(Command::new("qemu-img")
+        .args(["convert", "-O", "raw"])
+        .arg(&delta)
+        .arg(&top_raw));
+    for raw in [&base_raw, &top_raw] {
+        let mut data = std::fs::read(raw).expect("read");
+        data[..512].fill(0);
+        for (at, b) in table {
+            data[*at as usize..*at as usize + b.len()].copy_from_slice(b);
+        }
+        std::fs::write(raw, data).expect("write");
+    }
+    let base = sub.join("base.vmdk");
+    sh(Command::new("qemu-img")
+        .args(["convert", "-q", "-f", "raw", "-O", "vmdk"])
+        .arg(&base_raw)
+        .arg(&base));
+    // The delta: a qcow2 overlay rebased onto the base holds the differing clusters only.
+    let ov = sub.join("top.qcow2");
+    sh(Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
+        .arg(&top_raw)
+        .arg(&ov));
+    sh(Command::new("qemu-img")
+        .args(["rebase", "-q", "-f", "qcow2", "-F", "raw", "-b"])
+        .arg(&base_raw)
+        .arg(&ov));
+    let out = sub.join("delta.vmdk");
+    sh(Command::new("qemu-img")
+        .current_dir(&sub)
+        .args([
+            "convert",
+            "-q",
+            "-O",
+            "vmdk",
+            "-B",
+            "base.vmdk",
+            "-F",
+            "vmdk",
+        ])
+        .arg(&ov)
+        .arg(&out));
+    out
+}
+
+fn same_files(r: &Report) {
+    let o = oracle();
+    for (path, size) in sizes(&o["blame"]["new_files"]) {
+        assert_eq!(group(r, "file", &path).classes.fresh, size, "{path}");
+    }
+    let deleted: u64 = sizes(&o["blame"]["deleted_files"]).values().sum();
+    assert_eq!(group(r, "free_now", "").classes.fresh, deleted);
+    assert_eq!(
+        r.groups.iter().map(|g| g.bytes).sum::<u64>(),
+        r.allocated_bytes
+    );
+}
+
+#[test]
+fn ntfs_is_found_in_gpt_and_logical_partitions() {
+    require("qemu-img");
+    let o = oracle();
+    let start = o["partition"]["start_bytes"].as_u64().unwrap() / 512;
+    let count = o["partition"]["bytes"].as_u64().unwrap() / 512;
+
+    // GPT: protective MBR, header at LBA 1, entry array at LBA 2 (inside the 1 MiB gap).
+    let dir = tempdir();
+    let mut h = vec![0u8; 92];
+    h[0..8].copy_from_slice(b"EFI PART");
+    h[72..80].copy_from_slice(&2u64.to_le_bytes());
+    h[80..84].copy_from_slice(&128u32.to_le_bytes());
+    h[84..88].copy_from_slice(&128u32.to_le_bytes());
+    let mut e = vec![0u8; 128];
+    // Microsoft basic data.
+    e[0..16].copy_from_slice(&[
+        0xA2, 0xA0, 0xD0, 0xEB, 0xE5, 0xB9, 0x33, 0x44, 0x87, 0xC0, 0x68, 0xB6, 0xB7, 0x26, 0x99,
+        0xC7,
+    ]);
+    e[16] = 1;
+    e[32..40].copy_from_slice(&start.to_le_bytes());
+    e[40..48].copy_from_slice(&(start + count - 1).to_le_bytes());
+    let delta = retabled(
+        dir.path(),
+        &[(0, mbr(&[(0xEE, 1, 0xFFFF_FFFF)])), (512, h), (1024, e)],
+    );
+    let r = blame(&delta, &[]);
+    assert_eq!(r.volumes.len(), 1);
+    assert_eq!(
+        r.volumes[0].partition_kind,
+        "gpt:EBD0A0A2-B9E5-4433-87C0-68B6B72699C7"
+    );
+    same_files(&r);
+
+    // MBR extended partition from the sector before the volume; its one logical partition
+    // starts one sector after its EBR.
+    let dir = tempdir();
+    let ext_first = start - 1;
+    let ebr = mbr(&[(0x07, 1, count as u32)]);
+    let delta = retabled(
+        dir.path(),
+        &[
+            (0, mbr(&[(0x0F, ext_first as u32, count as u32 + 1)])),
+            (ext_first * 512, ebr),
+        ],
+    );
+    let r = blame(&delta, &[]);
+    assert_eq!(r.volumes.len(), 1);
+    assert_eq!(r.volumes[0].partition, 5);
+    same_files(&r);
+}
+
+#[test]
+fn blame_reads_through_any_format_of_the_chain() {
+    require("qemu-img");
+    let dir = tempdir();
+    let delta = unpack("blame", dir.path());
+    let before = blame(&delta, &[]);
+    // Replace the base by a streamOptimized copy (compressed grains): the delta reads the
+    // same guest disk through it (a CID mismatch warning, not an error).
+    let base = dir.path().join("base.vmdk");
+    let stream = dir.path().join("stream.vmdk");
+    sh(Command::new("qemu-img")
+        .args([
+            "convert",
+            "-q",
+            "-O",
+            "vmdk",
+            "-o",
+            "subformat=streamOptimized",
+        ])
+        .arg(&base)
+        .arg(&stream));
+    std::fs::rename(&stream, &base).expect("rename");
+    let after = blame(&delta, &[]);
+    same_files(&after);
+    let key = |r: &Report| {
+        r.groups
+            .iter()
+            .map(|g| (g.kind.clone(), g.path.clone(), g.bytes, g.classes.fresh))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(key(&before), key(&after));
+}
