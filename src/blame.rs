@@ -130,6 +130,19 @@ fn group_path(by: GroupBy, k: &str, path: String) -> String {
     }
 }
 
+/// Merges neighbouring runs of one class (sorted input), so that owners are looked up once
+/// per extent of a file rather than once per 4 KiB block.
+fn coalesce(runs: Vec<BlockRun>) -> Vec<BlockRun> {
+    let mut out: Vec<BlockRun> = Vec::with_capacity(runs.len());
+    for r in runs {
+        match out.last_mut() {
+            Some(p) if p.class == r.class && p.virt + p.len == r.virt => p.len += r.len,
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
 #[derive(Debug, Default)]
 struct Acc {
     classes: ClassCounts,
@@ -161,9 +174,12 @@ pub fn parent_ntfs(chain: &Chain) -> Option<ParentNtfs> {
 }
 
 /// Splits the overwritten block runs of the top layer by what the parent's volume holds.
-pub fn split_overwritten(parent: &ParentNtfs, runs: &[BlockRun]) -> OverwriteSplit {
+pub fn split_overwritten(parent: &ParentNtfs, runs: Vec<BlockRun>) -> OverwriteSplit {
     let mut split = OverwriteSplit::default();
-    for r in runs.iter().filter(|r| r.class == GrainClass::Overwritten) {
+    for r in coalesce(runs)
+        .into_iter()
+        .filter(|r| r.class == GrainClass::Overwritten)
+    {
         locate(
             &parent.0,
             r.virt,
@@ -217,7 +233,7 @@ pub fn blame_chain(chain: &Chain, by: GroupBy, progress: &dyn Progress) -> Resul
 
     let (stats, runs) = classify_layer_blocks(chain, n - 1, progress, None)?;
     let mut groups: HashMap<(&'static str, String), Acc> = HashMap::new();
-    for BlockRun { virt, len, class } in runs {
+    for BlockRun { virt, len, class } in coalesce(runs) {
         locate(&g, virt, virt + len, &mut |at, bytes, k, path| {
             let acc = groups.entry((k, group_path(by, k, path))).or_default();
             acc.classes.count(class, bytes);
@@ -307,6 +323,25 @@ pub fn blame_chain(chain: &Chain, by: GroupBy, progress: &dyn Progress) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coalescing_keeps_classes_apart() {
+        let r = |virt, len, class| BlockRun { virt, len, class };
+        let out = coalesce(vec![
+            r(0, 4096, GrainClass::Fresh),
+            r(4096, 4096, GrainClass::Fresh),
+            r(8192, 4096, GrainClass::Zeroed),
+            r(16384, 4096, GrainClass::Zeroed),
+        ]);
+        assert_eq!(
+            out,
+            vec![
+                r(0, 8192, GrainClass::Fresh),
+                r(8192, 4096, GrainClass::Zeroed),
+                r(16384, 4096, GrainClass::Zeroed),
+            ]
+        );
+    }
 
     #[test]
     fn group_paths() {

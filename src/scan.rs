@@ -30,7 +30,7 @@ pub fn scan_chain(chain: &Chain, progress: &dyn Progress) -> Result<ScanReport> 
             Some(p) if i == top => {
                 let (stats, runs) =
                     classify_layer_blocks(chain, i, progress, Some(GrainClass::Overwritten))?;
-                split = Some(crate::blame::split_overwritten(p, &runs));
+                split = Some(crate::blame::split_overwritten(p, runs));
                 Ok(stats)
             }
             _ => classify_layer(chain, i, progress),
