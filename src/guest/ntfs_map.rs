@@ -114,6 +114,17 @@ impl Volume {
     fn walk(r: &mut ViewReader<'_>, part: &Partition) -> Result<Volume, String> {
         let ntfs = Ntfs::new(r).map_err(|e| err(part, "boot sector", e))?;
         let cluster = u64::from(ntfs.cluster_size());
+        if ntfs.size() > part.len {
+            return Err(err(
+                part,
+                "boot sector",
+                format!(
+                    "the volume ({} bytes) is larger than its partition ({} bytes)",
+                    ntfs.size(),
+                    part.len
+                ),
+            ));
+        }
         let clusters = ntfs.size() / cluster;
         let record_size = u64::from(ntfs.file_record_size());
         let mft = ntfs.file(r, 0).map_err(|e| err(part, "$MFT record 0", e))?;
@@ -141,7 +152,8 @@ impl Volume {
                 .to_attribute()
                 .map_err(|e| err(part, "$Bitmap $DATA", e))?;
             let len = attr.value_length();
-            if len < clusters.div_ceil(8) || len > (1 << 32) {
+            // NTFS rounds $Bitmap up to 8 bytes; anything far larger is not this volume's.
+            if len < clusters.div_ceil(8) || len > clusters.div_ceil(8) + (1 << 20) {
                 return Err(err(
                     part,
                     "$Bitmap",
@@ -149,12 +161,15 @@ impl Volume {
                 ));
             }
             let value = attr.value(r).map_err(|e| err(part, "$Bitmap $DATA", e))?;
-            let mut buf = Vec::with_capacity(len as usize);
+            let mut buf = Vec::new();
             value
                 .attach(r)
                 .take(len)
                 .read_to_end(&mut buf)
                 .map_err(|e| err(part, "$Bitmap $DATA", e))?;
+            if (buf.len() as u64) < clusters.div_ceil(8) {
+                return Err(err(part, "$Bitmap $DATA", "shorter than its length says"));
+            }
             buf
         };
 

@@ -445,6 +445,17 @@ fn a_damaged_ntfs_volume_fails_cleanly() {
         .arg(&vmdk));
     let e = fails(1, ["blame".as_ref(), vmdk.as_os_str()]);
     assert!(e.contains("boot sector"), "{e}");
+    // A partition entry shorter than the volume its boot sector describes.
+    let mut data3 = std::fs::read(&raw).expect("read raw");
+    data3[446 + 12..446 + 16].copy_from_slice(&20_000u32.to_le_bytes());
+    std::fs::write(&broken, &data3).expect("write");
+    std::fs::remove_file(&vmdk).expect("rm");
+    sh(Command::new("qemu-img")
+        .args(["convert", "-q", "-f", "raw", "-O", "vmdk"])
+        .arg(&broken)
+        .arg(&vmdk));
+    let e = fails(1, ["blame".as_ref(), vmdk.as_os_str()]);
+    assert!(e.contains("larger than its partition"), "{e}");
 }
 
 #[test]
