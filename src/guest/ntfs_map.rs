@@ -179,10 +179,17 @@ impl Volume {
         let mut unreadable = 0u64;
         let mut hdr = [0u8; 8];
         for n in 0..records {
-            let Ok(file) = ntfs.file(r, n) else {
-                // Never-used records have no FILE signature: not an error. A used one that
-                // fails cannot be told apart from it here, and its clusters end unclaimed.
-                continue;
+            let file = match ntfs.file(r, n) {
+                Ok(f) => f,
+                // Never-used records have no FILE signature: not an error.
+                Err(::ntfs::NtfsError::InvalidFileSignature { .. }) => continue,
+                // Anything else (a broken update sequence, a record the crate cannot seek to,
+                // as in an MFT that needs its own attribute list) is counted: its clusters
+                // end "allocated, no file record".
+                Err(_) => {
+                    unreadable += 1;
+                    continue;
+                }
             };
             if !file.flags().contains(NtfsFileFlags::IN_USE) {
                 continue;
