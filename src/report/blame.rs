@@ -112,13 +112,19 @@ pub fn render_text(out: &mut dyn Write, r: &BlameReport, top: usize) -> io::Resu
     for v in &r.volumes {
         writeln!(
             out,
-            "  partition {} {} at {}: {}{}",
+            "  partition {} {} at {}: {}{}{}",
             v.partition,
             v.partition_kind,
             v.start,
             v.file_system,
             v.cluster_bytes
-                .map_or(String::new(), |c| format!(", {c}-byte clusters"))
+                .map_or(String::new(), |c| format!(", {c}-byte clusters")),
+            match v.unreadable_records {
+                Some(n) if n > 0 => {
+                    format!(", {n} file records unreadable (their clusters: no file record)")
+                }
+                _ => String::new(),
+            }
         )?;
     }
     if let Some(n) = &r.parent_note {
