@@ -187,6 +187,29 @@ pub fn is_zero(data: &[u8]) -> bool {
     chunks.remainder().iter().all(|&b| b == 0)
 }
 
+/// An allocated byte range inside one 4 KiB block, with that block's class: what `blame`
+/// attributes to guest files. A block's runs sum to the bytes the layer allocates in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockRun {
+    /// First byte on the virtual disk.
+    pub virt: u64,
+    /// Length in bytes (at most 4 KiB).
+    pub len: u64,
+    /// The class of the whole block.
+    pub class: GrainClass,
+}
+
+/// Collects [`BlockRun`]s when a caller asks for them: all of them (blame), or the blocks of
+/// one class only (scan's NTFS split of `overwritten`, so memory follows that class alone).
+#[derive(Debug, Default)]
+struct Recorder {
+    /// Keep only blocks of this class.
+    only: Option<GrainClass>,
+    /// Ranges of the open block, merged when contiguous.
+    pending: Vec<(u64, u64)>,
+    runs: Vec<BlockRun>,
+}
+
 /// The 4 KiB block being accumulated (blocks can span grains smaller than 4 KiB).
 #[derive(Debug)]
 struct BlockAcc {
@@ -206,25 +229,63 @@ struct Worker<'c> {
     /// (pieces smaller than a block need the block's answer for the ceiling).
     block_zero: Option<(u64, bool)>,
     block_buf: Vec<u8>,
+    rec: Option<Recorder>,
 }
 
-/// Adds a piece's flags to the 4 KiB block it belongs to, closing the previous block.
+/// Counts the open block, if any, and hands its ranges to the recorder.
 #[inline]
-fn block_piece(block: &mut Option<BlockAcc>, stats: &mut LayerStats, virt: u64, f: Flags) {
+fn close_block(block: &mut Option<BlockAcc>, stats: &mut LayerStats, rec: &mut Option<Recorder>) {
+    if let Some(done) = block.take() {
+        let class = done.flags.class();
+        stats.blocks_4k.count(class, 1);
+        if let Some(r) = rec {
+            let Recorder {
+                only,
+                pending,
+                runs,
+            } = r;
+            if only.is_none_or(|o| o == class) {
+                runs.extend(
+                    pending
+                        .drain(..)
+                        .map(|(virt, len)| BlockRun { virt, len, class }),
+                );
+            } else {
+                pending.clear();
+            }
+        }
+    }
+}
+
+/// Adds a piece's flags (and, when recording, its range) to the 4 KiB block it belongs to,
+/// closing the previous block.
+#[inline]
+fn block_piece(
+    block: &mut Option<BlockAcc>,
+    stats: &mut LayerStats,
+    rec: &mut Option<Recorder>,
+    virt: u64,
+    len: u64,
+    f: Flags,
+) {
     let index = virt / BLOCK;
     match block {
         Some(b) if b.index == index => b.flags = b.flags.and(f),
         _ => {
-            if let Some(done) = block.take() {
-                stats.blocks_4k.count(done.flags.class(), 1);
-            }
+            close_block(block, stats, rec);
             *block = Some(BlockAcc { index, flags: f });
+        }
+    }
+    if let Some(r) = rec {
+        match r.pending.last_mut() {
+            Some((v, l)) if *v + *l == virt => *l += len,
+            _ => r.pending.push((virt, len)),
         }
     }
 }
 
 impl<'c> Worker<'c> {
-    fn new(view: ParentView<'c>) -> Self {
+    fn new(view: ParentView<'c>, record: Option<Option<GrainClass>>) -> Self {
         Worker {
             view,
             stats: LayerStats::default(),
@@ -234,14 +295,16 @@ impl<'c> Worker<'c> {
             content_buf: Vec::new(),
             block_zero: None,
             block_buf: Vec::new(),
+            rec: record.map(|only| Recorder {
+                only,
+                ..Recorder::default()
+            }),
         }
     }
 
-    fn finish(mut self) -> LayerStats {
-        if let Some(done) = self.block.take() {
-            self.stats.blocks_4k.count(done.flags.class(), 1);
-        }
-        self.stats
+    fn finish(mut self) -> (LayerStats, Vec<BlockRun>) {
+        close_block(&mut self.block, &mut self.stats, &mut self.rec);
+        (self.stats, self.rec.map(|r| r.runs).unwrap_or_default())
     }
 }
 
@@ -383,7 +446,7 @@ fn classify_piece(chain: &Chain, li: usize, ei: usize, p: Piece, w: &mut Worker<
         if f.content_zero {
             w.stats.content_zero_bytes += n as u64;
         }
-        block_piece(&mut w.block, &mut w.stats, v, f);
+        block_piece(&mut w.block, &mut w.stats, &mut w.rec, v, n as u64, f);
         pos += n;
     }
     let class = grain_flags.class();
@@ -524,12 +587,35 @@ pub fn unit_count(chain: &Chain, li: usize) -> u64 {
 /// Classifies every grain layer `li` allocates against its parent view, on rayon's current
 /// thread pool. `progress` is ticked once per grain table.
 pub fn classify_layer(chain: &Chain, li: usize, progress: &dyn Progress) -> Result<LayerStats> {
+    classify(chain, li, progress, None).map(|(stats, _)| stats)
+}
+
+/// [`classify_layer`], also listing every allocated range with its 4 KiB block's class (of
+/// blocks of class `only`, if given), sorted by position: what `blame` attributes. Memory
+/// grows with the ranges listed (16 bytes per block run).
+pub fn classify_layer_blocks(
+    chain: &Chain,
+    li: usize,
+    progress: &dyn Progress,
+    only: Option<GrainClass>,
+) -> Result<(LayerStats, Vec<BlockRun>)> {
+    let (stats, mut runs) = classify(chain, li, progress, Some(only))?;
+    runs.sort_unstable_by_key(|r| r.virt);
+    Ok((stats, runs))
+}
+
+fn classify(
+    chain: &Chain,
+    li: usize,
+    progress: &dyn Progress,
+    record: Option<Option<GrainClass>>,
+) -> Result<(LayerStats, Vec<BlockRun>)> {
     let layer = &chain.layers[li];
     let view = ParentView::new(chain, li);
     let work = units(layer);
     if !units_are_block_aligned(layer) {
         // Blocks may span units: one worker, in order.
-        let mut w = Worker::new(view);
+        let mut w = Worker::new(view, record);
         let mut gt = Vec::new();
         for u in work {
             run_unit(chain, li, u, &mut w, &mut gt)?;
@@ -540,22 +626,24 @@ pub fn classify_layer(chain: &Chain, li: usize, progress: &dyn Progress) -> Resu
     work.par_iter()
         .with_max_len(1)
         .try_fold(
-            || (Worker::new(view), Vec::new()),
+            || (Worker::new(view, record), Vec::new()),
             |(mut w, mut gt), &u| {
                 run_unit(chain, li, u, &mut w, &mut gt)?;
                 // Blocks never span units here: close the last one so workers never share it.
-                if let Some(done) = w.block.take() {
-                    w.stats.blocks_4k.count(done.flags.class(), 1);
-                }
+                close_block(&mut w.block, &mut w.stats, &mut w.rec);
                 progress.inc(1);
                 Ok::<_, Error>((w, gt))
             },
         )
         .map(|r| r.map(|(w, _)| w.finish()))
-        .try_reduce(LayerStats::default, |mut a, b| {
-            a += b;
-            Ok(a)
-        })
+        .try_reduce(
+            || (LayerStats::default(), Vec::new()),
+            |(mut a, mut ra), (b, mut rb)| {
+                a += b;
+                ra.append(&mut rb);
+                Ok((a, ra))
+            },
+        )
 }
 
 #[cfg(test)]

@@ -73,6 +73,13 @@ pub enum Command {
         after_help = "Examples:\n  deltascope scan testdata/demo/win10-clone-000002.vmdk\n  deltascope scan --json testdata/demo/win10-clone-000002.vmdk > scan.json\n  deltascope scan --lun ds1=/vmfs/volumes/ds1 --lun ds2=/vmfs/volumes/ds2 --since 2026-11-01"
     )]
     Scan(ScanArgs),
+    /// Attribute every byte the top delta holds to the guest file that owns it (NTFS): per
+    /// file (or directory, or extension), bytes per class; written-then-deleted clusters are
+    /// "free now", NTFS metadata its own group.
+    #[command(
+        after_help = "Examples:\n  deltascope blame testdata/ntfs/blame/delta.vmdk\n  deltascope blame --by ext --top 10 clone-000001.vmdk\n  deltascope blame --json clone-000001.vmdk > blame.json\n\nGroups' bytes sum to the layer's allocated bytes (see docs/JSON.md, \"blame\")."
+    )]
+    Blame(BlameArgs),
     /// List the recorded history of one disk or all (scans saved with `scan --record`, imports).
     #[command(
         after_help = "Example:\n  deltascope history --disk vdi-01\n  deltascope history --csv > history.csv"
@@ -198,6 +205,25 @@ pub struct MapArgs {
     /// Which layer, counted from the base (0) as `info` numbers them [default: the top]
     #[arg(long, value_name = "N")]
     pub layer: Option<usize>,
+}
+
+/// `blame` arguments.
+#[derive(Debug, Args)]
+pub struct BlameArgs {
+    /// The top layer's .vmdk (its parents are followed as for scan)
+    pub path: PathBuf,
+    /// Print JSON (every group)
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// Print CSV (every group, one row each)
+    #[arg(long)]
+    pub csv: bool,
+    /// Groups shown in the text table (the rest are summed in one line)
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub top: usize,
+    /// Group by file, by directory or by file name extension
+    #[arg(long, value_enum, default_value_t = crate::blame::GroupBy::File)]
+    pub by: crate::blame::GroupBy,
 }
 
 /// `scan` arguments.

@@ -12,12 +12,15 @@
 //!    and 4 KiB block against its parent view; [`map`] lists a layer's allocation.
 //! 6. [`scan`] runs a whole scan of one chain, or of many at once; [`datastore`] finds the
 //!    disks of a datastore tree; [`lun`] models VMFS lock frequency and VMs per LUN.
-//! 7. [`history`] keeps scans over time and projects them; [`chart`] draws growth and the
+//! 7. [`guest`] reads partition tables and NTFS cluster owners through a composed view;
+//!    [`blame`] attributes the top delta's blocks to guest files.
+//! 8. [`history`] keeps scans over time and projects them; [`chart`] draws growth and the
 //!    LUN model's sensitivity.
-//! 8. [`report`] holds the results (the JSON contract) and renders them; [`cmd`] wires the
+//! 9. [`report`] holds the results (the JSON contract) and renders them; [`cmd`] wires the
 //!    command line ([`cli`]) to all of this.
 #![deny(unsafe_code)]
 
+pub mod blame;
 pub mod bytes;
 pub mod cache;
 pub mod ceiling;
@@ -32,6 +35,7 @@ pub mod files;
 pub mod format;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod guest;
 pub mod history;
 pub mod layer;
 pub mod lun;

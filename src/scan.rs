@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use crate::cache::LayerCache;
 use crate::chain::{Chain, ChainOptions};
-use crate::classify::{classify_layer, unit_count};
+use crate::classify::{GrainClass, classify_layer, classify_layer_blocks, unit_count};
 use crate::error::Result;
 use crate::progress::Progress;
 use crate::report::{ScanReport, scan_report};
@@ -26,9 +26,21 @@ pub fn scan_chain(
     progress: &dyn Progress,
     cache: Option<&LayerCache>,
 ) -> Result<ScanReport> {
+    // When the top's parent view holds NTFS, the top's overwritten blocks are listed too, to
+    // split them into live parent data and parent free space (memory: overwritten blocks only).
+    let parent_ntfs = crate::blame::parent_ntfs(chain);
     let top = chain.layers.len().saturating_sub(1);
+    let mut split = None;
     let stats = (0..chain.layers.len())
         .map(|i| {
+            if i == top
+                && let Some(p) = &parent_ntfs
+            {
+                let (stats, runs) =
+                    classify_layer_blocks(chain, i, progress, Some(GrainClass::Overwritten))?;
+                split = Some(crate::blame::split_overwritten(p, runs));
+                return Ok(stats);
+            }
             let cache = cache.filter(|_| i < top);
             if let Some(hit) = cache.and_then(|c| c.get(chain, i)) {
                 progress.inc(unit_count(chain, i));
@@ -42,6 +54,7 @@ pub fn scan_chain(
         })
         .collect::<Result<Vec<_>>>()?;
     let mut report = scan_report(chain, &stats);
+    report.ntfs_overwritten = split;
     if !stats.is_empty() {
         report.ceiling = Some(crate::ceiling::ceiling(chain, &stats)?);
     }

@@ -2,6 +2,7 @@
 //! into options, opens the chain, runs the engine on a local rayon pool (`--threads`), builds
 //! a report and renders it. Warnings reach stderr from here, never from the library.
 
+mod blame;
 mod chart;
 mod history;
 mod info;
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Info(a) => info::run(g, a),
         Command::Map(a) => map::run(g, a),
         Command::Scan(a) => scan::run(g, a),
+        Command::Blame(a) => blame::run(g, a),
         Command::History(a) => history::list(a),
         Command::Import(a) => history::import(a),
         Command::Forecast(a) => history::forecast(a),

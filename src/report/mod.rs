@@ -2,6 +2,7 @@
 //! [`ScanReport`] as it is; its field names are a contract documented in `docs/JSON.md`
 //! (add fields freely, never rename). Renderers (`text`, `json`) compute nothing.
 
+pub mod blame;
 pub mod datastore;
 pub mod lun_text;
 pub mod text;
@@ -130,6 +131,9 @@ pub struct ScanReport {
     pub chain: Vec<LayerReport>,
     /// The top layer's ceilings (hard, and expected if fresh-first allocation continues).
     pub ceiling: Option<crate::ceiling::Ceiling>,
+    /// When the top's parent view holds an NTFS volume: the top's overwritten bytes split by
+    /// the parent's `$Bitmap` (live data, or free space that was not zero); else null.
+    pub ntfs_overwritten: Option<blame::OverwriteSplit>,
 }
 
 fn hex(v: Option<u32>) -> Option<String> {
@@ -215,5 +219,6 @@ pub fn scan_report(chain: &Chain, stats: &[LayerStats]) -> ScanReport {
         deltascope_version: VERSION.to_string(),
         chain: layers,
         ceiling: None,
+        ntfs_overwritten: None,
     }
 }

@@ -143,6 +143,19 @@ pub fn render_scan(out: &mut dyn Write, r: &ScanReport) -> io::Result<()> {
     if let Some(top) = r.chain.last().filter(|_| r.chain.len() > 1) {
         writeln!(out)?;
         summary(out, top)?;
+        if let Some(s) = &r.ntfs_overwritten {
+            writeln!(
+                out,
+                "  NTFS in the parent: of the overwritten bytes, {} replaced live data and {} went into free space that was not zero (growth, like fresh){}.",
+                format_size(s.live_parent_data),
+                format_size(s.parent_free_space),
+                if s.unknown > 0 {
+                    format!("; {} outside NTFS", format_size(s.unknown))
+                } else {
+                    String::new()
+                }
+            )?;
+        }
         profile(out, top)?;
     }
     if let (Some(c), Some(top)) = (&r.ceiling, r.chain.last()) {

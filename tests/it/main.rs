@@ -6,6 +6,7 @@
 
 mod util;
 
+mod blame;
 mod cache;
 mod changing;
 mod cli;

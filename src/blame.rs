@@ -1,0 +1,357 @@
+//! Blame: which guest files the top delta's blocks belong to. Every allocated range of the
+//! top layer (with its 4 KiB block's class, from [`classify_layer_blocks`], so classes match
+//! `scan`) is split by partition and, inside an NTFS volume, by the cluster owners of the top
+//! view ([`Volume`]); overwritten bytes are also looked up in the parent view's volume, to say
+//! whose data they replaced and whether that was live data or free space that was not zero.
+//! Bytes are aggregated into groups (by file, directory or extension) whose totals sum to the
+//! layer's allocated bytes.
+
+use std::collections::HashMap;
+
+use crate::chain::Chain;
+use crate::classify::{BlockRun, ClassCounts, GrainClass, classify_layer_blocks};
+use crate::error::{Error, Result};
+use crate::guest::ntfs_map::{Holder, Volume};
+use crate::guest::partition::{Partition, partitions};
+use crate::guest::reader::ViewReader;
+use crate::progress::Progress;
+use crate::report::blame::{BlameReport, GroupReport, OverwriteSplit, ParentShare, VolumeReport};
+
+/// How groups are keyed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum GroupBy {
+    /// One group per file (or stream, or directory index).
+    #[default]
+    File,
+    /// One group per directory holding the files.
+    Dir,
+    /// One group per file name extension.
+    Ext,
+}
+
+/// Group kinds, as written in JSON.
+pub mod kind {
+    /// A file of the top view.
+    pub const FILE: &str = "file";
+    /// Clusters the top view's `$Bitmap` marks free: written, then deleted.
+    pub const FREE_NOW: &str = "free_now";
+    /// NTFS metadata, and allocated clusters no file record claims.
+    pub const METADATA: &str = "metadata";
+    /// Outside every partition (the partition table itself, gaps, the disk's tail).
+    pub const UNPARTITIONED: &str = "unpartitioned";
+    /// In a partition that holds no NTFS volume.
+    pub const OTHER_FS: &str = "other_fs";
+}
+
+/// The partitions and NTFS volumes of one view.
+struct Guest {
+    parts: Vec<Partition>,
+    /// One per partition: its NTFS volume, if it holds one.
+    volumes: Vec<Option<Volume>>,
+}
+
+fn guest(chain: &Chain, upto: usize, disk: u64) -> std::result::Result<Guest, String> {
+    let mut r = ViewReader::new(chain, upto, 0, disk);
+    let parts = partitions(&mut r)?;
+    let volumes = parts
+        .iter()
+        .map(|p| Volume::read(chain, upto, p))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(Guest { parts, volumes })
+}
+
+/// Who holds a byte range in one view, as a group key.
+fn locate(g: &Guest, pos: u64, end: u64, f: &mut dyn FnMut(u64, u64, &'static str, String)) {
+    let mut pos = pos;
+    while pos < end {
+        let Some(i) = g
+            .parts
+            .iter()
+            .position(|p| p.start <= pos && pos < p.start + p.len)
+        else {
+            let next = g
+                .parts
+                .iter()
+                .map(|p| p.start)
+                .filter(|&s| s > pos)
+                .min()
+                .unwrap_or(end)
+                .min(end);
+            f(pos, next - pos, kind::UNPARTITIONED, String::new());
+            pos = next;
+            continue;
+        };
+        let p = &g.parts[i];
+        let stop = end.min(p.start + p.len);
+        match &g.volumes[i] {
+            None => f(
+                pos,
+                stop - pos,
+                kind::OTHER_FS,
+                format!("partition {} ({})", p.number, p.kind),
+            ),
+            Some(v) => v.holders(pos, stop - pos, |at, n, h| match h {
+                Holder::Owner(o) => {
+                    let o = &v.owners[o as usize];
+                    let k = if o.metadata {
+                        kind::METADATA
+                    } else {
+                        kind::FILE
+                    };
+                    f(at, n, k, o.path.clone());
+                }
+                Holder::Free => f(at, n, kind::FREE_NOW, String::new()),
+                Holder::Unclaimed => f(at, n, kind::METADATA, "(allocated, no file record)".into()),
+                Holder::Tail => f(at, n, kind::METADATA, "(backup boot sector)".into()),
+            }),
+        }
+        pos = stop;
+    }
+}
+
+/// The group path for `path` under `by`.
+fn group_path(by: GroupBy, k: &str, path: String) -> String {
+    if k != kind::FILE {
+        return path;
+    }
+    match by {
+        GroupBy::File => path,
+        GroupBy::Dir => match path.rfind('/') {
+            Some(0) | None => "/".into(),
+            Some(i) => path[..i].to_string(),
+        },
+        GroupBy::Ext => {
+            let name = path.rsplit('/').next().unwrap_or("");
+            match name.rfind('.') {
+                Some(i) if i > 0 => format!("*{}", name[i..].to_lowercase()),
+                _ => "(no extension)".into(),
+            }
+        }
+    }
+}
+
+/// Merges neighbouring runs of one class (sorted input), so that owners are looked up once
+/// per extent of a file rather than once per 4 KiB block.
+fn coalesce(runs: Vec<BlockRun>) -> Vec<BlockRun> {
+    let mut out: Vec<BlockRun> = Vec::with_capacity(runs.len());
+    for r in runs {
+        match out.last_mut() {
+            Some(p) if p.class == r.class && p.virt + p.len == r.virt => p.len += r.len,
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+#[derive(Debug, Default)]
+struct Acc {
+    classes: ClassCounts,
+    split: OverwriteSplit,
+    parent: HashMap<(&'static str, String), u64>,
+}
+
+/// The parent view of the top layer, when it holds an NTFS volume: what `scan` needs to split
+/// the top's `overwritten` bytes. A parent view whose partitions or volume cannot be read
+/// gives `None` (scan still reports the classes).
+pub struct ParentNtfs(Guest);
+
+impl std::fmt::Debug for ParentNtfs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ParentNtfs({} partitions)", self.0.parts.len())
+    }
+}
+
+/// The NTFS volumes of the top layer's parent view, if there are any.
+pub fn parent_ntfs(chain: &Chain) -> Option<ParentNtfs> {
+    let n = chain.layers.len();
+    if n < 2 {
+        return None;
+    }
+    guest(chain, n - 1, chain.top().virtual_size)
+        .ok()
+        .filter(|g| g.volumes.iter().any(Option::is_some))
+        .map(ParentNtfs)
+}
+
+/// Splits the overwritten block runs of the top layer by what the parent's volume holds.
+pub fn split_overwritten(parent: &ParentNtfs, runs: Vec<BlockRun>) -> OverwriteSplit {
+    let mut split = OverwriteSplit::default();
+    for r in coalesce(runs)
+        .into_iter()
+        .filter(|r| r.class == GrainClass::Overwritten)
+    {
+        locate(
+            &parent.0,
+            r.virt,
+            r.virt + r.len,
+            &mut |_, b, k, _| match k {
+                kind::FREE_NOW => split.parent_free_space += b,
+                kind::FILE | kind::METADATA => split.live_parent_data += b,
+                _ => split.unknown += b,
+            },
+        );
+    }
+    split
+}
+
+/// Blames every allocated byte of the top layer of `chain`, on rayon's current pool.
+pub fn blame_chain(chain: &Chain, by: GroupBy, progress: &dyn Progress) -> Result<BlameReport> {
+    let n = chain.layers.len();
+    let top = chain.top();
+    let disk = top.virtual_size;
+    let top_path = top.path.clone();
+    let in_top = |e: String| Error::Other(format!("{}: top view: {e}", top_path.display()));
+    let g = guest(chain, n, disk).map_err(in_top)?;
+    if !g.volumes.iter().any(Option::is_some) {
+        let found = if g.parts.is_empty() {
+            "no partition table and no NTFS boot sector".to_string()
+        } else {
+            g.parts
+                .iter()
+                .map(|p| format!("partition {} ({})", p.number, p.kind))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return Err(Error::Unsupported {
+            path: top_path,
+            what: format!(
+                "blame reads NTFS volumes, and this disk has none ({found}); `scan` still \
+                 classifies its grains"
+            ),
+        });
+    }
+    // The parent view: what overwritten bytes replaced. A parent whose tables cannot be read
+    // leaves the split "unknown" rather than failing the blame of the top.
+    let (parent, parent_note) = if n >= 2 {
+        match guest(chain, n - 1, disk) {
+            Ok(p) => (Some(p), None),
+            Err(e) => (None, Some(format!("parent view: {e}"))),
+        }
+    } else {
+        (None, None)
+    };
+
+    let (stats, runs) = classify_layer_blocks(chain, n - 1, progress, None)?;
+    let mut groups: HashMap<(&'static str, String), Acc> = HashMap::new();
+    for BlockRun { virt, len, class } in coalesce(runs) {
+        locate(&g, virt, virt + len, &mut |at, bytes, k, path| {
+            let acc = groups.entry((k, group_path(by, k, path))).or_default();
+            acc.classes.count(class, bytes);
+            if class != GrainClass::Overwritten {
+                return;
+            }
+            match &parent {
+                None => acc.split.unknown += bytes,
+                Some(pg) => locate(pg, at, at + bytes, &mut |_, b, pk, pp| {
+                    match pk {
+                        kind::FREE_NOW => acc.split.parent_free_space += b,
+                        kind::FILE | kind::METADATA => acc.split.live_parent_data += b,
+                        _ => acc.split.unknown += b,
+                    }
+                    *acc.parent.entry((pk, pp)).or_default() += b;
+                }),
+            }
+        });
+    }
+
+    // Block classes in bytes: what the groups add up to (grain classes can differ when a
+    // grain mixes blocks of several classes).
+    let classes = groups
+        .values()
+        .fold(ClassCounts::default(), |a, g| a + g.classes);
+    let mut out: Vec<GroupReport> = groups
+        .into_iter()
+        .map(|((k, path), a)| {
+            let mut overwrote: Vec<ParentShare> = a
+                .parent
+                .into_iter()
+                .map(|((kind, path), bytes)| ParentShare {
+                    kind: kind.to_string(),
+                    path,
+                    bytes,
+                })
+                .collect();
+            overwrote.sort_by(|x, y| y.bytes.cmp(&x.bytes).then_with(|| x.path.cmp(&y.path)));
+            GroupReport {
+                kind: k.to_string(),
+                path,
+                bytes: a.classes.total(),
+                classes: a.classes,
+                overwritten_split: a.split,
+                overwrote,
+            }
+        })
+        .collect();
+    out.sort_by(|x, y| {
+        y.bytes
+            .cmp(&x.bytes)
+            .then_with(|| x.kind.cmp(&y.kind))
+            .then_with(|| x.path.cmp(&y.path))
+    });
+    let volumes = g
+        .parts
+        .iter()
+        .zip(&g.volumes)
+        .map(|(p, v)| VolumeReport {
+            partition: p.number,
+            partition_kind: p.kind.clone(),
+            start: p.start,
+            bytes: p.len,
+            file_system: if v.is_some() { "ntfs" } else { "unknown" }.into(),
+            cluster_bytes: v.as_ref().map(|v| v.cluster),
+            unreadable_records: v.as_ref().map(|v| v.unreadable_records),
+        })
+        .collect();
+    Ok(BlameReport {
+        deltascope_version: crate::report::VERSION.into(),
+        layer: top.path.display().to_string(),
+        disk_bytes: disk,
+        allocated_bytes: stats.allocated_bytes,
+        classes,
+        group_by: match by {
+            GroupBy::File => "file",
+            GroupBy::Dir => "dir",
+            GroupBy::Ext => "ext",
+        }
+        .into(),
+        volumes,
+        parent_note,
+        groups: out,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coalescing_keeps_classes_apart() {
+        let r = |virt, len, class| BlockRun { virt, len, class };
+        let out = coalesce(vec![
+            r(0, 4096, GrainClass::Fresh),
+            r(4096, 4096, GrainClass::Fresh),
+            r(8192, 4096, GrainClass::Zeroed),
+            r(16384, 4096, GrainClass::Zeroed),
+        ]);
+        assert_eq!(
+            out,
+            vec![
+                r(0, 8192, GrainClass::Fresh),
+                r(8192, 4096, GrainClass::Zeroed),
+                r(16384, 4096, GrainClass::Zeroed),
+            ]
+        );
+    }
+
+    #[test]
+    fn group_paths() {
+        let f = |by, p: &str| group_path(by, kind::FILE, p.to_string());
+        assert_eq!(f(GroupBy::File, "/a/b.TXT"), "/a/b.TXT");
+        assert_eq!(f(GroupBy::Dir, "/a/b.TXT"), "/a");
+        assert_eq!(f(GroupBy::Dir, "/b.txt"), "/");
+        assert_eq!(f(GroupBy::Ext, "/a/b.TXT"), "*.txt");
+        assert_eq!(f(GroupBy::Ext, "/a/.profile"), "(no extension)");
+        assert_eq!(f(GroupBy::Ext, "/a.d/readme"), "(no extension)");
+        assert_eq!(group_path(GroupBy::Dir, kind::FREE_NOW, String::new()), "");
+    }
+}
