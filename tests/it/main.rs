@@ -6,12 +6,15 @@ mod util;
 
 mod blame;
 mod cli;
+mod completions;
 mod esx;
 mod growth;
+mod guide;
 mod hostile;
 mod json_contract;
 mod lun;
 mod map_qemu;
 mod readonly;
+mod report;
 mod samples;
 mod scan_truth;
