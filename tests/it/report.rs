@@ -353,6 +353,25 @@ fn chromium(page: &Path, screenshot: &Path, profile: &Path) -> (Vec<String>, Str
     (console, String::from_utf8_lossy(&dom.stdout).into_owned())
 }
 
+/// The Bytes column of the blame table, row by row (its first cell with a `data-v`).
+fn blame_bytes(html: &str) -> Vec<u64> {
+    let section = html
+        .split("<section id=\"blame\">")
+        .nth(1)
+        .and_then(|s| s.split("</section>").next())
+        .expect("blame section");
+    let body = section.split("<tbody>").nth(1).expect("blame rows");
+    body.split("<tr>")
+        .skip(1)
+        .filter_map(|row| {
+            row.split("<td data-v=\"")
+                .nth(1)
+                .and_then(|v| v.split('"').next())
+                .and_then(|v| v.parse().ok())
+        })
+        .collect()
+}
+
 /// Width and height attributes of every `<svg>` in the DOM.
 fn svg_sizes(dom: &str) -> Vec<(String, f64, f64)> {
     dom.split("<svg")
@@ -444,6 +463,26 @@ fn a_browser_renders_the_pages_without_errors() {
         );
         assert_eq!((w, h), (1280, 3300));
     }
+    // The sorting script: a click on the blame table's "Bytes" heading sorts its rows by
+    // exact bytes, ascending (the page lists them largest first).
+    let html = std::fs::read_to_string(&page).unwrap();
+    let before = blame_bytes(&html);
+    assert!(before.windows(2).all(|w| w[0] >= w[1]) && before.len() > 3);
+    let clicked = dir.path().join("clicked.html");
+    std::fs::write(
+        &clicked,
+        html.replace(
+            "</body>",
+            "<script>document.querySelectorAll(\"#blame thead th\")[2].click();</script></body>",
+        ),
+    )
+    .unwrap();
+    let (console, dom) = chromium(&clicked, &dir.path().join("clicked.png"), &profile);
+    assert!(console.is_empty(), "{console:?}");
+    let after = blame_bytes(&dom);
+    let mut sorted = before.clone();
+    sorted.sort_unstable();
+    assert_eq!(after, sorted, "the table did not sort by bytes");
     if let Ok(out) = std::env::var("DELTASCOPE_REPORT_SCREENSHOT") {
         std::fs::copy(page.with_extension("png"), out).unwrap();
     }
