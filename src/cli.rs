@@ -105,7 +105,7 @@ pub enum Command {
     /// amplification, allocation order, growth history and forecast, blame's top files; for a
     /// datastore folder the disks, the per-LUN model and its sensitivity chart.
     #[command(
-        after_help = "Examples:\n  deltascope report testdata/demo/win10-clone-000002.vmdk -o report.html\n  deltascope report clone-000001.vmdk --db history.sqlite --disk vdi-01 -o vdi-01.html\n  deltascope report /vmfs/volumes/ds1 --since 2026-11-01 --lun-size 2TiB -o ds1.html\n\nThe page needs no network: styles, the table-sorting script and the charts are inline."
+        after_help = "Examples:\n  deltascope report testdata/demo/win10-clone-000002.vmdk -o report.html\n  deltascope report clone-000001.vmdk --db history.sqlite --disk vdi-01 -o vdi-01.html\n  deltascope report /vmfs/volumes/ds1 --since 2026-11-01 --lun-size 2TiB -o ds1.html\n\nThe page needs no network: styles, the table-sorting script and the charts are inline.\nFor a folder, the page is written even when some disks cannot be scanned (they are listed),\nand the exit code is then 1."
     )]
     Report(ReportArgs),
     /// Print a shell completion script for bash, zsh, fish or powershell.

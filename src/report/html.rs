@@ -321,7 +321,7 @@ fn head(h: &mut String, p: &Page) {
 fn chain_sections(h: &mut String, r: &ScanReport) {
     h.push_str(
         "<section id=\"chain\">\n<h2>The chain</h2>\n<p>Base first, top last.</p>\n\
-         <div class=\"scroll\"><table class=\"sortable\">\n<thead><tr><th>#</th><th>File</th><th>Format</th><th>createType</th>\
+         <div class=\"scroll\"><table class=\"sortable\">\n<thead><tr><th>#</th><th class=\"l\">File</th><th>Format</th><th>createType</th>\
          <th>Virtual size</th><th>Grain</th><th>Allocated</th><th>File size</th><th>CID</th><th>parentCID</th></tr></thead>\n<tbody>\n",
     );
     for (i, l) in r.chain.iter().enumerate() {
@@ -368,7 +368,7 @@ fn chain_sections(h: &mut String, r: &ScanReport) {
     );
     h.push_str(&legend());
     h.push_str(
-        "<div class=\"scroll\"><table class=\"sortable\">\n<thead><tr><th>#</th><th>Layer</th><th>Classes</th><th>Allocated</th>\
+        "<div class=\"scroll\"><table class=\"sortable\">\n<thead><tr><th>#</th><th class=\"l\">Layer</th><th class=\"l\">Classes</th><th>Allocated</th>\
          <th>Fresh</th><th>Overwritten</th><th>Identical</th><th>Zeroed</th></tr></thead>\n<tbody>\n",
     );
     for (i, l) in r.chain.iter().enumerate() {
@@ -398,7 +398,7 @@ fn chain_sections(h: &mut String, r: &ScanReport) {
          <p>The same rule applied to each 4 KiB block: grains that are overwritten as a whole may hold \
          blocks that are identical or zero. The difference is copy-on-write amplification.</p>\n\
          <div class=\"scroll\"><table class=\"sortable\">\n<thead><tr><th>#</th><th>Grain</th><th>Allocated</th><th>Differs at 4 KiB</th>\
-         <th>Amplification</th><th>4 KiB blocks</th><th>Fresh</th><th>Overwritten</th><th>Identical</th><th>Zeroed</th></tr></thead>\n<tbody>\n",
+         <th>Amplification</th><th class=\"l\">4 KiB blocks</th><th>Fresh</th><th>Overwritten</th><th>Identical</th><th>Zeroed</th></tr></thead>\n<tbody>\n",
     );
     for (i, l) in r.chain.iter().enumerate() {
         let b = &l.blocks_4k;
@@ -544,7 +544,7 @@ fn blame_section(h: &mut String, s: &Section<BlameReport>, top: usize) {
             }
             h.push_str(&legend());
             h.push_str(
-                "<div class=\"scroll\"><table class=\"sortable\">\n<thead><tr><th>Group</th><th>Classes</th><th>Bytes</th><th>Share</th>\
+                "<div class=\"scroll\"><table class=\"sortable\">\n<thead><tr><th class=\"l\">Group</th><th class=\"l\">Classes</th><th>Bytes</th><th>Share</th>\
                  <th>Fresh</th><th>Overwritten</th><th>Identical</th><th>Zeroed</th></tr></thead>\n<tbody>\n",
             );
             let row = |h: &mut String, name: &str, c: &ClassCounts| {
@@ -579,8 +579,8 @@ fn datastore_sections(h: &mut String, d: &DatastoreReport, charts: &[LunChart]) 
     );
     h.push_str(&legend());
     h.push_str(
-        "<div class=\"scroll\"><table class=\"sortable\">\n<thead><tr><th>LUN</th><th>Disk</th><th>Status</th><th>Format</th><th>Layers</th>\
-         <th>Virtual size</th><th>Delta</th><th>Classes</th><th>Expected ceiling</th><th>Lock events/h</th></tr></thead>\n<tbody>\n",
+        "<div class=\"scroll\"><table class=\"sortable\">\n<thead><tr><th>LUN</th><th class=\"l\">Disk</th><th>Status</th><th>Format</th><th>Layers</th>\
+         <th>Virtual size</th><th>Delta</th><th class=\"l\">Classes</th><th>Expected ceiling</th><th>Lock events/h</th></tr></thead>\n<tbody>\n",
     );
     for v in &d.vms {
         let status = match &v.error {
@@ -672,12 +672,13 @@ th:first-child,td:first-child,td:has(code){text-align:left}
 .sortable th{cursor:pointer;background:#f0f0ee;user-select:none}
 .sortable th[aria-sort=ascending]::after{content:" \25B2"}
 .sortable th[aria-sort=descending]::after{content:" \25BC"}
-.kv th{text-align:left;background:none}
+.kv th,th.l{text-align:left}
+.kv th{background:none}
 .kv td{text-align:left}
 code{font-size:13px;word-break:break-all}
 td:has(code),td.w{white-space:normal;min-width:14em}
 .scroll{overflow-x:auto}
-svg.bar{width:260px;height:18px}
+svg.bar{width:200px;height:18px}
 .b{border-bottom:1px dotted #888;cursor:help}
 .note{color:#665;font-style:italic}
 .warn{color:#a40}
