@@ -728,6 +728,64 @@ mod tests {
         );
     }
 
+    fn page(chain: Option<ScanReport>) -> Page {
+        Page {
+            version: "0.0.0".into(),
+            command_line: "deltascope report <x> -o y".into(),
+            scanned_at: "2026-11-30T00:00:00Z".into(),
+            target: "a<b>".into(),
+            chain,
+            datastore: None,
+            sensitivity: Vec::new(),
+            history: Section::Skipped("no <history>".into()),
+            blame: Section::Skipped("no NTFS".into()),
+            blame_top: 20,
+        }
+    }
+
+    fn render_string(p: &Page) -> String {
+        let mut out = Vec::new();
+        render(&mut out, p).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn an_empty_chain_renders_every_section_with_notes() {
+        let r = ScanReport {
+            deltascope_version: "0.0.0".into(),
+            chain: Vec::new(),
+            ceiling: None,
+            ntfs_overwritten: None,
+        };
+        let html = render_string(&page(Some(r)));
+        for id in SECTIONS_CHAIN {
+            assert!(html.contains(&format!("<section id=\"{id}\">")), "{id}");
+        }
+        assert!(html.contains("Not shown: no &lt;history&gt;"));
+        assert!(html.contains("<code>a&lt;b&gt;</code>"));
+        assert!(html.contains("report &lt;x&gt; -o y"));
+        assert!(html.ends_with("</html>\n"));
+    }
+
+    #[test]
+    fn bars_of_nothing_are_grey_not_divided_by_zero() {
+        let bar = stacked_bar(&ClassCounts::default(), "bytes");
+        assert!(bar.contains("fill=\"#eee\""), "{bar}");
+        assert!(!bar.contains("NaN"));
+        let c = ClassCounts {
+            fresh: 3,
+            overwritten: 1,
+            identical: 0,
+            zeroed: 0,
+        };
+        let bar = stacked_bar(&c, "bytes");
+        assert!(bar.contains("width=\"300.00\""), "{bar}");
+        assert!(
+            bar.contains("<title>overwritten: 1 bytes (25.0 %)</title>"),
+            "{bar}"
+        );
+    }
+
     #[test]
     fn bytes_show_binary_units_with_exact_bytes_on_hover() {
         let b = bytes(1_572_864);

@@ -207,6 +207,17 @@ fn sections_without_data_say_why() {
     );
     assert!(err.contains("no such history file"), "{err}");
     assert!(!bad.exists());
+    // A disk that is not there: exit 1, no page.
+    fails(
+        1,
+        [
+            "report".as_ref(),
+            dir.path().join("missing.vmdk").as_os_str(),
+            "-o".as_ref(),
+            bad.as_os_str(),
+        ],
+    );
+    assert!(!bad.exists());
 }
 
 #[test]
