@@ -473,6 +473,12 @@ fn a_browser_renders_the_pages_without_errors() {
             u32::from_be_bytes(png[20..24].try_into().unwrap()),
         );
         assert_eq!((w, h), (1280, 3300));
+        // A blank page compresses to a few KB; this one has charts and tables.
+        assert!(
+            png.len() > 50_000,
+            "{}: a near-empty screenshot",
+            page.display()
+        );
     }
     // The sorting script: a click on the blame table's "Bytes" heading sorts its rows by
     // exact bytes, ascending (the page lists them largest first).
