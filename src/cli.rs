@@ -106,6 +106,67 @@ pub enum Command {
         after_help = "Examples:\n  deltascope lun --vms 64 --growth-per-vm 2GiB --window 2m --increment 16MiB --hold 300us\n  deltascope lun /vmfs/volumes/ds1 --since 2026-11-01 --lun-size 2TiB --chart lun.png\n\nThe model and its assumptions: docs/MODEL.md."
     )]
     Lun(LunArgs),
+    /// Write one self-contained HTML page to share: the chain and its classes, 4 KiB
+    /// amplification, allocation order, growth history and forecast, blame's top files; for a
+    /// datastore folder the disks, the per-LUN model and its sensitivity chart.
+    #[command(
+        after_help = "Examples:\n  deltascope report testdata/demo/win10-clone-000002.vmdk -o report.html\n  deltascope report clone-000001.vmdk --db history.sqlite --disk vdi-01 -o vdi-01.html\n  deltascope report /vmfs/volumes/ds1 --since 2026-11-01 --lun-size 2TiB -o ds1.html\n\nThe page needs no network: styles, the table-sorting script and the charts are inline.\nFor a folder, the page is written even when some disks cannot be scanned (they are listed),\nand the exit code is then 1."
+    )]
+    Report(ReportArgs),
+    /// Print a shell completion script for bash, zsh, fish or powershell.
+    #[command(
+        after_help = "Examples:\n  deltascope completions bash > ~/.local/share/bash-completion/completions/deltascope\n  deltascope completions zsh > ~/.zfunc/_deltascope\n  deltascope completions fish > ~/.config/fish/completions/deltascope.fish"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) of deltascope or of one subcommand, generated from these
+    /// definitions.
+    #[command(
+        after_help = "Examples:\n  deltascope man > deltascope.1 && man ./deltascope.1\n  deltascope man scan > deltascope-scan.1"
+    )]
+    Man(ManArgs),
+}
+
+/// `man` arguments.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The subcommand whose page to print (deltascope-SUBCOMMAND(1)) [default: deltascope(1)]
+    #[arg(value_name = "SUBCOMMAND")]
+    pub subcommand: Option<String>,
+}
+
+/// `completions` arguments.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `report` arguments.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The top layer's .vmdk, or a datastore folder (every disk in the tree, as one LUN)
+    #[arg(value_name = "PATH|DIR")]
+    pub path: PathBuf,
+    /// The HTML file to write
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// The disk's name in the history store, for the growth section [default: the top
+    /// layer's canonical path, as `scan --record` names it]
+    #[arg(long)]
+    pub disk: Option<String>,
+    /// The history store (read only; the growth section is left out when it lacks the disk).
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Weeks of projection in the growth section
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub weeks: u32,
+    /// Blame groups listed (the rest are summed in one row)
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub top: usize,
+    /// The LUN model, for a datastore folder.
+    #[command(flatten)]
+    pub model: ModelArgs,
 }
 
 /// Where the history store is.

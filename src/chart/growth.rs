@@ -325,6 +325,11 @@ pub fn draw<DB: DrawingBackend>(
     Ok(())
 }
 
+/// The growth chart as an SVG document in memory (for the HTML report).
+pub fn svg(c: &GrowthChart) -> crate::error::Result<String> {
+    super::svg_string(&format!("growth chart of {}", c.disk), |root| draw(root, c))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -128,3 +128,30 @@ pub fn binary_unit(max: f64) -> (f64, &'static str) {
 pub fn bytes_label(v: f64) -> String {
     crate::units::format_size(v.max(0.0) as u64)
 }
+
+/// The plotters SVG backend drawing into a `String`, as the HTML report inlines its charts.
+pub type SvgArea<'a> =
+    plotters::drawing::DrawingArea<plotters::backend::SVGBackend<'a>, plotters::coord::Shift>;
+
+/// Draws a chart into an SVG document held in memory (for inlining in the HTML report),
+/// with the same drawing code the `.svg`/`.png` files use.
+pub fn svg_string(
+    what: &str,
+    draw: impl FnOnce(
+        &SvgArea<'_>,
+    ) -> std::result::Result<
+        (),
+        plotters::drawing::DrawingAreaErrorKind<std::io::Error>,
+    >,
+) -> Result<String> {
+    use plotters::prelude::IntoDrawingArea;
+    ensure_font()?;
+    let fail = |e: String| Error::Other(format!("{what}: cannot draw the chart: {e}"));
+    let mut s = String::new();
+    {
+        let root = plotters::backend::SVGBackend::with_string(&mut s, SIZE).into_drawing_area();
+        draw(&root).map_err(|e| fail(e.to_string()))?;
+        root.present().map_err(|e| fail(e.to_string()))?;
+    }
+    Ok(s)
+}

@@ -402,3 +402,10 @@ fn locking<DB: DrawingBackend>(
         .draw()?;
     Ok(())
 }
+
+/// The increments chart as an SVG document in memory (for the HTML report).
+pub fn increments_svg(s: &Sensitivity) -> Result<String> {
+    super::svg_string(&format!("sensitivity chart of {}", s.lun), |root| {
+        increments(root, s)
+    })
+}

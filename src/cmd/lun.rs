@@ -28,7 +28,7 @@ fn duration(flag: &str, v: &str) -> Result<f64> {
 }
 
 /// The fixed part of the model from the command line (everything but growth).
-fn params(m: &ModelArgs) -> Result<Params> {
+pub(super) fn params(m: &ModelArgs) -> Result<Params> {
     if !(m.max_busy > 0.0 && m.max_busy <= 1.0) {
         return Err(Error::Usage(format!(
             "--max-busy {}: expected a fraction above 0 and at most 1 (0.01 = 1 % of the time)",
@@ -55,7 +55,7 @@ fn params(m: &ModelArgs) -> Result<Params> {
     })
 }
 
-fn increment(m: &ModelArgs) -> Result<Option<u64>> {
+pub(super) fn increment(m: &ModelArgs) -> Result<Option<u64>> {
     let i = size("--increment", &m.increment)?;
     if i == Some(0) {
         return Err(Error::Usage("--increment must be more than 0".into()));
@@ -64,7 +64,7 @@ fn increment(m: &ModelArgs) -> Result<Option<u64>> {
 }
 
 /// Where each VM's growth comes from: a given burst, --since, or the history store.
-fn growth_source(m: &ModelArgs, db: &DbArgs) -> Result<GrowthSource> {
+pub(super) fn growth_source(m: &ModelArgs, db: &DbArgs) -> Result<GrowthSource> {
     if let (Some(g), Some(w)) = (&m.growth_per_vm, &m.window) {
         let bytes = size("--growth-per-vm", &Some(g.clone()))?.unwrap_or(0);
         return Ok(GrowthSource::Given {
@@ -89,7 +89,7 @@ fn growth_source(m: &ModelArgs, db: &DbArgs) -> Result<GrowthSource> {
 }
 
 /// LUNs from positional folders (named after the folder) and `--lun NAME=DIR`.
-fn luns(dirs: &[PathBuf], specs: &[String]) -> Result<Vec<(String, PathBuf)>> {
+pub(super) fn luns(dirs: &[PathBuf], specs: &[String]) -> Result<Vec<(String, PathBuf)>> {
     let mut out: Vec<(String, PathBuf)> = Vec::new();
     for d in dirs {
         let name = std::fs::canonicalize(d)
@@ -120,7 +120,7 @@ fn luns(dirs: &[PathBuf], specs: &[String]) -> Result<Vec<(String, PathBuf)>> {
 }
 
 /// Finds and scans every disk of the LUNs, and builds the report.
-fn scan_luns(
+pub(super) fn scan_luns(
     g: &GlobalArgs,
     luns: &[(String, PathBuf)],
     settings: &ModelSettings,
@@ -190,7 +190,7 @@ pub(super) fn scan_datastore(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
     failures(&report)
 }
 
-fn failures(report: &DatastoreReport) -> Result<()> {
+pub(super) fn failures(report: &DatastoreReport) -> Result<()> {
     if report.any_failed() {
         let failed = report.vms.iter().filter(|v| v.status != "ok").count();
         return Err(Error::Other(format!(

@@ -8,6 +8,7 @@ mod history;
 mod info;
 mod lun;
 mod map;
+mod report;
 mod scan;
 
 use std::io::{IsTerminal, Write};
@@ -31,7 +32,36 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Forecast(a) => history::forecast(a),
         Command::Chart(a) => chart::run(a),
         Command::Lun(a) => lun::run(g, a),
+        Command::Report(a) => report::run(g, a),
+        Command::Completions(a) => to_stdout(|w| {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(a.shell, &mut cmd, "deltascope", w);
+            Ok(())
+        }),
+        Command::Man(a) => man(a.subcommand.as_deref()),
     }
+}
+
+/// The man page of deltascope, or of one subcommand as deltascope-NAME(1).
+fn man(sub: Option<&str>) -> Result<()> {
+    let top = <Cli as clap::CommandFactory>::command();
+    let page = match sub {
+        None => top,
+        Some(name) => {
+            let Some(c) = top.find_subcommand(name) else {
+                let names: Vec<&str> = top.get_subcommands().map(|c| c.get_name()).collect();
+                return Err(Error::Usage(format!(
+                    "no subcommand {name:?}; there are: {}",
+                    names.join(", ")
+                )));
+            };
+            // Version and the name as the top page's SUBCOMMANDS section refers to it.
+            c.clone()
+                .name(format!("deltascope-{name}"))
+                .version(crate::report::VERSION)
+        }
+    };
+    to_stdout(|w| clap_mangen::Man::new(page).render(w))
 }
 
 fn chain_options(g: &GlobalArgs) -> ChainOptions {

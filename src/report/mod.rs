@@ -4,6 +4,7 @@
 
 pub mod blame;
 pub mod datastore;
+pub mod html;
 pub mod lun_text;
 pub mod text;
 

@@ -91,6 +91,10 @@ where
 
 /// Fails the test with an install hint when a tool is missing: a skipped test never passes.
 pub fn require(tool: &str) {
+    let pkg = match tool {
+        "chromium" => "chromium",
+        _ => "qemu-utils",
+    };
     let found = Command::new("sh")
         .arg("-c")
         .arg(format!("command -v {tool}"))
@@ -99,7 +103,7 @@ pub fn require(tool: &str) {
         .unwrap_or(false);
     assert!(
         found,
-        "{tool} is required by this test and was not found: install qemu-utils (apt-get install qemu-utils)"
+        "{tool} is required by this test and was not found: install {pkg} (apt-get install {pkg})"
     );
 }
 

@@ -1,0 +1,164 @@
+//! `deltascope report`: scan one chain (or a datastore folder), gather what the other
+//! commands would print (scan, history and forecast, blame; datastore and LUN model) and
+//! write it as one HTML page (`report/html.rs`). Sections whose data is missing (no history
+//! for the disk, no NTFS in the top view) are left out with a note rather than failing.
+
+use std::path::Path;
+
+use crate::chart::sensitivity::{self, Sensitivity};
+use crate::cli::{GlobalArgs, ReportArgs};
+use crate::error::{Error, Result};
+use crate::history::{Store, default_db, format_time};
+use crate::progress::NoProgress;
+use crate::report::html::{self, HistoryView, LunChart, Page, Section};
+
+pub(super) fn run(g: &GlobalArgs, a: &ReportArgs) -> Result<()> {
+    let started = format_time(&chrono::Utc::now());
+    let mut page = Page {
+        version: crate::report::VERSION.to_string(),
+        command_line: command_line(),
+        scanned_at: started,
+        target: a.path.display().to_string(),
+        chain: None,
+        datastore: None,
+        sensitivity: Vec::new(),
+        history: Section::Skipped("no history".into()),
+        blame: Section::Skipped(
+            "blame reads one disk's guest files: run `report` on a .vmdk".into(),
+        ),
+        blame_top: a.top,
+    };
+    let mut failed = Ok(());
+    if a.path.is_dir() {
+        if a.disk.is_some() {
+            return Err(Error::Usage(
+                "--disk names one disk; a datastore folder has many".into(),
+            ));
+        }
+        let luns = super::lun::luns(std::slice::from_ref(&a.path), &[])?;
+        let settings = crate::report::datastore::ModelSettings {
+            params: super::lun::params(&a.model)?,
+            increment: super::lun::increment(&a.model)?,
+            growth: super::lun::growth_source(&a.model, &a.db)?,
+        };
+        let report = super::lun::scan_luns(g, &luns, &settings, None)?;
+        page.sensitivity = report
+            .luns
+            .iter()
+            .map(|l| LunChart {
+                lun: l.name.clone(),
+                svg: if l.growths.is_empty() {
+                    Section::Skipped(
+                        "the growth of the deltas is not known: give --growth-per-vm and --window, --since DATE, or --db with recorded scans".into(),
+                    )
+                } else {
+                    match sensitivity::increments_svg(&Sensitivity::measured(
+                        l,
+                        settings.increment,
+                    )) {
+                        Ok(svg) => Section::Shown(svg),
+                        Err(e) => Section::Skipped(e.to_string()),
+                    }
+                },
+            })
+            .collect();
+        failed = super::lun::failures(&report);
+        page.datastore = Some(report);
+    } else {
+        let chain = super::open_chain(g, &a.path)?;
+        let pool = super::pool(g)?;
+        let cache = super::layer_cache(g);
+        let report =
+            pool.install(|| crate::scan::scan_chain(&chain, &NoProgress, cache.as_ref()))?;
+        page.blame = match pool
+            .install(|| crate::blame::blame_chain(&chain, crate::blame::GroupBy::File, &NoProgress))
+        {
+            Ok(b) => Section::Shown(b),
+            Err(e) => Section::Skipped(e.to_string()),
+        };
+        chain.check_unchanged()?;
+        page.history = history(a)?;
+        page.chain = Some(report);
+    }
+    write_page(&a.output, &page)?;
+    eprintln!("deltascope: wrote {}", a.output.display());
+    failed
+}
+
+/// The command line as typed, for the page's summary.
+fn command_line() -> String {
+    std::env::args_os()
+        .map(|a| {
+            let a = a.to_string_lossy().into_owned();
+            if a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == '\'') {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            } else {
+                a
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The growth section: the disk's points and forecast when the store has them. The store
+/// is only read: a missing file is a note, not a new empty store.
+fn history(a: &ReportArgs) -> Result<Section<HistoryView>> {
+    let path = match &a.db.db {
+        Some(p) => p.clone(),
+        None => default_db()?,
+    };
+    if !path.exists() {
+        if a.db.db.is_some() {
+            return Err(Error::Usage(format!(
+                "{}: no such history file",
+                path.display()
+            )));
+        }
+        return Ok(Section::Skipped(format!(
+            "no history store at {} (record scans with `scan --record`, or pass --db)",
+            path.display()
+        )));
+    }
+    let disk = match &a.disk {
+        Some(d) => d.clone(),
+        None => std::fs::canonicalize(&a.path)
+            .map_err(|e| Error::io(&a.path, "resolve", e))?
+            .display()
+            .to_string(),
+    };
+    let store = Store::open(&path)?;
+    if !store.disks()?.contains(&disk) {
+        return Ok(Section::Skipped(format!(
+            "{} has no points for {disk} (name the disk with --disk)",
+            path.display()
+        )));
+    }
+    let Some((points, forecast)) = super::history::forecasts(&store, Some(&disk), a.weeks, None)?
+        .into_iter()
+        .next()
+    else {
+        return Ok(Section::Skipped(format!("no points for {disk}")));
+    };
+    let chart = crate::chart::growth::GrowthChart {
+        disk: &disk,
+        points: &points,
+        forecast: forecast.as_ref(),
+    };
+    let chart_svg = crate::chart::growth::svg(&chart)?;
+    Ok(Section::Shown(HistoryView {
+        disk,
+        points,
+        forecast,
+        chart_svg,
+    }))
+}
+
+/// Writes the page next to its final name and renames it, so a failed run leaves no half
+/// page behind.
+fn write_page(path: &Path, page: &Page) -> Result<()> {
+    let mut buf = Vec::new();
+    html::render(&mut buf, page).map_err(|e| Error::io(path, "render", e))?;
+    let tmp = path.with_extension("html.tmp");
+    std::fs::write(&tmp, &buf).map_err(|e| Error::io(&tmp, "write", e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, "write", e))
+}

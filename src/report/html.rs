@@ -1,0 +1,795 @@
+//! The HTML report (`deltascope report`): one self-contained page rendered from the same
+//! report structs the JSON comes from ([`ScanReport`], [`DatastoreReport`], [`BlameReport`],
+//! the history's points and [`DiskForecast`]). Like the text renderer it computes nothing:
+//! it lays out figures, proportions for bars and charts drawn elsewhere (`chart/`).
+//!
+//! Self-contained means no network at all: CSS and the table-sorting script are inline,
+//! charts are inline SVG, there are no fonts, images or external links to fetch. Every string
+//! that came from a disk (file names, descriptor text, guest file names) or the command line
+//! goes through [`esc`].
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use super::blame::{BlameReport, GroupReport};
+use super::datastore::DatastoreReport;
+use super::{LayerReport, ScanReport};
+use crate::classify::ClassCounts;
+use crate::history::Point;
+use crate::history::forecast::DiskForecast;
+use crate::units::format_size;
+
+/// A section shown, or left out with the reason (shown in its place).
+#[derive(Debug, Clone)]
+pub enum Section<T> {
+    /// The section's data.
+    Shown(T),
+    /// Why the section is not there.
+    Skipped(String),
+}
+
+/// The growth history of the scanned disk, as `history` and `forecast` give it.
+#[derive(Debug, Clone)]
+pub struct HistoryView {
+    /// The disk's name in the store.
+    pub disk: String,
+    /// Every recorded point, oldest first.
+    pub points: Vec<Point>,
+    /// The projection, when the latest segment has two points or more.
+    pub forecast: Option<DiskForecast>,
+    /// The growth chart (`chart/growth.rs`) as an SVG document.
+    pub chart_svg: String,
+}
+
+/// A sensitivity chart of one LUN (`chart/sensitivity.rs`), or why there is none.
+#[derive(Debug, Clone)]
+pub struct LunChart {
+    /// The LUN's name.
+    pub lun: String,
+    /// The SVG document.
+    pub svg: Section<String>,
+}
+
+/// Everything one page shows.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// deltascope's version.
+    pub version: String,
+    /// The command line that made the page, as typed (arguments joined by spaces).
+    pub command_line: String,
+    /// When the scan started, RFC 3339 UTC.
+    pub scanned_at: String,
+    /// The PATH or DIR given.
+    pub target: String,
+    /// The scan of one chain (`scan --json`).
+    pub chain: Option<ScanReport>,
+    /// The datastore scan (`scan DIR --json`).
+    pub datastore: Option<DatastoreReport>,
+    /// The sensitivity chart of each LUN of the datastore scan.
+    pub sensitivity: Vec<LunChart>,
+    /// Growth history of the scanned disk.
+    pub history: Section<HistoryView>,
+    /// Blame of the top layer (`blame --json`).
+    pub blame: Section<BlameReport>,
+    /// Blame groups shown (the rest are summed in one row).
+    pub blame_top: usize,
+}
+
+/// The section ids every page has, in order (the browser test checks them).
+pub const SECTIONS_CHAIN: &[&str] = &[
+    "summary",
+    "chain",
+    "classes",
+    "amplification",
+    "profile",
+    "history",
+    "blame",
+];
+/// The section ids of a datastore page.
+pub const SECTIONS_DATASTORE: &[&str] = &["summary", "chain", "luns", "sensitivity", "blame"];
+
+/// Class colours, the same order as [`ClassCounts`] fields: fresh, overwritten, identical,
+/// zeroed.
+const COLORS: [&str; 4] = ["#ca0020", "#f4a582", "#92c5de", "#bababa"];
+const CLASS_NAMES: [&str; 4] = ["fresh", "overwritten", "identical", "zeroed"];
+
+/// Escapes text for HTML element content and double-quoted attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            // Control characters from a hostile descriptor would make the page invalid.
+            c if c.is_control() && c != '\n' && c != '\t' => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A byte count in binary units, exact bytes on hover; `data-v` lets the tables sort by it.
+fn bytes(v: u64) -> String {
+    format!(
+        "<span class=\"b\" title=\"{v} bytes\" data-v=\"{v}\">{}</span>",
+        format_size(v)
+    )
+}
+
+/// A table cell holding a byte count (sorted by the exact value).
+fn bytes_td(v: u64) -> String {
+    format!("<td data-v=\"{v}\">{}</td>", bytes(v))
+}
+
+fn opt_bytes_td(v: Option<u64>) -> String {
+    v.map_or_else(|| "<td data-v=\"-1\">–</td>".to_string(), bytes_td)
+}
+
+fn pct(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        return "–".into();
+    }
+    format!("{:.1} %", part as f64 * 100.0 / whole as f64)
+}
+
+/// A fraction as a percentage with the digits that small model figures need.
+fn share(v: f64) -> String {
+    let p = v * 100.0;
+    if p == 0.0 || p >= 10.0 {
+        format!("{p:.0} %")
+    } else if p >= 0.1 {
+        format!("{p:.1} %")
+    } else if p >= 0.001 {
+        format!("{p:.3} %")
+    } else {
+        format!("{p:.1e} %")
+    }
+}
+
+fn counts(c: &ClassCounts) -> [u64; 4] {
+    [c.fresh, c.overwritten, c.identical, c.zeroed]
+}
+
+/// A horizontal stacked bar of the four classes, as an inline SVG with a title per part.
+fn stacked_bar(c: &ClassCounts, unit: &str) -> String {
+    let v = counts(c);
+    let total: u64 = v.iter().sum();
+    let mut s = String::from(
+        "<svg class=\"bar\" width=\"400\" height=\"18\" viewBox=\"0 0 400 18\" preserveAspectRatio=\"none\" role=\"img\">",
+    );
+    if total == 0 {
+        s.push_str("<rect width=\"400\" height=\"18\" fill=\"#eee\"/></svg>");
+        return s;
+    }
+    let mut x = 0.0;
+    for (k, n) in v.iter().enumerate() {
+        if *n == 0 {
+            continue;
+        }
+        let w = *n as f64 * 400.0 / total as f64;
+        let _ = write!(
+            s,
+            "<rect x=\"{x:.2}\" width=\"{w:.2}\" height=\"18\" fill=\"{}\"><title>{}: {} {unit} ({})</title></rect>",
+            COLORS[k],
+            CLASS_NAMES[k],
+            n,
+            pct(*n, total)
+        );
+        x += w;
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// The allocation-order profile: one stacked column per tenth of the file.
+fn profile_chart(top: &LayerReport) -> String {
+    let (w, h, pad) = (600.0, 250.0, 34.0);
+    let max = top
+        .allocation_profile
+        .iter()
+        .map(ClassCounts::total)
+        .max()
+        .unwrap_or(0);
+    let mut s = format!(
+        "<svg class=\"profile\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\"><rect width=\"{w}\" height=\"{h}\" fill=\"#fff\"/>"
+    );
+    let n = top.allocation_profile.len().max(1) as f64;
+    let col = (w - pad) / n;
+    for (i, c) in top.allocation_profile.iter().enumerate() {
+        let x = pad + i as f64 * col + 4.0;
+        let mut y = h - pad;
+        for (k, v) in counts(c).iter().enumerate() {
+            if *v == 0 || max == 0 {
+                continue;
+            }
+            let bh = *v as f64 * (h - 2.0 * pad) / max as f64;
+            y -= bh;
+            let _ = write!(
+                s,
+                "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{bh:.1}\" fill=\"{}\"><title>tenth {}: {} {} ({v} bytes)</title></rect>",
+                col - 8.0,
+                COLORS[k],
+                i + 1,
+                format_size(*v),
+                CLASS_NAMES[k]
+            );
+        }
+        let _ = write!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" text-anchor=\"middle\">{}</text>",
+            x + (col - 8.0) / 2.0,
+            h - pad + 16.0,
+            i + 1
+        );
+    }
+    let _ = write!(
+        s,
+        "<text x=\"4\" y=\"16\" font-size=\"12\">{} per tenth at most</text></svg>",
+        format_size(max)
+    );
+    s
+}
+
+fn legend() -> String {
+    let mut s = String::from("<p class=\"legend\">");
+    for k in 0..4 {
+        let _ = write!(
+            s,
+            "<span><i style=\"background:{}\"></i>{}</span> ",
+            COLORS[k], CLASS_NAMES[k]
+        );
+    }
+    s.push_str("</p>");
+    s
+}
+
+fn skipped(why: &str) -> String {
+    format!("<p class=\"note\">Not shown: {}</p>", esc(why))
+}
+
+fn class_tds(c: &ClassCounts) -> String {
+    counts(c).iter().map(|v| bytes_td(*v)).collect()
+}
+
+/// Writes the page.
+pub fn render(out: &mut dyn Write, p: &Page) -> io::Result<()> {
+    let mut h = String::new();
+    head(&mut h, p);
+    if let Some(r) = &p.chain {
+        chain_sections(&mut h, r);
+    }
+    if let Some(d) = &p.datastore {
+        datastore_sections(&mut h, d, &p.sensitivity);
+    }
+    if p.chain.is_some() {
+        history_section(&mut h, &p.history);
+    }
+    blame_section(&mut h, &p.blame, p.blame_top);
+    h.push_str("</main>\n<script>\n");
+    h.push_str(SCRIPT);
+    h.push_str("</script>\n</body>\n</html>\n");
+    out.write_all(h.as_bytes())
+}
+
+fn head(h: &mut String, p: &Page) {
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>deltascope report: {t}</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n<main>\n\
+         <h1>deltascope report</h1>\n<section id=\"summary\">\n<table class=\"kv\">\n\
+         <tr><th>Scanned</th><td><code>{t}</code></td></tr>\n\
+         <tr><th>Time of the scan</th><td>{at}</td></tr>\n\
+         <tr><th>Command line</th><td><code>{cmd}</code></td></tr>\n\
+         <tr><th>deltascope</th><td>{v}</td></tr>\n</table>\n",
+        t = esc(&p.target),
+        at = esc(&p.scanned_at),
+        cmd = esc(&p.command_line),
+        v = esc(&p.version),
+    );
+    if let Some(r) = &p.chain
+        && let Some(top) = r.chain.last()
+    {
+        let c = &top.classes;
+        let _ = writeln!(
+            h,
+            "<p class=\"lead\">The top layer holds {}: {} fresh (growth into space that was zero below), {} overwritten, {} identical, {} zeroed.</p>",
+            bytes(top.allocated_bytes),
+            bytes(c.fresh),
+            bytes(c.overwritten),
+            bytes(c.identical),
+            bytes(c.zeroed)
+        );
+    }
+    if let Some(d) = &p.datastore {
+        let ok = d.vms.iter().filter(|v| v.status == "ok").count();
+        let _ = writeln!(
+            h,
+            "<p class=\"lead\">{} disk(s) on {} LUN(s); {} scanned, {} failed.</p>",
+            d.vms.len(),
+            d.luns.len(),
+            ok,
+            d.vms.len() - ok
+        );
+    }
+    h.push_str("</section>\n");
+}
+
+fn chain_sections(h: &mut String, r: &ScanReport) {
+    h.push_str(
+        "<section id=\"chain\">\n<h2>The chain</h2>\n<p>Base first, top last.</p>\n\
+         <div class=\"scroll\"><table class=\"sortable\">\n<thead><tr><th>#</th><th class=\"l\">File</th><th>Format</th><th>createType</th>\
+         <th>Virtual size</th><th>Grain</th><th>Allocated</th><th>File size</th><th>CID</th><th>parentCID</th></tr></thead>\n<tbody>\n",
+    );
+    for (i, l) in r.chain.iter().enumerate() {
+        let _ = writeln!(
+            h,
+            "<tr><td data-v=\"{i}\">{i}</td><td><code>{}</code></td><td>{}</td><td>{}</td>{}{}{}{}<td>{}</td><td>{}</td></tr>",
+            esc(&l.path),
+            esc(&l.format),
+            esc(&l.create_type),
+            bytes_td(l.virtual_size),
+            bytes_td(l.grain_size),
+            bytes_td(l.allocated_bytes),
+            bytes_td(l.file_size),
+            esc(l.cid.as_deref().unwrap_or("–")),
+            esc(l.parent_cid.as_deref().unwrap_or("–")),
+        );
+    }
+    h.push_str("</tbody></table></div>\n");
+    let warnings: Vec<_> = r.chain.iter().flat_map(|l| l.warnings.iter()).collect();
+    for w in warnings {
+        let _ = writeln!(
+            h,
+            "<p class=\"warn\">warning ({}): {}</p>",
+            esc(&w.kind),
+            esc(&w.message)
+        );
+    }
+    if let (Some(c), Some(top)) = (&r.ceiling, r.chain.last()) {
+        let _ = writeln!(
+            h,
+            "<p>Ceilings of the top layer: hard (virtual size + metadata) {}, now {} ({}); expected if fresh-first allocation continues {} ({} more).</p>",
+            bytes(c.hard_bytes),
+            bytes(top.allocated_bytes),
+            pct(top.allocated_bytes, c.hard_bytes),
+            bytes(c.expected_bytes),
+            bytes(c.parent_zero_unwritten_bytes)
+        );
+    }
+    h.push_str("</section>\n");
+
+    h.push_str(
+        "<section id=\"classes\">\n<h2>What each layer holds</h2>\n\
+         <p>Each grain a layer holds, against the layers below it.</p>\n",
+    );
+    h.push_str(&legend());
+    h.push_str(
+        "<div class=\"scroll\"><table class=\"sortable\">\n<thead><tr><th>#</th><th class=\"l\">Layer</th><th class=\"l\">Classes</th><th>Allocated</th>\
+         <th>Fresh</th><th>Overwritten</th><th>Identical</th><th>Zeroed</th></tr></thead>\n<tbody>\n",
+    );
+    for (i, l) in r.chain.iter().enumerate() {
+        let _ = writeln!(
+            h,
+            "<tr><td data-v=\"{i}\">{i}</td><td><code>{}</code></td><td>{}</td>{}{}</tr>",
+            esc(short(&l.path)),
+            stacked_bar(&l.classes, "bytes"),
+            bytes_td(l.allocated_bytes),
+            class_tds(&l.classes)
+        );
+    }
+    h.push_str("</tbody></table></div>\n");
+    if let Some(s) = &r.ntfs_overwritten {
+        let _ = writeln!(
+            h,
+            "<p>NTFS in the parent: of the overwritten bytes, {} replaced live data and {} went into free space that was not zero; {} outside NTFS.</p>",
+            bytes(s.live_parent_data),
+            bytes(s.parent_free_space),
+            bytes(s.unknown)
+        );
+    }
+    h.push_str("</section>\n");
+
+    h.push_str(
+        "<section id=\"amplification\">\n<h2>4 KiB amplification</h2>\n\
+         <p>The same rule applied to each 4 KiB block: grains that are overwritten as a whole may hold \
+         blocks that are identical or zero. The difference is copy-on-write amplification.</p>\n\
+         <div class=\"scroll\"><table class=\"sortable\">\n<thead><tr><th>#</th><th>Grain</th><th>Allocated</th><th>Differs at 4 KiB</th>\
+         <th>Amplification</th><th class=\"l\">4 KiB blocks</th><th>Fresh</th><th>Overwritten</th><th>Identical</th><th>Zeroed</th></tr></thead>\n<tbody>\n",
+    );
+    for (i, l) in r.chain.iter().enumerate() {
+        let b = &l.blocks_4k;
+        let changed = (b.fresh + b.overwritten) * 4096;
+        let amp = if changed > 0 {
+            format!("{:.2}x", l.allocated_bytes as f64 / changed as f64)
+        } else {
+            "–".into()
+        };
+        let _ = writeln!(
+            h,
+            "<tr><td data-v=\"{i}\">{i}</td>{}{}{}<td>{amp}</td><td>{}</td>{}</tr>",
+            bytes_td(l.grain_size),
+            bytes_td(l.allocated_bytes),
+            bytes_td(changed),
+            stacked_bar(b, "blocks"),
+            counts(b)
+                .iter()
+                .map(|v| format!("<td data-v=\"{v}\">{v}</td>"))
+                .collect::<String>()
+        );
+    }
+    h.push_str("</tbody></table></div>\n</section>\n");
+
+    h.push_str(
+        "<section id=\"profile\">\n<h2>Allocation order</h2>\n\
+         <p>The top layer's grains in file order, in tenths of its data area: grains are appended \
+         as the guest writes, so the tenths replay the delta's growth, oldest first.</p>\n",
+    );
+    match r.chain.last() {
+        Some(top) if top.allocation_profile.iter().any(|c| c.total() > 0) => {
+            h.push_str(&legend());
+            h.push_str(&profile_chart(top));
+        }
+        _ => h.push_str(&skipped("the top layer holds no grain data")),
+    }
+    h.push_str("</section>\n");
+}
+
+/// The file name of a path, for narrow columns (the full path is in the chain table).
+fn short(path: &str) -> &str {
+    path.rsplit(['/', '\\']).next().unwrap_or(path)
+}
+
+fn history_section(h: &mut String, s: &Section<HistoryView>) {
+    h.push_str("<section id=\"history\">\n<h2>Growth history and forecast</h2>\n");
+    match s {
+        Section::Skipped(why) => h.push_str(&skipped(why)),
+        Section::Shown(v) => {
+            let _ = writeln!(
+                h,
+                "<p>{} point(s) recorded for <code>{}</code>.</p>",
+                v.points.len(),
+                esc(&v.disk)
+            );
+            h.push_str("<div class=\"chart\">");
+            h.push_str(&v.chart_svg);
+            h.push_str("</div>\n");
+            match &v.forecast {
+                None => h.push_str(&skipped(
+                    "a forecast needs two points or more in the latest segment",
+                )),
+                Some(f) => {
+                    let day = |t: &Option<chrono::DateTime<chrono::Utc>>| {
+                        t.map_or("not within the projection".to_string(), |t| {
+                            t.format("%Y-%m-%d").to_string()
+                        })
+                    };
+                    let _ = writeln!(
+                        h,
+                        "<p>Model: {} ({}). Ceiling {}; hard ceiling {}.</p>",
+                        match f.model {
+                            crate::history::forecast::Model::Linear => "linear",
+                            crate::history::forecast::Model::Saturating => "saturating",
+                        },
+                        esc(&f.model_reason),
+                        f.ceiling_bytes.map_or("unknown".into(), bytes),
+                        f.hard_ceiling_bytes.map_or("unknown".into(), bytes),
+                    );
+                    let _ = writeln!(
+                        h,
+                        "<table class=\"kv\"><tr><th>50 % of the ceiling</th><td>{}</td></tr>\
+                         <tr><th>80 % of the ceiling</th><td>{}</td></tr>\
+                         <tr><th>The ceiling</th><td>{}</td></tr></table>",
+                        day(&f.crossings.ceiling_50),
+                        day(&f.crossings.ceiling_80),
+                        day(&f.crossings.ceiling_100)
+                    );
+                    h.push_str(
+                        "<div class=\"scroll\"><table class=\"sortable\"><thead><tr><th>Week of</th><th>Projected</th><th>Low</th><th>High</th></tr></thead><tbody>\n",
+                    );
+                    for w in &f.forecast {
+                        let _ = writeln!(
+                            h,
+                            "<tr><td>{}</td>{}{}{}</tr>",
+                            w.at.format("%Y-%m-%d"),
+                            bytes_td(w.bytes),
+                            bytes_td(w.low),
+                            bytes_td(w.high)
+                        );
+                    }
+                    h.push_str("</tbody></table></div>\n");
+                }
+            }
+        }
+    }
+    h.push_str("</section>\n");
+}
+
+fn group_label(g: &GroupReport) -> String {
+    match g.kind.as_str() {
+        "file" => g.path.clone(),
+        "free_now" => "(free now: written, then deleted)".into(),
+        "unpartitioned" => "(outside any partition)".into(),
+        k => format!("({k}) {}", g.path),
+    }
+}
+
+fn blame_section(h: &mut String, s: &Section<BlameReport>, top: usize) {
+    h.push_str("<section id=\"blame\">\n<h2>Blame: the guest files that grew the delta</h2>\n");
+    match s {
+        Section::Skipped(why) => h.push_str(&skipped(why)),
+        Section::Shown(r) => {
+            let _ = writeln!(
+                h,
+                "<p>Top layer <code>{}</code>, {} allocated, grouped by {}.</p>",
+                esc(&r.layer),
+                bytes(r.allocated_bytes),
+                esc(&r.group_by)
+            );
+            for v in &r.volumes {
+                let _ = writeln!(
+                    h,
+                    "<p>Partition {} ({}) at byte {}: {}.</p>",
+                    v.partition,
+                    esc(&v.partition_kind),
+                    v.start,
+                    esc(&v.file_system)
+                );
+            }
+            if let Some(n) = &r.parent_note {
+                let _ = writeln!(h, "<p class=\"note\">{}</p>", esc(n));
+            }
+            h.push_str(&legend());
+            h.push_str(
+                "<div class=\"scroll\"><table class=\"sortable\">\n<thead><tr><th class=\"l\">Group</th><th class=\"l\">Classes</th><th>Bytes</th><th>Share</th>\
+                 <th>Fresh</th><th>Overwritten</th><th>Identical</th><th>Zeroed</th></tr></thead>\n<tbody>\n",
+            );
+            let row = |h: &mut String, name: &str, c: &ClassCounts| {
+                let _ = writeln!(
+                    h,
+                    "<tr><td><code>{}</code></td><td>{}</td>{}<td>{}</td>{}</tr>",
+                    esc(name),
+                    stacked_bar(c, "bytes"),
+                    bytes_td(c.total()),
+                    pct(c.total(), r.allocated_bytes),
+                    class_tds(c)
+                );
+            };
+            for g in r.groups.iter().take(top) {
+                row(h, &group_label(g), &g.classes);
+            }
+            if r.groups.len() > top {
+                let rest = r.groups[top..]
+                    .iter()
+                    .fold(ClassCounts::default(), |a, g| a + g.classes);
+                row(h, &format!("({} more groups)", r.groups.len() - top), &rest);
+            }
+            h.push_str("</tbody></table></div>\n");
+        }
+    }
+    h.push_str("</section>\n");
+}
+
+fn datastore_sections(h: &mut String, d: &DatastoreReport, charts: &[LunChart]) {
+    h.push_str(
+        "<section id=\"chain\">\n<h2>The disks</h2>\n<p>Every disk found, with the classes of its top delta.</p>\n",
+    );
+    h.push_str(&legend());
+    h.push_str(
+        "<div class=\"scroll\"><table class=\"sortable\">\n<thead><tr><th>LUN</th><th class=\"l\">Disk</th><th>Status</th><th>Format</th><th>Layers</th>\
+         <th>Virtual size</th><th>Delta</th><th class=\"l\">Classes</th><th>Expected ceiling</th><th>Lock events/h</th></tr></thead>\n<tbody>\n",
+    );
+    for v in &d.vms {
+        let status = match &v.error {
+            Some(e) => format!("{}: {}", v.status, e),
+            None => v.status.to_string(),
+        };
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td><code>{}</code></td><td class=\"w\">{}</td><td>{}</td><td>{}</td>{}{}<td>{}</td>{}<td>{}</td></tr>",
+            esc(&v.lun),
+            esc(&v.path),
+            esc(&status),
+            esc(v.format.as_deref().unwrap_or("–")),
+            v.layers.map_or("–".into(), |n| n.to_string()),
+            opt_bytes_td(v.virtual_size),
+            opt_bytes_td(v.delta_bytes),
+            v.classes
+                .map_or(String::new(), |c| stacked_bar(&c, "bytes")),
+            opt_bytes_td(v.ceiling.map(|c| c.expected_bytes)),
+            v.lock_events_per_hour
+                .map_or("–".into(), |r| format!("{r:.1}")),
+        );
+    }
+    h.push_str("</tbody></table></div>\n</section>\n");
+
+    h.push_str(
+        "<section id=\"luns\">\n<h2>LUNs: locking and VMs per LUN</h2>\n<p>The VMFS model of docs/MODEL.md, on the disks found.</p>\n\
+         <div class=\"scroll\"><table class=\"sortable\">\n<thead><tr><th>LUN</th><th>VMs</th><th>Failed</th><th>Deltas</th><th>Projected at ceilings</th>\
+         <th>Growth per VM</th><th>Increment</th><th>Locking</th><th>Lock events/h</th><th>Busy</th><th>Conflict</th>\
+         <th>Lock limit</th><th>Capacity limit</th><th>Recommended VMs per LUN</th></tr></thead>\n<tbody>\n",
+    );
+    let count = |v: Option<u64>| v.map_or("–".to_string(), |n| n.to_string());
+    for l in &d.luns {
+        let i = &l.model.inputs;
+        let o = &l.model.outcome;
+        let growth = match (i.growth_per_vm_bytes, i.window_seconds) {
+            (Some(g), Some(w)) => format!(
+                "{} in {} ({})",
+                bytes(g),
+                esc(&crate::units::format_duration(w)),
+                i.growth_source
+            ),
+            _ => format!("unknown ({})", i.growth_source),
+        };
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td>{}{}<td>{growth}</td>{}<td>{}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&l.name),
+            l.vms_found,
+            l.vms_failed,
+            bytes_td(l.delta_bytes),
+            bytes_td(l.projected_ceiling_bytes),
+            opt_bytes_td(i.increment_bytes),
+            i.locking.name(),
+            o.lock_events_per_hour,
+            share(o.busy_fraction),
+            share(o.conflict_probability),
+            count(o.vms_per_lun.lock_limit),
+            count(o.vms_per_lun.capacity_limit),
+            count(o.vms_per_lun.recommended),
+        );
+    }
+    h.push_str("</tbody></table></div>\n</section>\n");
+
+    h.push_str(
+        "<section id=\"sensitivity\">\n<h2>Sensitivity: busy fraction against VMs per LUN</h2>\n",
+    );
+    for c in charts {
+        let _ = writeln!(h, "<h3>{}</h3>", esc(&c.lun));
+        match &c.svg {
+            Section::Shown(svg) => {
+                h.push_str("<div class=\"chart\">");
+                h.push_str(svg);
+                h.push_str("</div>\n");
+            }
+            Section::Skipped(why) => h.push_str(&skipped(why)),
+        }
+    }
+    h.push_str("</section>\n");
+}
+
+const STYLE: &str = r#"body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;background:#f6f6f4;color:#222}
+main{max-width:1240px;margin:0 auto;padding:1em 2em 3em}
+h1{margin:.4em 0}
+section{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.6em 1.2em 1em;margin:1em 0}
+table{border-collapse:collapse;margin:.6em 0;font-size:14px}
+th,td{padding:3px 8px;white-space:nowrap;border-bottom:1px solid #e4e4e4;text-align:right;vertical-align:middle}
+th:first-child,td:first-child,td:has(code){text-align:left}
+.sortable th{cursor:pointer;background:#f0f0ee;user-select:none}
+.sortable th[aria-sort=ascending]::after{content:" \25B2"}
+.sortable th[aria-sort=descending]::after{content:" \25BC"}
+.kv th,th.l{text-align:left}
+.kv th{background:none}
+.kv td{text-align:left}
+code{font-size:13px;word-break:break-all}
+td:has(code),td.w{white-space:normal;min-width:14em}
+.scroll{overflow-x:auto}
+svg.bar{width:200px;height:18px}
+.b{border-bottom:1px dotted #888;cursor:help}
+.note{color:#665;font-style:italic}
+.warn{color:#a40}
+.lead{font-size:1.1em}
+.legend span{margin-right:1.2em}
+.legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px}
+.chart svg{max-width:100%;height:auto}
+"#;
+
+/// Sorts a table by the clicked column: numbers by their `data-v` (exact bytes), text as text.
+const SCRIPT: &str = r#""use strict";
+document.querySelectorAll("table.sortable").forEach(function (table) {
+  var heads = table.querySelectorAll("thead th");
+  heads.forEach(function (th, col) {
+    th.addEventListener("click", function () {
+      var asc = th.getAttribute("aria-sort") !== "ascending";
+      heads.forEach(function (o) { o.removeAttribute("aria-sort"); });
+      th.setAttribute("aria-sort", asc ? "ascending" : "descending");
+      var body = table.tBodies[0];
+      var rows = Array.prototype.slice.call(body.rows);
+      function key(row) {
+        var cell = row.cells[col];
+        if (!cell) { return ""; }
+        var v = cell.getAttribute("data-v");
+        return v === null ? cell.textContent : parseFloat(v);
+      }
+      rows.sort(function (a, b) {
+        var x = key(a), y = key(b);
+        var c = (typeof x === "number" && typeof y === "number") ? x - y : String(x).localeCompare(String(y));
+        return asc ? c : -c;
+      });
+      rows.forEach(function (r) { body.appendChild(r); });
+    });
+  });
+});
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_quotes_and_control_characters() {
+        assert_eq!(
+            esc("<script>\"a\" & 'b'\u{1b}"),
+            "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;\u{fffd}"
+        );
+    }
+
+    fn page(chain: Option<ScanReport>) -> Page {
+        Page {
+            version: "0.0.0".into(),
+            command_line: "deltascope report <x> -o y".into(),
+            scanned_at: "2026-11-30T00:00:00Z".into(),
+            target: "a<b>".into(),
+            chain,
+            datastore: None,
+            sensitivity: Vec::new(),
+            history: Section::Skipped("no <history>".into()),
+            blame: Section::Skipped("no NTFS".into()),
+            blame_top: 20,
+        }
+    }
+
+    fn render_string(p: &Page) -> String {
+        let mut out = Vec::new();
+        render(&mut out, p).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn an_empty_chain_renders_every_section_with_notes() {
+        let r = ScanReport {
+            deltascope_version: "0.0.0".into(),
+            chain: Vec::new(),
+            ceiling: None,
+            ntfs_overwritten: None,
+        };
+        let html = render_string(&page(Some(r)));
+        for id in SECTIONS_CHAIN {
+            assert!(html.contains(&format!("<section id=\"{id}\">")), "{id}");
+        }
+        assert!(html.contains("Not shown: no &lt;history&gt;"));
+        assert!(html.contains("<code>a&lt;b&gt;</code>"));
+        assert!(html.contains("report &lt;x&gt; -o y"));
+        assert!(html.ends_with("</html>\n"));
+    }
+
+    #[test]
+    fn bars_of_nothing_are_grey_not_divided_by_zero() {
+        let bar = stacked_bar(&ClassCounts::default(), "bytes");
+        assert!(bar.contains("fill=\"#eee\""), "{bar}");
+        assert!(!bar.contains("NaN"));
+        let c = ClassCounts {
+            fresh: 3,
+            overwritten: 1,
+            identical: 0,
+            zeroed: 0,
+        };
+        let bar = stacked_bar(&c, "bytes");
+        assert!(bar.contains("width=\"300.00\""), "{bar}");
+        assert!(
+            bar.contains("<title>overwritten: 1 bytes (25.0 %)</title>"),
+            "{bar}"
+        );
+    }
+
+    #[test]
+    fn bytes_show_binary_units_with_exact_bytes_on_hover() {
+        let b = bytes(1_572_864);
+        assert!(b.contains("title=\"1572864 bytes\""), "{b}");
+        assert!(b.contains("1.5 MiB"), "{b}");
+    }
+}
