@@ -104,10 +104,9 @@ fn block_aligned(layer: &crate::layer::Layer) -> bool {
 fn walk_zero(chain: &Chain) -> Result<u64> {
     let ti = chain.layers.len() - 1;
     let size = chain.layers[ti].virtual_size;
-    let spans: Vec<u64> = (0..size.div_ceil(SPAN)).collect();
-    spans
-        .par_iter()
-        .map_init(Walker::default, |w, &i| {
+    (0..size.div_ceil(SPAN))
+        .into_par_iter()
+        .map_init(Walker::default, |w, i| {
             let start = i * SPAN;
             w.unwritten_zero(chain, ti, start, (start + SPAN).min(size))
         })
