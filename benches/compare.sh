@@ -7,7 +7,8 @@
 #
 # Needs hyperfine (apt-get install hyperfine) and qemu-img; the Python readers are used when
 # importable (pip install libvmdk-python dissect.hypervisor). RUNS=N sets hot runs (default
-# 5), PY=0 skips the Python readers, CHAINS="main cowd" picks chains. Ratios, not absolute
+# 5), PY=0 skips the Python readers, CHAINS="main cowd" picks chains, QUICK=1 skips the slow
+# qemu-img runs (chain map, compare, convert), the Python readers and the cold runs. Ratios, not absolute
 # times, are what carries over between machines.
 set -euo pipefail
 
@@ -55,6 +56,12 @@ chain() {
     "$ds" --quiet scan --json "$top" >"$res/$name.scan.json"
     "$bl" --threads "$THREADS" "$delta" "$parent" >"$res/$name.baseline.txt"
     cat "${files[@]}" >/dev/null
+    local slow=()
+    if [ "${QUICK:-0}" != 1 ]; then
+        slow=(-n qemu_map_chain "qemu-img map --output=json $top"
+            -n qemu_compare "qemu-img compare $top $top"
+            -n qemu_convert "qemu-img convert -n $top --target-image-opts driver=null-co,size=$size")
+    fi
     hf "$name.hot" --warmup 1 --runs "$RUNS" \
         -n scan "$ds --quiet --threads $THREADS scan --json $top" \
         -n scan_pread "$ds --quiet --threads $THREADS --no-mmap scan --json $top" \
@@ -63,9 +70,8 @@ chain() {
         -n baseline_mmap "$bl --threads $THREADS $delta $parent" \
         -n baseline_pread "$bl --pread --threads $THREADS $delta $parent" \
         -n qemu_map_layer "qemu-img map --output=json '$spec'" \
-        -n qemu_map_chain "qemu-img map --output=json $top" \
-        -n qemu_compare "qemu-img compare $top $top" \
-        -n qemu_convert "qemu-img convert -n $top --target-image-opts driver=null-co,size=$size"
+        "${slow[@]}"
+    [ "${QUICK:-0}" = 1 ] && PY=0
     if [ "$PY" = 1 ]; then
         local py=()
         python3 -c 'import pyvmdk' 2>/dev/null &&
@@ -77,7 +83,7 @@ chain() {
             hf "$name.py" --warmup 1 --runs 3 "${py[@]}"
         fi
     fi
-    hf "$name.cold" --runs "$RUNS" --prepare "python3 $here/evict.py ${files[*]}" \
+    [ "${QUICK:-0}" = 1 ] || hf "$name.cold" --runs "$RUNS" --prepare "python3 $here/evict.py ${files[*]}" \
         -n scan "$ds --quiet --threads $THREADS scan --json $top" \
         -n scan_pread "$ds --quiet --threads $THREADS --no-mmap scan --json $top" \
         -n baseline_mmap "$bl --threads $THREADS $delta $parent" \
@@ -109,4 +115,4 @@ for c in ${CHAINS:-main scattered cowd sesparse huge}; do
         done ;;
     esac
 done
-python3 "$here/report.py" "$res"
+if [ "${REPORT:-1}" = 1 ]; then python3 "$here/report.py" "$res"; fi
