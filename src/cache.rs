@@ -33,6 +33,10 @@ pub struct LayerCache {
     dir: PathBuf,
 }
 
+/// The identity of a layer and every layer below it (see [`LayerCache::key`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheKey(String);
+
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Entry {
     key: String,
@@ -46,8 +50,9 @@ impl LayerCache {
     }
 
     /// The identity of layers `0..=li`: every file's path and metadata. `None` when a file
-    /// cannot be statted (then nothing is cached).
-    fn key(chain: &Chain, li: usize) -> Option<String> {
+    /// cannot be statted (then nothing is cached). Computed once per layer and scan, and
+    /// handed to [`get`](Self::get) and [`put`](Self::put).
+    pub fn key(chain: &Chain, li: usize) -> Option<CacheKey> {
         let mut key = format!("deltascope {}\n", crate::report::VERSION);
         for layer in &chain.layers[..=li] {
             key.push_str("layer\n");
@@ -67,7 +72,7 @@ impl LayerCache {
                 ));
             }
         }
-        Some(key)
+        Some(CacheKey(key))
     }
 
     fn file_for(&self, key: &str) -> PathBuf {
@@ -79,22 +84,20 @@ impl LayerCache {
         self.dir.join(format!("layer-{h:016x}.json"))
     }
 
-    /// The cached stats of layer `li`, if its files and those below it are unchanged.
-    pub fn get(&self, chain: &Chain, li: usize) -> Option<LayerStats> {
-        let key = Self::key(chain, li)?;
-        let text = std::fs::read(self.file_for(&key)).ok()?;
+    /// The cached stats of the layer `key` names, if its files and those below it are
+    /// unchanged.
+    pub fn get(&self, key: &CacheKey) -> Option<LayerStats> {
+        let text = std::fs::read(self.file_for(&key.0)).ok()?;
         let entry: Entry = serde_json::from_slice(&text).ok()?;
-        (entry.key == key).then_some(entry.stats)
+        (entry.key == key.0).then_some(entry.stats)
     }
 
-    /// Keeps the stats of layer `li`; failures are ignored (the cache is an optimisation).
-    pub fn put(&self, chain: &Chain, li: usize, stats: &LayerStats) {
-        let Some(key) = Self::key(chain, li) else {
-            return;
-        };
-        let path = self.file_for(&key);
+    /// Keeps the stats of the layer `key` names; failures are ignored (the cache is an
+    /// optimisation).
+    pub fn put(&self, key: &CacheKey, stats: &LayerStats) {
+        let path = self.file_for(&key.0);
         let entry = Entry {
-            key,
+            key: key.0.clone(),
             stats: stats.clone(),
         };
         let _ = write_atomically(&self.dir, &path, &entry);

@@ -145,6 +145,28 @@ pub enum Binding {
     Capacity,
 }
 
+impl Binding {
+    /// The name used in JSON, CSV and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Binding::Lock => "lock",
+            Binding::Capacity => "capacity",
+        }
+    }
+}
+
+/// The recommended VMs per LUN from the two limits: the smaller one, and which it is (capacity
+/// when they tie); `None` when neither is known.
+pub fn recommend(lock: Option<u64>, capacity: Option<u64>) -> (Option<u64>, Option<Binding>) {
+    match (lock, capacity) {
+        (Some(l), Some(c)) if l < c => (Some(l), Some(Binding::Lock)),
+        (Some(_), Some(c)) => (Some(c), Some(Binding::Capacity)),
+        (Some(l), None) => (Some(l), Some(Binding::Lock)),
+        (None, Some(c)) => (Some(c), Some(Binding::Capacity)),
+        (None, None) => (None, None),
+    }
+}
+
 /// VMs per LUN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct VmsPerLun {
@@ -268,13 +290,7 @@ pub fn evaluate(load: &Load, p: &Params) -> Outcome {
             None
         }
     };
-    let (recommended, binding) = match (lock, capacity) {
-        (Some(l), Some(c)) if l < c => (Some(l), Some(Binding::Lock)),
-        (Some(_), Some(c)) => (Some(c), Some(Binding::Capacity)),
-        (Some(l), None) => (Some(l), Some(Binding::Lock)),
-        (None, Some(c)) => (Some(c), Some(Binding::Capacity)),
-        (None, None) => (None, None),
-    };
+    let (recommended, binding) = recommend(lock, capacity);
     Outcome {
         lock_events: load.events,
         lock_events_per_hour: rate * 3600.0,

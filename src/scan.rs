@@ -41,14 +41,16 @@ pub fn scan_chain(
                 split = Some(crate::blame::split_overwritten(p, runs));
                 return Ok(stats);
             }
-            let cache = cache.filter(|_| i < top);
-            if let Some(hit) = cache.and_then(|c| c.get(chain, i)) {
+            let cached = cache
+                .filter(|_| i < top)
+                .and_then(|c| LayerCache::key(chain, i).map(|k| (c, k)));
+            if let Some(hit) = cached.as_ref().and_then(|(c, k)| c.get(k)) {
                 progress.inc(unit_count(chain, i));
                 return Ok(hit);
             }
             let s = classify_layer(chain, i, progress)?;
-            if let Some(c) = cache {
-                c.put(chain, i, &s);
+            if let Some((c, k)) = &cached {
+                c.put(k, &s);
             }
             Ok(s)
         })

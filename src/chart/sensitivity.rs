@@ -130,6 +130,14 @@ impl Sensitivity {
         (m * 1.4).ceil().min(100_000.0)
     }
 
+    /// Top of the y axis: four times the target, or above the busy fraction now at `slope`
+    /// per VM, at most 150 % (beyond that the LUN is saturated anyway).
+    fn y_max(&self, slope: f64) -> f64 {
+        (self.params.max_busy * 4.0)
+            .max(slope * self.now as f64 * 1.15)
+            .min(1.5)
+    }
+
     fn title(&self, what: &str) -> String {
         let lun = if self.lun.is_empty() {
             String::new()
@@ -200,6 +208,27 @@ fn frame<'a, DB: DrawingBackend>(
     Ok(ch)
 }
 
+/// Where a line of `slope` leaves the chart: at its right edge, or at its top for steep lines.
+fn line_end(slope: f64, x_max: f64, y_max: f64) -> f64 {
+    if slope > 0.0 {
+        (y_max / slope).min(x_max)
+    } else {
+        x_max
+    }
+}
+
+/// The legend box both charts share, in the upper right.
+fn legend<'a, DB: DrawingBackend + 'a>(
+    ch: &mut Chart<'a, DB>,
+) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    ch.configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(200, 200, 200))
+        .label_font((FONT, 15))
+        .draw()
+}
+
 /// Target line, limit markers and the current VM count, shared by both charts.
 fn marks<DB: DrawingBackend>(
     ch: &mut Chart<'_, DB>,
@@ -257,8 +286,7 @@ fn increments<DB: DrawingBackend>(
     root.fill(&WHITE)?;
     let x_max = s.x_max();
     let h = s.params.hold;
-    let own = s.rate_per_vm(s.increment) * h * s.now as f64;
-    let y_max = (s.params.max_busy * 4.0).max(own * 1.15).min(1.5);
+    let y_max = s.y_max(s.rate_per_vm(s.increment) * h);
     let title = format!(
         "SCSI-2 busy fraction against VMs per LUN ({}, hold {})",
         s.growth_text(),
@@ -274,12 +302,7 @@ fn increments<DB: DrawingBackend>(
             .map(|n| format!("lock limit {n}"))
             .unwrap_or_else(|| "no lock limit".into());
         let width = if inc == s.increment { 4 } else { 2 };
-        // Clip the line at the top of the chart, so steep lines end at the frame.
-        let x_end = if slope > 0.0 {
-            (y_max / slope).min(x_max)
-        } else {
-            x_max
-        };
+        let x_end = line_end(slope, x_max, y_max);
         ch.draw_series(LineSeries::new(
             [(0.0, 0.0), (x_end, slope * x_end)],
             color.stroke_width(width),
@@ -312,13 +335,7 @@ fn increments<DB: DrawingBackend>(
             ),
         ],
     )?;
-    ch.configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(200, 200, 200))
-        .label_font((FONT, 15))
-        .draw()?;
-    Ok(())
+    legend(&mut ch)
 }
 
 fn locking<DB: DrawingBackend>(
@@ -329,9 +346,7 @@ fn locking<DB: DrawingBackend>(
     let x_max = s.x_max();
     let h = s.params.hold;
     let slope = s.rate_per_vm(s.increment) * h;
-    let y_max = (s.params.max_busy * 4.0)
-        .max(slope * s.now as f64 * 1.15)
-        .min(1.5);
+    let y_max = s.y_max(slope);
     let title = format!(
         "SCSI-2 reservations against ATS ({}, increment {}, hold {})",
         s.growth_text(),
@@ -340,11 +355,7 @@ fn locking<DB: DrawingBackend>(
     );
     let mut ch = frame(root, s, &title, x_max, y_max)?;
     let scsi = RGBColor(202, 0, 32);
-    let x_end = if slope > 0.0 {
-        (y_max / slope).min(x_max)
-    } else {
-        x_max
-    };
+    let x_end = line_end(slope, x_max, y_max);
     ch.draw_series(LineSeries::new(
         [(0.0, 0.0), (x_end, slope * x_end)],
         scsi.stroke_width(4),
@@ -371,11 +382,7 @@ fn locking<DB: DrawingBackend>(
     ))?
     .label("ATS: per-sector locks, LUN-wide busy fraction 0")
     .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], ats.stroke_width(5)));
-    let scsi_limit = s.lock_limit(s.increment);
-    let scsi_rec = match (scsi_limit, s.capacity_limit) {
-        (Some(l), Some(c)) => Some(l.min(c)),
-        (l, c) => l.or(c),
-    };
+    let (scsi_rec, _) = lun::recommend(s.lock_limit(s.increment), s.capacity_limit);
     marks(
         &mut ch,
         s,
@@ -394,13 +401,7 @@ fn locking<DB: DrawingBackend>(
             ),
         ],
     )?;
-    ch.configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(200, 200, 200))
-        .label_font((FONT, 15))
-        .draw()?;
-    Ok(())
+    legend(&mut ch)
 }
 
 /// The increments chart as an SVG document in memory (for the HTML report).

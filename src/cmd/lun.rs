@@ -385,10 +385,7 @@ fn write_lun_csv(w: &mut dyn std::io::Write, rows: &[(&str, &LunModel)]) -> std:
             opt(v.lock_limit),
             opt(v.capacity_limit),
             opt(v.recommended),
-            opt(v.binding.map(|b| match b {
-                crate::lun::Binding::Lock => "lock",
-                crate::lun::Binding::Capacity => "capacity",
-            })),
+            opt(v.binding.map(crate::lun::Binding::name)),
         ])
         .map_err(csv_err)?;
     }

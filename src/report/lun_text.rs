@@ -18,11 +18,7 @@ fn opt_n(v: Option<u64>) -> String {
 }
 
 fn binding(b: Option<Binding>) -> &'static str {
-    match b {
-        Some(Binding::Lock) => "lock",
-        Some(Binding::Capacity) => "capacity",
-        None => "-",
-    }
+    b.map_or("-", Binding::name)
 }
 
 /// A busy fraction with four decimals (the precision DOMAIN.md's worked examples use), or in
