@@ -225,27 +225,24 @@ fn damaged_sample_fails_cleanly() {
 }
 
 /// Folder of the samples that stay outside this repository (their licence): the ESXi-made
-/// SESparse delta. `DELTASCOPE_SHARED_SAMPLES` or `../shared/samples`. When it is absent the
-/// tests that need it print a notice and check nothing; `.ci/run` refuses to run without it,
-/// so CI always runs them.
-pub fn shared_samples() -> Option<PathBuf> {
+/// SESparse delta. `DELTASCOPE_SHARED_SAMPLES` or `../shared/samples`. A missing folder fails
+/// the test: it never passes without having run. `./test.sh` leaves this test out by name, and
+/// says so, when the folder is absent; `.ci/run` refuses to run without it.
+pub fn shared_samples() -> PathBuf {
     let dir = std::env::var_os("DELTASCOPE_SHARED_SAMPLES")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("../shared/samples"));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "NOTICE: {} not found: the tests on the ESXi SESparse sample did NOT run (set DELTASCOPE_SHARED_SAMPLES)",
-            dir.display()
-        );
-        None
-    }
+    assert!(
+        dir.is_dir(),
+        "{} not found: this test needs the ESXi SESparse sample (set DELTASCOPE_SHARED_SAMPLES, or run ./test.sh, which leaves this test out and says so)",
+        dir.display()
+    );
+    dir
 }
 
 #[test]
 fn esxi_sesparse_sample_is_16_mib_of_fresh_data() {
-    let Some(dir) = shared_samples() else { return };
+    let dir = shared_samples();
     let extent = dir.join("dissect-hypervisor/sesparse.vmdk");
     assert!(extent.exists(), "{} not found", extent.display());
     let d = tempdir();
