@@ -115,10 +115,7 @@ fn vmfs_flat_sample_maps_as_live_qemu_does() {
         d.path(),
     );
     let got = our_map(&files[0]);
-    let live = sh(std::process::Command::new("qemu-img")
-        .args(["map", "--output=json"])
-        .arg(&files[0]));
-    let live: Vec<Value> = serde_json::from_str(&live).expect("qemu map");
+    let live = qemu_map(files[0].as_os_str());
     assert_eq!(got, live, "vmfs_thick.vmdk: map differs from qemu-img map");
     // Whatever the holes, the data qemu saw when the samples were collected is data to us.
     let stored = stored_json("vmdk-rs", "vmfs_thick.vmdk", "map");

@@ -183,10 +183,39 @@ pub fn qemu_map_layer(path: &Path) -> Vec<Value> {
         "json:{{\"driver\":\"vmdk\",\"file\":{{\"driver\":\"file\",\"filename\":{}}},\"backing\":null}}",
         serde_json::to_string(&path.to_string_lossy()).expect("path as JSON")
     );
+    qemu_map(OsStr::new(&spec))
+}
+
+/// `qemu-img map --output=json` of `target` (a file or a `json:` spec). qemu-img before 8.0
+/// (Debian 12's 7.2) does not report `compressed` per range; there the field is taken from
+/// the same qemu's `qemu-img info` instead (a range is compressed when it holds data and its
+/// image's extents are compressed, which is how streamOptimized images are), so the oracle
+/// stays qemu's on every version.
+pub fn qemu_map(target: &OsStr) -> Vec<Value> {
     let out = sh(Command::new("qemu-img")
         .args(["map", "--output=json"])
-        .arg(spec));
-    serde_json::from_str(&out).expect("qemu-img map JSON")
+        .arg(target));
+    let mut map: Vec<Value> = serde_json::from_str(&out).expect("qemu-img map JSON");
+    if map.iter().any(|e| e.get("compressed").is_none()) {
+        let info: Value = serde_json::from_str(&sh(Command::new("qemu-img")
+            .args(["info", "--output=json"])
+            .arg(target)))
+        .expect("qemu-img info JSON");
+        let extents = info["format-specific"]["data"]["extents"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let compressed = extents.iter().any(|e| e["compressed"] == Value::Bool(true));
+        for e in &mut map {
+            if let Some(o) = e.as_object_mut()
+                && !o.contains_key("compressed")
+            {
+                let data = o.get("data") == Some(&Value::Bool(true));
+                o.insert("compressed".into(), Value::Bool(data && compressed));
+            }
+        }
+    }
+    map
 }
 
 /// `qemu-img info --output=json`.
