@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Benchmark-scale ESX layers, streamed (testdata/gen_esx.py builds small ones page by page
 and proves them with qemu; this one copies gigabytes). Standard library and qemu-img only;
-nothing here imports deltascope. Layouts: ../shared/FORMATS.md sections 3 (COWD), 4 (SESparse)
-and 5 (VMFS flat), as testdata/gen_esx.py writes them.
+nothing here imports deltascope. Layouts: docs/FORMATS.md sections 3 (COWD), 4 (SESparse) and
+5 (VMFS flat), as testdata/gen_esx.py writes them.
 
   esx_from_hosted.py flat     OUT.vmdk SIZE              descriptor for OUT-flat.vmdk
   esx_from_hosted.py cowd     OUT.vmdk HOSTED PARENT     COWD delta (512-byte grains)

@@ -1,8 +1,8 @@
 //! The LUN model: how often delta growth takes a VMFS metadata lock, what share of the time
 //! that keeps a LUN reserved, and how many VMs a LUN can take before locking or capacity runs
 //! out. Pure arithmetic, no I/O: `docs/MODEL.md` writes every formula down with its
-//! assumptions (../shared/DOMAIN.md section 6, A1-A10), and the unit tests below check them
-//! against hand calculations.
+//! assumptions (A1-A10, stated with their reasons in docs/SOURCES.md), and the unit tests below
+//! check them against the hand calculations there.
 //!
 //! Every VM contributes `ceil(G / I)` lock events over its window `T` (A1); the LUN sees them
 //! as one Poisson stream of rate `lambda` = the sum of the VMs' rates (A4). Under SCSI-2 each
@@ -32,16 +32,16 @@ impl Locking {
     }
 }
 
-/// The default increment of a vmfsSparse delta: 16 MiB (DOMAIN.md A2, sources S1 and S11).
+/// The default increment of a vmfsSparse delta: 16 MiB (docs/SOURCES.md A2, sources S1 and S11).
 pub const VMFS_SPARSE_INCREMENT: u64 = 16 << 20;
 /// The default increment of an SESparse delta: 1 MiB, a guess from the VMFS6 small file block
-/// (DOMAIN.md A2: unsourced).
+/// (docs/SOURCES.md A2: unsourced).
 pub const SESPARSE_INCREMENT: u64 = 1 << 20;
-/// The default SCSI-2 hold time per lock: 300 us (DOMAIN.md A3: unsourced, our assumption).
+/// The default SCSI-2 hold time per lock: 300 us (docs/SOURCES.md A3: unsourced, ours).
 pub const DEFAULT_HOLD_SECONDS: f64 = 300e-6;
-/// The default busy-fraction target: 1 % of the time reserved (DOMAIN.md A7, our choice).
+/// The default busy-fraction target: 1 % of the time reserved (docs/SOURCES.md A7, our choice).
 pub const DEFAULT_MAX_BUSY: f64 = 0.01;
-/// The default capacity headroom: 20 % of the LUN kept free (DOMAIN.md A8).
+/// The default capacity headroom: 20 % of the LUN kept free (docs/SOURCES.md A8).
 pub const DEFAULT_HEADROOM: f64 = 0.2;
 
 /// The VMFS growth increment of a delta of this data format (`Layer::format`), or `None` for
@@ -253,7 +253,7 @@ pub fn evaluate(load: &Load, p: &Params) -> Outcome {
     let (busy, conflict, wait) = match p.locking {
         Locking::Ats => {
             notes.push(
-                "ATS: VMFS locks one sector per lock (compare-and-write), not the LUN, so growth locks of different VMs do not hold each other up; LUN-wide busy fraction and conflict probability are 0 (DOMAIN.md A6)".to_string(),
+                "ATS: VMFS locks one sector per lock (compare-and-write), not the LUN, so growth locks of different VMs do not hold each other up; LUN-wide busy fraction and conflict probability are 0 (docs/SOURCES.md A6)".to_string(),
             );
             (0.0, 0.0, Some(0.0))
         }
@@ -318,7 +318,7 @@ mod tests {
         (a - b).abs() <= tol
     }
 
-    /// DOMAIN.md worked example 1: 64 VMs, 2 GiB each in 2 minutes, 16 MiB, 300 us.
+    /// docs/SOURCES.md worked example 1: 64 VMs, 2 GiB each in 2 minutes, 16 MiB, 300 us.
     #[test]
     fn burst_example_matches_the_hand_calculation() {
         let load = Load::uniform(64, 2 * GIB, 120.0, 16 * MIB);
@@ -347,7 +347,7 @@ mod tests {
         ));
     }
 
-    /// DOMAIN.md's sensitivity table, lock limits column by column.
+    /// docs/SOURCES.md's sensitivity table, lock limits column by column.
     #[test]
     fn sensitivity_table_lock_limits() {
         let cases = [
@@ -401,7 +401,7 @@ mod tests {
         assert_eq!(lock_limit(100.0, 1e-3, 0.01), Some(0));
     }
 
-    /// DOMAIN.md capacity example: 2 TiB, headroom 0.2, 10.5 GiB per VM: 156.
+    /// docs/SOURCES.md capacity example: 2 TiB, headroom 0.2, 10.5 GiB per VM: 156.
     #[test]
     fn capacity_example() {
         assert_eq!(capacity_limit(2 << 40, 0.2, 10 * GIB + GIB / 2), Some(156));
@@ -434,7 +434,7 @@ mod tests {
         assert!(o.notes.iter().any(|n| n.starts_with("ATS")));
     }
 
-    /// DOMAIN.md worked example 2: a steady month is harmless.
+    /// docs/SOURCES.md worked example 2: a steady month is harmless.
     #[test]
     fn steady_month_example() {
         let load = Load::uniform(100, 10 * GIB, 4.0 * 7.0 * 86_400.0, 16 * MIB);

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Builds ESX-format VMDK layers that qemu-img can read but not create: vmfsSparse (COWD) and
-SESparse deltas over a parent, and VMFS flat bases. Layouts follow ../shared/FORMATS.md
+SESparse deltas over a parent, and VMFS flat bases. Layouts follow docs/FORMATS.md
 (sections 3, 4, 5 and 9); nothing here imports deltascope. Standard library only.
 
 Each layer is a descriptor plus its extent. Beside it the generator writes two proofs that the

@@ -8,7 +8,7 @@
 #   testdata/make-esx-chains.sh OUTDIR
 #
 # Never write into a generated COWD file with qemu-io: qemu cannot allocate its grain tables
-# and overwrites the header (../shared/FORMATS.md, pitfall 1).
+# and overwrites the header (docs/FORMATS.md 8.1).
 set -euo pipefail
 
 out=${1:?usage: make-esx-chains.sh OUTDIR}

@@ -21,8 +21,8 @@ fn binding(b: Option<Binding>) -> &'static str {
     b.map_or("-", Binding::name)
 }
 
-/// A busy fraction with four decimals (the precision DOMAIN.md's worked examples use), or in
-/// scientific notation when it is below that.
+/// A busy fraction with four decimals (the precision of the worked examples in
+/// docs/SOURCES.md), or in scientific notation when it is below that.
 pub fn busy(v: f64) -> String {
     if v == 0.0 || v >= 1e-4 {
         format!("{v:.4}")

@@ -24,7 +24,7 @@ fn lun_json(args: &[&str]) -> Value {
     serde_json::from_str(&ok(&all)).expect("lun JSON")
 }
 
-/// The acceptance example (DOMAIN.md worked example 1).
+/// The acceptance example (docs/SOURCES.md worked example 1).
 #[test]
 fn acceptance_example_gives_8192_events_and_busy_0_0205() {
     let v = lun_json(&[
@@ -146,8 +146,8 @@ fn formula_values_for_other_inputs() {
     assert_eq!(v["vms_per_lun"]["recommended"], 0);
     assert_eq!(v["vms_per_lun"]["binding"], "lock");
 
-    // DOMAIN.md example 2: 100 VMs, 10 GiB each in 4 weeks: 640 events each, 64,000 in all;
-    // rho = 64000 / 2,419,200 s x 300 us = 7.94e-6.
+    // docs/SOURCES.md worked example 2: 100 VMs, 10 GiB each in 4 weeks: 640 events each,
+    // 64,000 in all; rho = 64000 / 2,419,200 s x 300 us = 7.94e-6.
     let v = lun_json(&["--vms", "100", "--growth-per-vm", "10GiB", "--window", "4w"]);
     assert_eq!(v["lock_events"], 64000);
     assert!(close(
