@@ -682,8 +682,9 @@ fn read_range(file: &mut std::fs::File, offset: u64, len: u64) -> std::io::Resul
 /// The disks to scan over every LUN, and which VM uses each.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
-    /// (LUN index, disk): each LUN's tops, and the disks its `.vmx` files name that are not
-    /// tops (a VM's disk under a left-over delta, a replica); sorted per LUN.
+    /// (LUN index, disk): each LUN's tops, and the disks `.vmx` files name that are not tops
+    /// (a VM's disk under a left-over delta, a replica), under the LUN whose folder holds them;
+    /// sorted per LUN.
     pub disks: Vec<(usize, PathBuf)>,
     /// Disk -> (LUN index, machine index in that LUN's [`Found::machines`]): the first VM
     /// (by `.vmx` path) that names it.
@@ -737,12 +738,17 @@ pub fn plan(founds: &mut [Found]) -> Plan {
     let lun_of =
         |path: &Path, founds: &[Found]| founds.iter().position(|f| f.layers.contains_key(path));
     let mut extra: Vec<(usize, PathBuf)> = Vec::new();
-    for (l, f) in founds.iter().enumerate() {
+    let mut extra_seen: HashSet<&Path> = HashSet::new();
+    for f in founds.iter() {
         for m in &f.machines {
             for d in m.disks.iter().filter(|d| d.present) {
-                let home = lun_of(&d.path, founds).unwrap_or(l);
-                if !founds[home].tops.contains(&d.path) && !extra.iter().any(|(_, e)| *e == d.path)
-                {
+                // A disk outside every folder scanned (a persistent disk on a datastore not
+                // given) is not scanned: it is on no LUN of this run. `machines` names it.
+                let Some(home) = lun_of(&d.path, founds) else {
+                    continue;
+                };
+                // `tops` is sorted (it comes from a BTreeMap's keys).
+                if founds[home].tops.binary_search(&d.path).is_err() && extra_seen.insert(&d.path) {
                     extra.push((home, d.path.clone()));
                 }
             }

@@ -653,7 +653,13 @@ pub fn datastore_report(
     for (l, (_, _, f)) in luns.iter().enumerate() {
         machine_ids.extend((0..f.machines.len()).map(|k| (l, k)));
     }
-    let machine_id = |lk: (usize, usize)| machine_ids.iter().position(|m| *m == lk);
+    let ids: HashMap<(usize, usize), usize> = machine_ids
+        .iter()
+        .enumerate()
+        .map(|(id, lk)| (*lk, id))
+        .collect();
+    let machine_id = |lk: (usize, usize)| ids.get(&lk).copied();
+    let scan_of: HashMap<&Path, &DiskScan> = scans.iter().map(|s| (s.path.as_path(), s)).collect();
     let machine = |id: usize| {
         let (l, k) = machine_ids[id];
         &luns[l].2.machines[k]
@@ -724,7 +730,7 @@ pub fn datastore_report(
             let disks: Vec<&DiskScan> = m
                 .disks
                 .iter()
-                .filter_map(|d| scans.iter().find(|s| s.path == d.path))
+                .filter_map(|d| scan_of.get(d.path.as_path()).copied())
                 .collect();
             let mut seen: HashSet<&Path> = HashSet::new();
             let delta_bytes = disks

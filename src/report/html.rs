@@ -593,7 +593,7 @@ fn datastore_sections(h: &mut String, d: &DatastoreReport, charts: &[LunChart]) 
         };
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"w\">{}</td><td>{}</td><td>{}</td>{}{}{}<td>{}</td>{}<td>{}</td></tr>",
+            "<tr><td>{}</td><td><code>{}</code></td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"w\">{}</td><td>{}</td><td>{}</td>{}{}{}<td>{}</td>{}<td>{}</td></tr>",
             esc(&v.lun),
             esc(&v.path),
             esc(v.vm.as_deref().unwrap_or("–")),
@@ -705,7 +705,7 @@ fn inventory_parts(h: &mut String, d: &DatastoreReport) {
         for o in &d.orphans {
             let _ = writeln!(
                 h,
-                "<tr><td>{}</td><td><code>{}</code></td><td class=\"w\">{}</td><td class=\"w\">{}</td></tr>",
+                "<tr><td>{}</td><td><code>{}</code></td><td class=\"w l\">{}</td><td class=\"w l\">{}</td></tr>",
                 esc(o.reason),
                 esc(&o.path),
                 esc(o.error.as_deref().unwrap_or("–")),
@@ -738,7 +738,7 @@ th:first-child,td:first-child,td:has(code){text-align:left}
 .sortable th{cursor:pointer;background:#f0f0ee;user-select:none}
 .sortable th[aria-sort=ascending]::after{content:" \25B2"}
 .sortable th[aria-sort=descending]::after{content:" \25BC"}
-.kv th,th.l{text-align:left}
+.kv th,th.l,td.l{text-align:left}
 .kv th{background:none}
 .kv td{text-align:left}
 code{font-size:13px;word-break:break-all}

@@ -511,6 +511,35 @@ fn issue_14_tables_csv_and_page_label_the_figures() {
             .any(|l| l.contains("vdi-03-000002.vmdk") && l.contains(",vdi-03,snapshot,"))
     );
 
+    // ds1 alone: vdi-01's persistent disk on ds2 is named by its VM, not scanned as a disk
+    // of ds1.
+    let mut args = os(&["scan", "--json"]);
+    args.push(p.join("ds1").into());
+    args.extend(maps(p));
+    let r: Value = serde_json::from_slice(&deltascope_as_user(&args).stdout).unwrap();
+    let persistent = p.join("ds2/vdi-01/vdi-01-vdm-user-disk-D-1f2e.vmdk");
+    assert!(
+        r["vms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| !v["path"].as_str().unwrap().contains("/ds2/")),
+        "a disk outside the folder scanned was scanned"
+    );
+    let vdi01 = r["machines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "vdi-01")
+        .unwrap();
+    assert!(
+        vdi01["disks"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from(persistent.display().to_string())),
+        "{vdi01}"
+    );
+
     let t = tempdir();
     let page = t.path().join("pod.html");
     let mut args = os(&["report"]);
