@@ -12,7 +12,8 @@
 //! No claim hides a disk without a word:
 //! - the extent lines of a descriptor embedded in a `KDMV` file name that file itself (qemu
 //!   reads them so): they claim nothing, and a name other than the file's own is a
-//!   `renamed_copy` warning (`cp vm-000001.vmdk vm-000001-copy.vmdk` leaves both disks);
+//!   `renamed_copy` warning (`cp vm-000001.vmdk vm-000001-copy.vmdk` leaves both disks; a lone
+//!   renamed file is a `renamed_disk` warning);
 //! - a file that holds its own disk, named as an extent by another descriptor, stays a disk,
 //!   and the naming descriptor gets an `extent_is_a_disk` warning;
 //! - extent data named by two descriptors is an `extent_shared` warning;
@@ -89,7 +90,7 @@ pub struct Orphan {
 /// A datastore-level warning: a stable kind and a message naming the files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Note {
-    /// `extent_is_a_disk`, `extent_shared`, `renamed_copy`, `depth_limit`,
+    /// `extent_is_a_disk`, `extent_shared`, `renamed_copy`, `renamed_disk`, `depth_limit`,
     /// `symlink_not_followed`, `path_remapped`, `ambiguous_name`, `disk_in_two_vms`,
     /// `vmsd_without_vmx`, `too_many_notes`.
     pub kind: &'static str,
@@ -262,9 +263,12 @@ pub fn discover(dir: &Path, rules: &PathRules) -> Result<Found> {
             Err(why) => found.unreadable(f, "file", why),
         }
     }
-    let layer_set: HashSet<PathBuf> = probes
+    // Files that hold a disk of their own: a descriptor that parses. One that does not parse
+    // is still opened as a disk when nothing names it, but an extent line naming it is
+    // taken at its word.
+    let disk_files: HashSet<PathBuf> = probes
         .iter()
-        .filter(|(_, _, p)| matches!(p, Probe::Layer { .. }))
+        .filter(|(_, _, p)| matches!(p, Probe::Layer { desc: Some(_), .. }))
         .map(|(_, c, _)| c.clone())
         .collect();
     let mut parents: HashSet<PathBuf> = HashSet::new();
@@ -295,19 +299,25 @@ pub fn discover(dir: &Path, rules: &PathRules) -> Result<Found> {
                         .map(|n| n.to_string_lossy().into_owned());
                     if named.is_some() && named != own {
                         let other = resolve(dir_of, name);
-                        let exists = if other.exists() {
-                            "a file of that name is beside it"
+                        if other.exists() {
+                            found.warn(
+                                "renamed_copy",
+                                format!(
+                                    "{}: its embedded descriptor names its extent \"{}\", and a file of that name is beside it: one is a renamed copy of the other (cp vm-000001.vmdk vm-000001-copy.vmdk); each is read as itself, as qemu reads it, and both are disks",
+                                    show(c),
+                                    sanitize(name)
+                                ),
+                            );
                         } else {
-                            "no file of that name is beside it"
-                        };
-                        found.warn(
-                            "renamed_copy",
-                            format!(
-                                "{}: its embedded descriptor names its extent \"{}\" ({exists}): it is a renamed copy, or the original was renamed; it is read as itself, as qemu reads it, and listed as a disk of its own",
-                                show(c),
-                                sanitize(name)
-                            ),
-                        );
+                            found.warn(
+                                "renamed_disk",
+                                format!(
+                                    "{}: its embedded descriptor names its extent \"{}\": the file was renamed since it was made; it is read as itself, as qemu reads it",
+                                    show(c),
+                                    sanitize(name)
+                                ),
+                            );
+                        }
                     }
                     continue;
                 }
@@ -315,7 +325,7 @@ pub fn discover(dir: &Path, rules: &PathRules) -> Result<Found> {
                 if e == *c {
                     continue;
                 }
-                if layer_set.contains(&e) {
+                if disk_files.contains(&e) {
                     found.warn(
                         "extent_is_a_disk",
                         format!(
@@ -351,10 +361,11 @@ pub fn discover(dir: &Path, rules: &PathRules) -> Result<Found> {
             f.has_children = true;
         }
     }
+    // `claims` holds only files without a disk of their own (see `disk_files`).
     found.tops = found
         .layers
         .keys()
-        .filter(|l| !parents.contains(*l))
+        .filter(|l| !parents.contains(*l) && !claims.contains_key(*l))
         .cloned()
         .collect();
     found.unclaimed = data
@@ -662,9 +673,18 @@ fn probe(path: &Path) -> std::result::Result<Probe, String> {
                 size.saturating_mul(SECTOR).min(MAX_DESCRIPTOR_BYTES),
             )
             .map_err(|e| e.to_string())?;
+            let desc = descriptor::parse_descriptor(&text, 0).ok();
+            // qemu's twoGbMaxExtentSparse extents reserve a descriptor area and leave it
+            // empty: extent data, as Layer::open refuses to open them on their own.
+            if desc
+                .as_ref()
+                .is_some_and(|d| d.create_type.is_none() && d.extents.is_empty())
+            {
+                return Ok(Probe::Data);
+            }
             Ok(Probe::Layer {
                 embedded: true,
-                desc: descriptor::parse_descriptor(&text, 0).ok(),
+                desc,
             })
         }
         Magic::Cowd | Magic::SeSparse | Magic::Unknown => Ok(Probe::Data),

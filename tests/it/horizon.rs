@@ -677,6 +677,30 @@ fn issue_14_claims_do_not_hide_disks() {
     // Without .vmx files nothing can be called unused.
     assert_eq!(r["orphans"].as_array().unwrap().len(), 0);
     assert_eq!(r["machines"].as_array().unwrap().len(), 0);
+
+    // qemu's split extents reserve an empty descriptor area: extent data, not disks.
+    let split = tempdir();
+    sh(Command::new("qemu-img")
+        .args([
+            "create",
+            "-q",
+            "-f",
+            "vmdk",
+            "-o",
+            "subformat=twoGbMaxExtentSparse",
+        ])
+        .arg(split.path().join("d.vmdk"))
+        .arg("2100M"));
+    let r: Value = serde_json::from_str(&ok([
+        OsStr::new("scan"),
+        OsStr::new("--json"),
+        split.path().as_os_str(),
+    ]))
+    .unwrap();
+    let vms = r["vms"].as_array().unwrap();
+    assert_eq!(vms.len(), 1, "{vms:?}");
+    assert!(vms[0]["path"].as_str().unwrap().ends_with("/d.vmdk"));
+    assert_eq!(r["warnings"].as_array().unwrap().len(), 0, "{r}");
 }
 
 /// Single-disk commands: the fallback warns, `--map` does not, a wrong `--map` and a hint
