@@ -17,6 +17,8 @@
 //! - a file that holds its own disk, named as an extent by another descriptor, stays a disk,
 //!   and the naming descriptor gets an `extent_is_a_disk` warning;
 //! - extent data named by two descriptors is an `extent_shared` warning;
+//! - a delta named as parent from another folder, or by a child whose `parentCID` is not its
+//!   `CID`, is a `parent_claim` warning (it is a layer of that chain, not a disk of its own);
 //! - an unreadable folder or file is an orphan with its error (the walk goes on), a folder
 //!   past [`MAX_DIR_DEPTH`] a `depth_limit` warning, a symbolic link a `symlink_not_followed`
 //!   warning.
@@ -90,7 +92,8 @@ pub struct Orphan {
 /// A datastore-level warning: a stable kind and a message naming the files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Note {
-    /// `extent_is_a_disk`, `extent_shared`, `renamed_copy`, `renamed_disk`, `depth_limit`,
+    /// `extent_is_a_disk`, `extent_shared`, `renamed_copy`, `renamed_disk`, `parent_claim`,
+    /// `depth_limit`,
     /// `symlink_not_followed`, `path_remapped`, `ambiguous_name`, `disk_in_two_vms`,
     /// `vmsd_without_vmx`, `too_many_notes`.
     pub kind: &'static str,
@@ -272,6 +275,8 @@ pub fn discover(dir: &Path, rules: &PathRules) -> Result<Found> {
         .map(|(_, c, _)| c.clone())
         .collect();
     let mut parents: HashSet<PathBuf> = HashSet::new();
+    // (child, parent, the child's parentCID): what each parent claim rests on.
+    let mut parent_claims: Vec<(PathBuf, PathBuf, Option<u32>)> = Vec::new();
     // Extent data file -> the descriptors that name it.
     let mut claims: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
     let mut data: Vec<PathBuf> = Vec::new();
@@ -288,7 +293,9 @@ pub fn discover(dir: &Path, rules: &PathRules) -> Result<Found> {
             if let Some(hint) = d.parent()
                 && let Ok(r) = resolve_name(&Disk, dir_of, hint, rules)
             {
-                parents.insert(canonical(&r.path));
+                let parent = canonical(&r.path);
+                parent_claims.push((c.clone(), parent.clone(), d.parent_cid));
+                parents.insert(parent);
             }
             for name in d.extents.iter().filter_map(|e| e.file.as_deref()) {
                 if *embedded {
@@ -360,6 +367,46 @@ pub fn discover(dir: &Path, rules: &PathRules) -> Result<Found> {
         if let Some(f) = found.layers.get_mut(p) {
             f.has_children = true;
         }
+    }
+    // A parent claim takes a disk out of the list of disks: say so when the claim is odd. A
+    // snapshot's delta sits in its VM's folder and a clone hangs on a base, so a delta named
+    // as parent from another folder (a Workstation linked clone of a snapshot, or a decoy),
+    // or by a child whose parentCID is not its CID, is worth a word.
+    let descs: HashMap<&Path, &Descriptor> = probes
+        .iter()
+        .filter_map(|(_, c, p)| match p {
+            Probe::Layer { desc: Some(d), .. } => Some((c.as_path(), d)),
+            _ => None,
+        })
+        .collect();
+    for (child, parent, parent_cid) in &parent_claims {
+        let Some(pd) = descs.get(parent.as_path()) else {
+            continue;
+        };
+        let parent_is_delta = found.layers.get(parent).is_some_and(|f| f.is_delta);
+        let other_folder = child.parent() != parent.parent();
+        let cid_differs = match (parent_cid, pd.cid) {
+            (Some(want), Some(have)) => *want != have,
+            _ => false,
+        };
+        let why = match (parent_is_delta && other_folder, cid_differs) {
+            (_, true) => format!(
+                "its parentCID {:08x} is not that file's CID {:08x}",
+                parent_cid.unwrap_or_default(),
+                pd.cid.unwrap_or_default()
+            ),
+            (true, false) => "that file is a delta in another folder".to_string(),
+            (false, false) => continue,
+        };
+        found.warn(
+            "parent_claim",
+            format!(
+                "{} names {} as its parent, and {why}; {} is not listed as a disk of its own, only as a layer of the chains above it",
+                show(child),
+                show(parent),
+                show(parent)
+            ),
+        );
     }
     // `claims` holds only files without a disk of their own (see `disk_files`).
     found.tops = found

@@ -678,6 +678,37 @@ fn issue_14_claims_do_not_hide_disks() {
     assert_eq!(r["orphans"].as_array().unwrap().len(), 0);
     assert_eq!(r["machines"].as_array().unwrap().len(), 0);
 
+    // A descriptor in another folder that names the live delta as its parent takes it out
+    // of the list of disks (it becomes a layer of that chain): a parent_claim warning says so.
+    let thief = t.path().join("thief");
+    std::fs::create_dir(&thief).unwrap();
+    std::fs::write(
+        thief.join("thief.vmdk"),
+        "# Disk DescriptorFile\nversion=1\nCID=0badc0de\nparentCID=12345678\ncreateType=\"custom\"\nparentFileNameHint=\"../vm/ws-vm-000001.vmdk\"\nRW 32768 ZERO\n",
+    )
+    .unwrap();
+    let out = run([
+        OsStr::new("scan"),
+        OsStr::new("--json"),
+        t.path().as_os_str(),
+    ]);
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let claims: Vec<&Value> = r["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["kind"] == "parent_claim")
+        .collect();
+    assert_eq!(claims.len(), 1, "{r}");
+    let m = claims[0]["message"].as_str().unwrap();
+    assert!(
+        m.contains("thief/thief.vmdk")
+            && m.contains("vm/ws-vm-000001.vmdk")
+            && m.contains("parentCID 12345678"),
+        "{m}"
+    );
+    std::fs::remove_dir_all(&thief).unwrap();
+
     // qemu's split extents reserve an empty descriptor area: extent data, not disks.
     let split = tempdir();
     sh(Command::new("qemu-img")
