@@ -461,6 +461,47 @@ mod tests {
     }
 
     #[test]
+    fn maps_apply_to_extent_names_and_hints() {
+        let mut fs = Memory::new();
+        let base = format!(
+            "# Disk DescriptorFile\nversion=1\nCID=00000001\nparentCID=ffffffff\ncreateType=\"vmfs\"\nRW 8 VMFS \"{UUID}/gold/gold-flat.vmdk\"\n"
+        );
+        let top = format!(
+            "# Disk DescriptorFile\nversion=1\nCID=00000002\nparentCID=00000001\ncreateType=\"custom\"\nparentFileNameHint=\"{UUID}/gold/gold.vmdk\"\nRW 8 ZERO\n"
+        );
+        fs.insert("/copy/gold/gold.vmdk", base.into_bytes());
+        fs.insert("/copy/gold/gold-flat.vmdk", vec![7; 4096]);
+        fs.insert("/copy/vm/vm.vmdk", top.into_bytes());
+        let opts = ChainOptions {
+            mode: ReadMode::Read,
+            paths: rules(&[], &[&format!("{UUID}=/copy")]),
+            ..ChainOptions::default()
+        };
+        let c = Chain::open_in(&fs, Path::new("/copy/vm/vm.vmdk"), &opts).unwrap();
+        assert_eq!(c.layers[0].path, Path::new("/copy/gold/gold.vmdk"));
+        assert_eq!(
+            c.layers[0].extents[0].src().unwrap().path(),
+            Path::new("/copy/gold/gold-flat.vmdk")
+        );
+        assert_eq!(c.all_warnings().count(), 0);
+        // Without the map the extent name is not guessed at: the error names it.
+        let e = Chain::open_in(
+            &fs,
+            Path::new("/copy/vm/vm.vmdk"),
+            &ChainOptions {
+                mode: ReadMode::Read,
+                ..ChainOptions::default()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("gold-flat.vmdk") && e.contains("does not exist"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn windows_hints_use_their_file_name() {
         let fs = files(&["/data/vm/gold.vmdk"]);
         let r = resolve_name(
