@@ -3,7 +3,8 @@
 
     fuzz/make-seeds.py GENERATED...
 
-GENERATED are output directories of testdata/make-chains.sh and testdata/make-esx-chains.sh.
+GENERATED are output directories of testdata/make-chains.sh, testdata/make-esx-chains.sh and
+testdata/make-horizon.sh (whose .vmx and .vmsd files seed the `vmx` and `vmsd` targets).
 Seeds also come from testdata/demo and testdata/samples (gunzipped). Files are sorted into
 targets by their magic; every chain directory (chain.txt, base first) becomes one input of the
 `chain` target in the format of deltascope::fuzzing::split_files: name, NUL, u32 LE length,
@@ -136,9 +137,50 @@ def files_of(d):
                 yield os.path.join(base, n)
 
 
+VMX = b'''.encoding = "UTF-8"
+config.version = "8"
+displayName = "vdi-01 |22pool A|22 %2f floor 2"
+scsi0:0.present = "TRUE"
+scsi0:0.fileName = "vdi-01.vmdk"
+scsi0:1.fileName = "/vmfs/volumes/6a7b8c9d-01234567-89ab-001122334466/vdi-01/vdi-01-vdm-user-disk-D-1f2e.vmdk"
+scsi0:1.mode = "independent-persistent"
+sata0:0.fileName = "vdi-01-vdm-disposable-3c4d.vmdk"
+nvme0:1.fileName = "vdi-01-vdm-internal-5e6f.vmdk"
+nvme0:1.present = "FALSE"
+ide1:0.deviceType = "cdrom-image"
+ide1:0.fileName = "win10.iso"
+'''
+
+VMSD = b'''.encoding = "UTF-8"
+snapshot.lastUID = "2"
+snapshot.current = "2"
+snapshot0.uid = "1"
+snapshot0.displayName = "before |22patch|22"
+snapshot0.createTimeHigh = "416404"
+snapshot0.createTimeLow = "-814770620"
+snapshot0.numDisks = "1"
+snapshot0.disk0.fileName = "vdi-03.vmdk"
+snapshot0.disk0.node = "scsi0:0"
+snapshot.numSnapshots = "2"
+snapshot1.uid = "2"
+snapshot1.parent = "1"
+snapshot1.disk0.fileName = "vdi-03-000001.vmdk"
+'''
+
+
 def main():
     dirs = [os.path.join(ROOT, "testdata", "demo"), os.path.join(ROOT, "testdata", "samples")]
     dirs += sys.argv[1:]
+    put("vmx", VMX)
+    put("vmsd", VMSD)
+    for d in sys.argv[1:]:
+        for base, _, names in os.walk(d):
+            for n in names:
+                if n.endswith((".vmx", ".vmsd")):
+                    try:
+                        put(n.rsplit(".", 1)[1], read(os.path.join(base, n)))
+                    except OSError:
+                        pass  # the generated pod's locked folder
     for d in dirs:
         for p in files_of(d):
             data = read(p)
@@ -182,6 +224,14 @@ def main():
                  b'RW 8192 VMFSSPARSE "c-delta.vmdk"\n')
     put("chain", join([("c.vmdk", cowd_desc), ("c-delta.vmdk", tiny_cowd()),
                        ("base.vmdk", tiny_kdmv())]))
+    # Absolute ESXi hints: one the fuzz target's --map rewrites (/vmfs/volumes/fuzz is
+    # /fuzz), one found by its last two components under the /fuzz root.
+    for hint, where in (("/vmfs/volumes/fuzz/base.vmdk", "base.vmdk"),
+                        ("/vmfs/volumes/5f3a1c2e/replica/base.vmdk", "replica/base.vmdk")):
+        desc = cowd_desc.replace(b'parentFileNameHint="base.vmdk"',
+                                 b'parentFileNameHint="%s"' % hint.encode())
+        put("chain", join([("c.vmdk", desc), ("c-delta.vmdk", tiny_cowd()),
+                           (where, tiny_kdmv())]))
     # Chains of the demo: the three layers in one input.
     demo = os.path.join(ROOT, "testdata", "demo")
     names = ["win10-clone-000002.vmdk", "win10-clone-000001.vmdk", "win10-base.vmdk"]

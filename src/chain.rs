@@ -1,15 +1,17 @@
 //! A disk's chain: the layer named on the command line and its parents, base first.
 //!
-//! Parents come only from `parentFileNameHint`, relative to the child's directory (never from
-//! file-name habits such as `-000001.vmdk`). Loops are found on canonical paths, depth is
-//! capped, and a parent whose CID is not the child's `parentCID` is a warning (an error under
-//! `--strict`).
+//! Parents come only from `parentFileNameHint` (never from file-name habits such as
+//! `-000001.vmdk`), resolved by [`resolve_name`]: `--map` first, then the hint itself (relative
+//! to the child's directory), and for an absolute hint that does not exist here (an ESXi path
+//! on a copied datastore) the fallbacks that [`resolve_name`] lists, each noted as a
+//! `parent_remapped` warning. Loops are found on canonical paths, depth is capped, and a
+//! parent whose CID is not the child's `parentCID` is a warning (an error under `--strict`).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::error::{ChainError, Error, Result, Warning};
-use crate::files::{Disk, FileSet};
+use crate::files::{Disk, FileSet, PathRules, is_absolute_name, normalize_name};
 use crate::format::descriptor::NO_PARENT_CID;
 use crate::layer::{Layer, resolve};
 use crate::source::ReadMode;
@@ -18,7 +20,7 @@ use crate::source::ReadMode;
 pub const DEFAULT_MAX_DEPTH: usize = 256;
 
 /// How to open a chain.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ChainOptions {
     /// Map files or read them.
     pub mode: ReadMode,
@@ -26,6 +28,8 @@ pub struct ChainOptions {
     pub max_depth: usize,
     /// Turn warnings into errors.
     pub strict: bool,
+    /// Where names written on the host are here (`--map`, scan roots).
+    pub paths: PathRules,
 }
 
 impl Default for ChainOptions {
@@ -34,6 +38,7 @@ impl Default for ChainOptions {
             mode: ReadMode::Mmap,
             max_depth: DEFAULT_MAX_DEPTH,
             strict: false,
+            paths: PathRules::default(),
         }
     }
 }
@@ -62,10 +67,12 @@ impl Chain {
         let mut next = path.to_path_buf();
         loop {
             let canonical = fs.canonicalize(&next).map_err(|e| match top_first.last() {
+                // Resolution saw the parent; it went away before it could be opened.
                 Some(child) if e.kind() == std::io::ErrorKind::NotFound => {
                     Error::Chain(ChainError::ParentMissing {
                         child: child.path.clone(),
-                        looked_for: next.clone(),
+                        hint: child.descriptor.parent().unwrap_or_default().to_string(),
+                        looked_for: vec![next.clone()],
                     })
                 }
                 _ => Error::io(&next, "open", e),
@@ -81,11 +88,15 @@ impl Chain {
                     cap: opts.max_depth,
                 }));
             }
-            let layer = Layer::open_in(fs, &next, opts.mode)?;
-            let parent = layer
-                .descriptor
-                .parent()
-                .map(|hint| parent_path_in(fs, &next, hint));
+            let mut layer = Layer::open_with(fs, &next, opts.mode, &opts.paths)?;
+            let parent = match layer.descriptor.parent() {
+                None => None,
+                Some(hint) => {
+                    let r = resolve_parent(fs, &next, hint, &opts.paths)?;
+                    layer.warnings.extend(r.warning(&next, hint));
+                    Some(r.path)
+                }
+            };
             top_first.push(layer);
             match parent {
                 Some(p) => next = p,
@@ -170,50 +181,356 @@ impl Chain {
     }
 }
 
-/// Where a parent hint points, seen from the child at `child`: relative hints are joined to
-/// the child's directory (FORMATS.md 1.7). An absolute hint that does not exist here (an ESXi
-/// datastore path such as `/vmfs/volumes/<uuid>/vm/vm.vmdk`, or a Windows path) is looked for
-/// by its file name in the child's directory: the name still comes from the hint.
-pub fn parent_path(child: &Path, hint: &str) -> PathBuf {
-    parent_path_in(&Disk, child, hint)
+/// Where a name written on the host was found here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The file to open.
+    pub path: PathBuf,
+    /// `None` when the name led there itself (or through `--map`); otherwise how the file was
+    /// found instead ("its file name in ...", "its last two components under ...").
+    pub fallback: Option<String>,
 }
 
-fn parent_path_in(fs: &dyn FileSet, child: &Path, hint: &str) -> PathBuf {
-    let dir = child.parent().unwrap_or(Path::new("."));
-    let normalized = hint.replace('\\', "/");
-    let windows_abs = normalized.len() > 2 && normalized.as_bytes()[1] == b':';
-    let p = Path::new(&normalized);
-    if (p.is_absolute() || windows_abs)
-        && !fs.exists(p)
-        && let Some(name) = p.file_name()
-    {
-        return dir.join(name);
+impl Resolved {
+    /// The `parent_remapped` warning for the child at `child`, when a fallback was used.
+    pub fn warning(&self, child: &Path, hint: &str) -> Option<Warning> {
+        self.fallback.as_ref().map(|how| Warning::ParentRemapped {
+            child: child.to_path_buf(),
+            hint: hint.to_string(),
+            used: self.path.clone(),
+            how: how.clone(),
+        })
     }
-    resolve(dir, &normalized)
+}
+
+/// Why a name written on the host was not found here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unresolved {
+    /// Nothing exists at any place looked at (listed in order).
+    Missing(Vec<PathBuf>),
+    /// Several files could be it (canonical paths).
+    Ambiguous(Vec<PathBuf>),
+}
+
+/// Resolves a name written on the host (a `parentFileNameHint`, a `.vmx` disk name) seen from
+/// `dir`, the folder of the file that holds it, in this order:
+/// 1. a `--map PREFIX=DIR` that matches: the mapped path, whether it exists or not (the
+///    user said where the datastore is);
+/// 2. the name itself: relative names are joined to `dir` (FORMATS.md 1.7); an absolute name
+///    that exists here is used as it is;
+/// 3. for an absolute name that does not exist here (an ESXi path
+///    `/vmfs/volumes/<uuid>/vm/vm.vmdk` on a copied datastore, an NFS export, a vmfs6-fuse
+///    mount, or a Windows path): its file name in `dir` (dissect reads hints this way too);
+/// 4. then its last two components (`replica-0a1b/replica-0a1b.vmdk`) under each scan root
+///    and under the folder above `dir`: exactly one match is used, several are an error
+///    that asks for `--map`.
+///
+/// Steps 3 and 4 set [`Resolved::fallback`], which becomes a `parent_remapped` warning.
+pub fn resolve_name(
+    fs: &dyn FileSet,
+    dir: &Path,
+    name: &str,
+    rules: &PathRules,
+) -> std::result::Result<Resolved, Unresolved> {
+    let found = |path: PathBuf| Resolved {
+        path,
+        fallback: None,
+    };
+    if let Some(p) = rules.map(name) {
+        return if fs.exists(&p) {
+            Ok(found(p))
+        } else {
+            Err(Unresolved::Missing(vec![p]))
+        };
+    }
+    let normalized = normalize_name(name);
+    if !is_absolute_name(&normalized) {
+        let p = resolve(dir, &normalized);
+        return if fs.exists(&p) {
+            Ok(found(p))
+        } else {
+            Err(Unresolved::Missing(vec![p]))
+        };
+    }
+    let mut looked = Vec::new();
+    // A Windows path means nothing on this machine; a POSIX one may be a live mount.
+    if normalized.starts_with('/') && !normalized.starts_with("//") {
+        let p = PathBuf::from(&normalized);
+        if fs.exists(&p) {
+            return Ok(found(p));
+        }
+        looked.push(p);
+    }
+    let parts: Vec<&str> = normalized
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    let file = parts.last().copied().filter(|f| *f != "..");
+    if let Some(file) = file {
+        let p = dir.join(file);
+        if fs.exists(&p) {
+            return Ok(Resolved {
+                path: p,
+                fallback: Some(format!("its file name in {}", dir.display())),
+            });
+        }
+        looked.push(p);
+    }
+    let tail = match parts.as_slice() {
+        [.., d, f] if *d != ".." && *f != ".." && !d.ends_with(':') => Some((*d, *f)),
+        _ => None,
+    };
+    let mut roots: Vec<&Path> = rules.roots.iter().map(PathBuf::as_path).collect();
+    if let Some(up) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        roots.push(up);
+    }
+    let mut seen_roots: HashSet<PathBuf> = HashSet::new();
+    let mut matches: Vec<(PathBuf, PathBuf, &Path)> = Vec::new();
+    if let Some((d, f)) = tail {
+        for root in roots {
+            let key = fs.canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+            if !seen_roots.insert(key) {
+                continue;
+            }
+            let p = root.join(d).join(f);
+            if fs.exists(&p) {
+                let canonical = fs.canonicalize(&p).unwrap_or_else(|_| p.clone());
+                if !matches.iter().any(|(c, _, _)| *c == canonical) {
+                    matches.push((canonical, p, root));
+                }
+            } else {
+                looked.push(p);
+            }
+        }
+    }
+    match matches.len() {
+        0 => Err(Unresolved::Missing(looked)),
+        1 => {
+            let (_, p, root) = matches.remove(0);
+            Ok(Resolved {
+                path: p,
+                fallback: Some(format!(
+                    "its last two path components under {}",
+                    root.display()
+                )),
+            })
+        }
+        _ => Err(Unresolved::Ambiguous(
+            matches.into_iter().map(|(c, _, _)| c).collect(),
+        )),
+    }
+}
+
+/// The parent of the layer at `child` named by `hint`, or the error that quotes the hint and
+/// says where it was looked for.
+pub fn resolve_parent(
+    fs: &dyn FileSet,
+    child: &Path,
+    hint: &str,
+    rules: &PathRules,
+) -> Result<Resolved> {
+    let dir = child.parent().unwrap_or(Path::new("."));
+    resolve_name(fs, dir, hint, rules).map_err(|e| {
+        Error::Chain(match e {
+            Unresolved::Missing(looked_for) => ChainError::ParentMissing {
+                child: child.to_path_buf(),
+                hint: hint.to_string(),
+                looked_for,
+            },
+            Unresolved::Ambiguous(candidates) => ChainError::ParentAmbiguous {
+                child: child.to_path_buf(),
+                hint: hint.to_string(),
+                candidates,
+            },
+        })
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::files::{Memory, PathMap};
+
+    const UUID: &str = "/vmfs/volumes/5f3a1c2e-8a7b9c0d-1e2f-001122334455";
+
+    fn files(paths: &[&str]) -> Memory {
+        let mut m = Memory::new();
+        for p in paths {
+            m.insert(p, Vec::new());
+        }
+        m
+    }
+
+    fn rules(roots: &[&str], maps: &[&str]) -> PathRules {
+        PathRules {
+            maps: maps.iter().map(|m| PathMap::parse(m).unwrap()).collect(),
+            roots: roots.iter().map(PathBuf::from).collect(),
+        }
+    }
 
     #[test]
-    fn parent_paths_follow_the_hint() {
-        let child = Path::new("/data/vm/clone-000001.vmdk");
+    fn relative_hints_are_joined_to_the_child_folder() {
+        let fs = files(&["/data/vm/base.vmdk", "/data/golden/base.vmdk"]);
+        let dir = Path::new("/data/vm");
+        let none = PathRules::default();
         assert_eq!(
-            parent_path(child, "base.vmdk"),
-            Path::new("/data/vm/base.vmdk")
+            resolve_name(&fs, dir, "base.vmdk", &none),
+            Ok(Resolved {
+                path: PathBuf::from("/data/vm/base.vmdk"),
+                fallback: None
+            })
         );
         assert_eq!(
-            parent_path(child, "../golden/base.vmdk"),
+            resolve_name(&fs, dir, "../golden/base.vmdk", &none)
+                .unwrap()
+                .path,
             Path::new("/data/vm/../golden/base.vmdk")
         );
+        // A relative hint that does not exist is not guessed at.
         assert_eq!(
-            parent_path(child, "/vmfs/volumes/5f1e-uuid/gold/gold.vmdk"),
-            Path::new("/data/vm/gold.vmdk")
+            resolve_name(&fs, dir, "gone/base.vmdk", &none),
+            Err(Unresolved::Missing(vec![PathBuf::from(
+                "/data/vm/gone/base.vmdk"
+            )]))
         );
+    }
+
+    #[test]
+    fn absolute_hints_fall_back_in_the_documented_order() {
+        let hint = format!("{UUID}/replica-0a1b/replica-0a1b.vmdk");
+        let dir = Path::new("/copy/ds1/vdi-01");
+        // 1. the file name beside the child.
+        let fs = files(&[
+            "/copy/ds1/vdi-01/replica-0a1b.vmdk",
+            "/copy/ds1/replica-0a1b/replica-0a1b.vmdk",
+        ]);
+        let r = resolve_name(&fs, dir, &hint, &PathRules::default()).unwrap();
+        assert_eq!(r.path, Path::new("/copy/ds1/vdi-01/replica-0a1b.vmdk"));
+        assert!(r.fallback.unwrap().contains("file name"));
+        // 2. the last two components under the folder above the child's.
+        let fs = files(&["/copy/ds1/replica-0a1b/replica-0a1b.vmdk"]);
+        let r = resolve_name(&fs, dir, &hint, &PathRules::default()).unwrap();
         assert_eq!(
-            parent_path(child, "C:\\VMs\\gold\\gold.vmdk"),
-            Path::new("/data/vm/gold.vmdk")
+            r.path,
+            Path::new("/copy/ds1/replica-0a1b/replica-0a1b.vmdk")
+        );
+        let w = r.warning(&dir.join("vdi-01.vmdk"), &hint).unwrap();
+        assert!(w.to_string().contains(&hint), "{w}");
+        // ... and under each scan root (the replica on another LUN).
+        let fs = files(&["/copy/ds9/replica-0a1b/replica-0a1b.vmdk"]);
+        let r = resolve_name(&fs, dir, &hint, &rules(&["/copy/ds9"], &[])).unwrap();
+        assert_eq!(
+            r.path,
+            Path::new("/copy/ds9/replica-0a1b/replica-0a1b.vmdk")
+        );
+        // Two candidates: an error naming both.
+        let fs = files(&[
+            "/copy/ds1/replica-0a1b/replica-0a1b.vmdk",
+            "/copy/ds9/replica-0a1b/replica-0a1b.vmdk",
+        ]);
+        assert_eq!(
+            resolve_name(&fs, dir, &hint, &rules(&["/copy/ds9", "/copy/ds1"], &[])),
+            Err(Unresolved::Ambiguous(vec![
+                PathBuf::from("/copy/ds9/replica-0a1b/replica-0a1b.vmdk"),
+                PathBuf::from("/copy/ds1/replica-0a1b/replica-0a1b.vmdk"),
+            ]))
+        );
+        // --map settles it, with no warning.
+        let r = resolve_name(
+            &fs,
+            dir,
+            &hint,
+            &rules(&["/copy/ds9", "/copy/ds1"], &[&format!("{UUID}=/copy/ds1")]),
+        )
+        .unwrap();
+        assert_eq!(
+            r.path,
+            Path::new("/copy/ds1/replica-0a1b/replica-0a1b.vmdk")
+        );
+        assert_eq!(r.fallback, None);
+        // Nothing anywhere: every place looked at, in order.
+        let fs = files(&[]);
+        assert_eq!(
+            resolve_name(&fs, dir, &hint, &PathRules::default()),
+            Err(Unresolved::Missing(vec![
+                PathBuf::from(&hint),
+                PathBuf::from("/copy/ds1/vdi-01/replica-0a1b.vmdk"),
+                PathBuf::from("/copy/ds1/replica-0a1b/replica-0a1b.vmdk"),
+            ]))
+        );
+    }
+
+    #[test]
+    fn maps_apply_to_extent_names_and_hints() {
+        let mut fs = Memory::new();
+        let base = format!(
+            "# Disk DescriptorFile\nversion=1\nCID=00000001\nparentCID=ffffffff\ncreateType=\"vmfs\"\nRW 8 VMFS \"{UUID}/gold/gold-flat.vmdk\"\n"
+        );
+        let top = format!(
+            "# Disk DescriptorFile\nversion=1\nCID=00000002\nparentCID=00000001\ncreateType=\"custom\"\nparentFileNameHint=\"{UUID}/gold/gold.vmdk\"\nRW 8 ZERO\n"
+        );
+        fs.insert("/copy/gold/gold.vmdk", base.into_bytes());
+        fs.insert("/copy/gold/gold-flat.vmdk", vec![7; 4096]);
+        fs.insert("/copy/vm/vm.vmdk", top.into_bytes());
+        let opts = ChainOptions {
+            mode: ReadMode::Read,
+            paths: rules(&[], &[&format!("{UUID}=/copy")]),
+            ..ChainOptions::default()
+        };
+        let c = Chain::open_in(&fs, Path::new("/copy/vm/vm.vmdk"), &opts).unwrap();
+        assert_eq!(c.layers[0].path, Path::new("/copy/gold/gold.vmdk"));
+        assert_eq!(
+            c.layers[0].extents[0].src().unwrap().path(),
+            Path::new("/copy/gold/gold-flat.vmdk")
+        );
+        assert_eq!(c.all_warnings().count(), 0);
+        // Without the map the extent name is not guessed at: the error names it.
+        let e = Chain::open_in(
+            &fs,
+            Path::new("/copy/vm/vm.vmdk"),
+            &ChainOptions {
+                mode: ReadMode::Read,
+                ..ChainOptions::default()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("gold-flat.vmdk") && e.contains("does not exist"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn windows_hints_use_their_file_name() {
+        let fs = files(&["/data/vm/gold.vmdk"]);
+        let r = resolve_name(
+            &fs,
+            Path::new("/data/vm"),
+            "C:\\VMs\\gold\\gold.vmdk",
+            &PathRules::default(),
+        )
+        .unwrap();
+        assert_eq!(r.path, Path::new("/data/vm/gold.vmdk"));
+        assert!(r.fallback.is_some());
+    }
+
+    #[test]
+    fn a_mapped_hint_that_is_missing_is_not_guessed_at() {
+        let fs = files(&["/data/vm/replica-0a1b.vmdk"]);
+        let hint = format!("{UUID}/replica-0a1b/replica-0a1b.vmdk");
+        let e = resolve_parent(
+            &fs,
+            Path::new("/data/vm/vm.vmdk"),
+            &hint,
+            &rules(&[], &[&format!("{UUID}=/mnt/wrong")]),
+        )
+        .unwrap_err();
+        let m = e.to_string();
+        assert!(
+            m.contains(&format!("\"{hint}\""))
+                && m.contains("/mnt/wrong/replica-0a1b/replica-0a1b.vmdk"),
+            "{m}"
         );
     }
 }

@@ -53,6 +53,14 @@ pub struct GlobalArgs {
     /// Never draw a progress bar (one is drawn only when stderr is a terminal anyway)
     #[arg(long, global = true)]
     pub quiet: bool,
+    /// Read names beginning with PREFIX under DIR: parent hints, extent names and .vmx disk
+    /// names written on the ESXi host, e.g. --map
+    /// /vmfs/volumes/5f3a1c2e-8a7b9c0d-1e2f-001122334455=/mnt/ds1 (repeat for several
+    /// datastores). Without it, an absolute hint that does not exist here is looked for by
+    /// its file name beside the child, then by its last two components under the folders
+    /// scanned, with a parent_remapped warning
+    #[arg(long, global = true, value_name = "PREFIX=DIR")]
+    pub map: Vec<String>,
 }
 
 /// The subcommands.

@@ -252,8 +252,19 @@ pub enum ChainError {
     ParentMissing {
         /// The delta whose parent is missing.
         child: PathBuf,
-        /// The path deltascope looked for.
-        looked_for: PathBuf,
+        /// The hint, as written.
+        hint: String,
+        /// Every path deltascope looked for, in order.
+        looked_for: Vec<PathBuf>,
+    },
+    /// An absolute `parentFileNameHint` does not exist here, and several files could be it.
+    ParentAmbiguous {
+        /// The delta.
+        child: PathBuf,
+        /// The hint, as written.
+        hint: String,
+        /// The files that match it.
+        candidates: Vec<PathBuf>,
     },
     /// Following parents leads back to a layer already in the chain.
     Cycle {
@@ -371,13 +382,51 @@ fn display_path(path: &Path) -> String {
     sanitize(&path.display().to_string())
 }
 
+/// Text from an image in double quotes, sanitized for a terminal.
+fn quoted(text: &str) -> String {
+    format!("\"{}\"", sanitize(text))
+}
+
 fn display_chain(e: &ChainError) -> String {
     match e {
-        ChainError::ParentMissing { child, looked_for } => format!(
-            "{}: parent not found: parentFileNameHint names {}, which does not exist",
-            display_path(child),
-            display_path(looked_for)
-        ),
+        ChainError::ParentMissing {
+            child,
+            hint,
+            looked_for,
+        } => {
+            let looked: Vec<String> = looked_for.iter().map(|p| display_path(p)).collect();
+            let whereto = match looked.as_slice() {
+                [] => "found no place to look for it".to_string(),
+                [one] => format!("looked for {one}, which does not exist"),
+                [rest @ .., last] => {
+                    format!("looked for {} and {last}: none exists", rest.join(", "))
+                }
+            };
+            let map_hint = if hint.starts_with("/vmfs/volumes/") {
+                "; on a copy of an ESXi datastore, say where /vmfs/volumes/<datastore> is with --map PREFIX=DIR"
+            } else {
+                ""
+            };
+            format!(
+                "{}: parent not found: parentFileNameHint names {}; {whereto}{map_hint}",
+                display_path(child),
+                quoted(hint),
+            )
+        }
+        ChainError::ParentAmbiguous {
+            child,
+            hint,
+            candidates,
+        } => {
+            let c: Vec<String> = candidates.iter().map(|p| display_path(p)).collect();
+            format!(
+                "{}: parentFileNameHint names {}, which does not exist here, and {} files could be it: {}; say which with --map PREFIX=DIR",
+                display_path(child),
+                quoted(hint),
+                c.len(),
+                c.join(", ")
+            )
+        }
         ChainError::Cycle { paths } => {
             let names: Vec<String> = paths.iter().map(|p| display_path(p)).collect();
             format!("parent loop: {}", names.join(" -> "))
@@ -429,6 +478,18 @@ pub enum Warning {
         /// What was found and how deltascope reads it.
         detail: String,
     },
+    /// An absolute `parentFileNameHint` does not exist here, and its parent was found by a
+    /// fallback (see `chain::resolve_name`) rather than by the hint or `--map`.
+    ParentRemapped {
+        /// The delta.
+        child: PathBuf,
+        /// The hint, as written.
+        hint: String,
+        /// The file used as its parent.
+        used: PathBuf,
+        /// How that file was found.
+        how: String,
+    },
     /// Any other observation about a layer.
     Note {
         /// The file concerned.
@@ -463,6 +524,19 @@ impl fmt::Display for Warning {
             Warning::ReaderDependent { path, detail } => {
                 write!(f, "{}: {}", display_path(path), sanitize(detail))
             }
+            Warning::ParentRemapped {
+                child,
+                hint,
+                used,
+                how,
+            } => write!(
+                f,
+                "{}: parentFileNameHint names {}, which does not exist here; using {} ({}); give --map PREFIX=DIR to say where the datastore is",
+                display_path(child),
+                quoted(hint),
+                display_path(used),
+                sanitize(how)
+            ),
             Warning::Note { path, detail } => {
                 write!(f, "{}: {}", display_path(path), sanitize(detail))
             }

@@ -3,6 +3,10 @@
 //! `Layer` and `Chain` open every file through a [`FileSet`], so that tests and fuzz targets
 //! can hand a whole chain (descriptors, extents, parents) over as bytes, and reach the same
 //! code the command line runs without touching the disk.
+//!
+//! [`PathRules`] say where names written on an ESXi host are on this machine: `--map
+//! PREFIX=DIR` rewrites a name that begins with PREFIX, and the scan roots are where
+//! `chain.rs` looks for a parent whose absolute hint does not exist here.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -125,9 +129,141 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
+/// One `--map PREFIX=DIR`: names beginning with PREFIX are read under DIR.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathMap {
+    /// The prefix as written on the host, `\` turned into `/`, without a trailing `/`.
+    pub prefix: String,
+    /// Where that prefix is on this machine.
+    pub dir: PathBuf,
+}
+
+impl PathMap {
+    /// Parses `PREFIX=DIR` (split at the first `=`). PREFIX must be absolute (`/...`, `X:/...`
+    /// or `\\server\share`), as the names it rewrites are.
+    pub fn parse(spec: &str) -> std::result::Result<PathMap, String> {
+        let Some((prefix, dir)) = spec
+            .split_once('=')
+            .filter(|(p, d)| !p.is_empty() && !d.is_empty())
+        else {
+            return Err(format!(
+                "{spec:?}: expected PREFIX=DIR, such as /vmfs/volumes/5f3a1c2e-8a7b9c0d-1e2f-001122334455=/mnt/ds1"
+            ));
+        };
+        let prefix = normalize_name(prefix);
+        if !is_absolute_name(&prefix) {
+            return Err(format!(
+                "{spec:?}: PREFIX {prefix:?} is not an absolute path; it is the start of the names written on the host, such as /vmfs/volumes/UUID"
+            ));
+        }
+        let prefix = prefix.trim_end_matches('/');
+        Ok(PathMap {
+            // "/" alone maps every absolute name.
+            prefix: if prefix.is_empty() { "/" } else { prefix }.to_string(),
+            dir: PathBuf::from(dir),
+        })
+    }
+
+    /// Where `name` (already normalized) is under this map, if it begins with the prefix at a
+    /// path-component boundary. A rest that climbs with `..` is not mapped: it would leave DIR.
+    fn apply(&self, name: &str) -> Option<PathBuf> {
+        let rest = if self.prefix == "/" {
+            name.strip_prefix('/')?
+        } else {
+            let rest = name.strip_prefix(self.prefix.as_str())?;
+            if !(rest.is_empty() || rest.starts_with('/')) {
+                return None;
+            }
+            rest.trim_start_matches('/')
+        };
+        if rest.split('/').any(|c| c == "..") {
+            return None;
+        }
+        Some(if rest.is_empty() {
+            self.dir.clone()
+        } else {
+            self.dir.join(rest)
+        })
+    }
+}
+
+/// Where names written on the host (parent hints, extent names, .vmx disk names) are on this
+/// machine: the `--map` rules, and the roots being scanned (`--lun` folders and `scan DIR`
+/// arguments), where a missing absolute parent hint is looked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PathRules {
+    /// `--map PREFIX=DIR`, in command-line order.
+    pub maps: Vec<PathMap>,
+    /// Folders being scanned.
+    pub roots: Vec<PathBuf>,
+}
+
+impl PathRules {
+    /// Where `name` is by the `--map` rules: the longest matching prefix wins. `None` when no
+    /// rule applies.
+    pub fn map(&self, name: &str) -> Option<PathBuf> {
+        let name = normalize_name(name);
+        self.maps
+            .iter()
+            .filter_map(|m| m.apply(&name).map(|p| (m.prefix.len(), p)))
+            .max_by_key(|(len, _)| *len)
+            .map(|(_, p)| p)
+    }
+}
+
+/// A name as written on a host, with Windows separators turned into `/`.
+pub fn normalize_name(name: &str) -> String {
+    name.replace('\\', "/")
+}
+
+/// Whether a (normalized) name is absolute on its host: `/...`, `X:/...` or `//server/...`.
+pub fn is_absolute_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    name.starts_with('/')
+        || (b.len() > 2 && b[0].is_ascii_alphabetic() && b[1] == b':' && b[2] == b'/')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn maps_rewrite_prefixes_at_component_boundaries() {
+        let uuid = "/vmfs/volumes/5f3a1c2e-8a7b9c0d-1e2f-001122334455";
+        let rules = PathRules {
+            maps: vec![
+                PathMap::parse(&format!("{uuid}=/mnt/ds1")).unwrap(),
+                PathMap::parse("/vmfs/volumes=/mnt/all").unwrap(),
+            ],
+            roots: Vec::new(),
+        };
+        assert_eq!(
+            rules.map(&format!("{uuid}/replica-0a1b/replica-0a1b.vmdk")),
+            Some(PathBuf::from("/mnt/ds1/replica-0a1b/replica-0a1b.vmdk")),
+            "the longest prefix wins"
+        );
+        assert_eq!(
+            rules.map("/vmfs/volumes/other/x.vmdk"),
+            Some(PathBuf::from("/mnt/all/other/x.vmdk"))
+        );
+        assert_eq!(
+            rules.map(&format!("{uuid}0/x.vmdk")),
+            Some(PathBuf::from(format!("/mnt/all/{}0/x.vmdk", &uuid[14..])))
+        );
+        assert_eq!(rules.map("/elsewhere/x.vmdk"), None);
+        assert_eq!(rules.map(&format!("{uuid}/../../etc/x.vmdk")), None);
+        let win = PathRules {
+            maps: vec![PathMap::parse("C:\\VMs=/mnt/c").unwrap()],
+            roots: Vec::new(),
+        };
+        assert_eq!(
+            win.map("C:\\VMs\\gold\\gold.vmdk"),
+            Some(PathBuf::from("/mnt/c/gold/gold.vmdk"))
+        );
+        assert!(PathMap::parse("relative=/mnt").is_err());
+        assert!(PathMap::parse("/vmfs/volumes/x").is_err());
+        assert!(PathMap::parse("=/mnt").is_err());
+    }
 
     #[test]
     fn memory_files_are_found_by_normalized_path() {

@@ -16,7 +16,16 @@ use crate::source::{ReadMode, Source};
 
 /// The fuzz targets, by the name of their directory under `fuzz/fuzz_targets` and
 /// `tests/fuzz_regressions`.
-pub const TARGETS: [&str; 6] = ["descriptor", "kdmv", "stream", "cowd", "sesparse", "chain"];
+pub const TARGETS: [&str; 8] = [
+    "descriptor",
+    "kdmv",
+    "stream",
+    "cowd",
+    "sesparse",
+    "chain",
+    "vmx",
+    "vmsd",
+];
 
 /// Runs target `name` on `data`; `None` for an unknown name.
 pub fn run(name: &str, data: &[u8]) -> Option<Outcome> {
@@ -27,6 +36,8 @@ pub fn run(name: &str, data: &[u8]) -> Option<Outcome> {
         "cowd" => cowd_extent(data),
         "sesparse" => sesparse_extent(data),
         "chain" => chain(data),
+        "vmx" => vmx_file(data),
+        "vmsd" => vmsd_file(data),
         _ => return None,
     })
 }
@@ -140,6 +151,33 @@ fn exercise(map: &ExtentMap, src: &Source) -> Result<()> {
     Ok(())
 }
 
+/// A `.vmx`: the dictionary (size and line caps, quotes, `|XX` escapes), the disk devices
+/// and the role each disk's name gives it.
+pub fn vmx_file(data: &[u8]) -> Outcome {
+    crate::datastore::vmx::parse_vmx(data)
+        .map(|v| {
+            for d in &v.disks {
+                let _ = crate::datastore::role(
+                    Path::new(&d.file_name),
+                    &crate::datastore::RoleFacts {
+                        vmx_mode: d.mode.as_deref(),
+                        ..Default::default()
+                    },
+                );
+            }
+        })
+        .into()
+}
+
+/// A `.vmsd`: the dictionary and the snapshot tree (indexes, creation times, disks).
+pub fn vmsd_file(data: &[u8]) -> Outcome {
+    crate::datastore::vmsd::parse_vmsd(data)
+        .map(|v| {
+            let _ = v.snapshots.iter().map(|s| s.disks.len()).sum::<usize>();
+        })
+        .into()
+}
+
 /// Splits a chain input into files: each file is its name, a NUL, a little-endian u32
 /// length and that many bytes (fewer at the end of the input). The first file is the top
 /// layer. Names are relative to `/fuzz/`.
@@ -174,7 +212,8 @@ pub fn join_files<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> V
     out
 }
 
-/// A whole chain from in-memory files: open (descriptors, extents, parents, CIDs), `info`,
+/// A whole chain from in-memory files: open (descriptors, extents, parents with `--map` and
+/// the fallbacks for absolute hints, CIDs), `info`,
 /// `map` of every layer and a full `scan`.
 pub fn chain(data: &[u8]) -> Outcome {
     let files = split_files(data);
@@ -190,6 +229,14 @@ pub fn chain(data: &[u8]) -> Outcome {
         // Small, so that deep-chain inputs stay fast; the cap itself is what is exercised.
         max_depth: 16,
         strict: false,
+        // Roots and a map, so that the fallbacks for absolute hints run too.
+        paths: crate::files::PathRules {
+            maps: vec![crate::files::PathMap {
+                prefix: "/vmfs/volumes/fuzz".into(),
+                dir: PathBuf::from("/fuzz"),
+            }],
+            roots: vec![PathBuf::from("/fuzz")],
+        },
     };
     let r = Chain::open_in(&set, &top, &opts).and_then(|c| {
         let _ = crate::report::layer_infos(&c);
@@ -223,6 +270,24 @@ mod tests {
     }
 
     #[test]
+    fn absolute_hints_reach_the_map_and_the_fallbacks() {
+        let base = b"# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\ncreateType=\"custom\"\nRW 2048 ZERO\n";
+        for (hint, at) in [
+            ("/vmfs/volumes/fuzz/base.vmdk", "base.vmdk"),
+            ("/vmfs/volumes/5f3a/replica/base.vmdk", "replica/base.vmdk"),
+        ] {
+            let top = format!(
+                "# Disk DescriptorFile\nversion=1\nCID=2\nparentCID=00000001\ncreateType=\"custom\"\nparentFileNameHint=\"{hint}\"\nRW 2048 ZERO\n"
+            );
+            assert_eq!(
+                chain(&join_files([("top.vmdk", top.as_bytes()), (at, &base[..])])),
+                Outcome::Accepted,
+                "{hint}"
+            );
+        }
+    }
+
+    #[test]
     fn a_zero_layer_chain_is_accepted() {
         let text = b"# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\ncreateType=\"custom\"\nRW 2048 ZERO\n";
         assert_eq!(
@@ -234,5 +299,12 @@ mod tests {
             Some(Outcome::Refused(m)) if m.contains("KDMV header")
         ));
         assert_eq!(run("nope", b""), None);
+        assert_eq!(
+            run("vmx", b"scsi0:0.fileName = \"a.vmdk\""),
+            Some(Outcome::Accepted)
+        );
+        assert!(
+            matches!(run("vmsd", b"a = \"\0\""), Some(Outcome::Refused(m)) if m.contains("NUL"))
+        );
     }
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{Corrupt, CorruptKind, Error, Result, Structure, Warning};
-use crate::files::{Disk, FileSet};
+use crate::files::{Disk, FileSet, PathRules};
 use crate::format::descriptor::{self, Descriptor, ExtentLine, ExtentType, MAX_DESCRIPTOR_BYTES};
 use crate::format::{
     ExtentMap, FlatExtent, GrainState, Magic, Piece, cowd, detect, hosted, sesparse,
@@ -77,6 +77,17 @@ impl Layer {
 
     /// Opens the layer at `path`, reading every file from `fs`.
     pub fn open_in(fs: &dyn FileSet, path: &Path, mode: ReadMode) -> Result<Layer> {
+        Self::open_with(fs, path, mode, &PathRules::default())
+    }
+
+    /// Opens the layer at `path`, reading every file from `fs`; extent names that begin with
+    /// a `--map` prefix are read under its folder.
+    pub fn open_with(
+        fs: &dyn FileSet,
+        path: &Path,
+        mode: ReadMode,
+        rules: &PathRules,
+    ) -> Result<Layer> {
         let src = Arc::new(fs.open(path, mode)?);
         let head = src.bytes(
             0,
@@ -92,7 +103,7 @@ impl Layer {
                 let text = src.bytes(0, src.len(), &Structure::Descriptor { line: 0 })?;
                 let d = descriptor::parse_descriptor(&text, 0).map_err(|e| Error::corrupt(path, e))?;
                 drop(text);
-                Self::from_descriptor(fs, path, d, vec![src], mode)
+                Self::from_descriptor(fs, path, d, vec![src], mode, rules)
             }
             Magic::Cowd => Err(Error::Unreadable { path: path.to_path_buf(), why: "a COWD (vmfsSparse) extent opened on its own; open the descriptor .vmdk that names it (it holds the parent link)".into() }),
             Magic::SeSparse => Err(Error::Unreadable { path: path.to_path_buf(), why: "an SESparse extent opened on its own; open the descriptor .vmdk that names it (it holds the parent link)".into() }),
@@ -172,6 +183,7 @@ impl Layer {
         d: Descriptor,
         mut files: Vec<Arc<Source>>,
         mode: ReadMode,
+        rules: &PathRules,
     ) -> Result<Layer> {
         let create_type = d.create_type.clone().unwrap_or_default();
         check_create_type(path, &create_type)?;
@@ -220,7 +232,7 @@ impl Layer {
                 }
                 kind => {
                     let name = line.file.as_deref().unwrap_or_default();
-                    let file = resolve(dir, name);
+                    let file = extent_path(dir, name, rules);
                     let src = match files.iter().find(|s| s.path() == file) {
                         Some(s) => s.clone(),
                         None => {
@@ -510,6 +522,13 @@ fn hosted_warnings(path: &Path, ext: &hosted::HostedExtent, warnings: &mut Vec<W
             detail: n.clone(),
         });
     }
+}
+
+/// Where a descriptor in `dir` finds the extent `name`: under a `--map` folder when a prefix
+/// matches, else joined to `dir` (absolute names stay). Extent names are not guessed at as
+/// parent hints are: ESXi writes them bare, and a wrong guess would read the wrong data.
+pub fn extent_path(dir: &Path, name: &str, rules: &PathRules) -> PathBuf {
+    rules.map(name).unwrap_or_else(|| resolve(dir, name))
 }
 
 /// Joins an extent or parent name to the descriptor's directory (absolute names stay).

@@ -11,7 +11,8 @@
 //! 5. [`classify`] walks every grain table of a layer in parallel and classifies each grain
 //!    and 4 KiB block against its parent view; [`map`] lists a layer's allocation.
 //! 6. [`scan`] runs a whole scan of one chain, or of many at once; [`datastore`] finds the
-//!    disks of a datastore tree; [`lun`] models VMFS lock frequency and VMs per LUN.
+//!    disks and VMs (`.vmx`, `.vmsd`) of a datastore tree; [`lun`] models VMFS lock frequency
+//!    and VMs per LUN.
 //! 7. [`guest`] reads partition tables and NTFS cluster owners through a composed view;
 //!    [`blame`] attributes the top delta's blocks to guest files.
 //! 8. [`history`] keeps scans over time and projects them; [`chart`] draws growth and the

@@ -103,6 +103,19 @@ impl Load {
     pub fn add_idle_vm(&mut self) {
         self.vms += 1;
     }
+
+    /// Adds one VM whose growth is spread over several files (a linked clone's OS delta and
+    /// its disposable disk each take their own locks): `(events, window)` per file. A VM with
+    /// no such file counts as idle.
+    pub fn add_machine(&mut self, parts: &[(u64, f64)]) {
+        self.vms += 1;
+        for &(events, window) in parts {
+            self.events = self.events.saturating_add(events);
+            if window > 0.0 {
+                self.rate += events as f64 / window;
+            }
+        }
+    }
 }
 
 /// What the model assumes besides the load.

@@ -73,6 +73,9 @@ pub struct DiskScan {
     pub path: PathBuf,
     /// The scan, or the error that stopped it, as a message naming file and structure.
     pub result: std::result::Result<ScanReport, String>,
+    /// The canonical path of each layer of the chain, base first (empty when it failed): the
+    /// one name a file has, so that a layer two chains share is counted once.
+    pub layer_files: Vec<PathBuf>,
 }
 
 /// Opens every disk once to size the work: grain-table units per disk, or why it cannot be
@@ -101,13 +104,28 @@ pub fn scan_disks(
             let result = match m {
                 Err(e) => Err(e.to_string()),
                 Ok(_) => Chain::open(path, opts)
-                    .and_then(|c| scan_chain(&c, progress, cache))
+                    .and_then(|c| {
+                        let r = scan_chain(&c, progress, cache)?;
+                        let files = c
+                            .layers
+                            .iter()
+                            .map(|l| {
+                                std::fs::canonicalize(&l.path).unwrap_or_else(|_| l.path.clone())
+                            })
+                            .collect();
+                        Ok((r, files))
+                    })
                     .map_err(|e| e.to_string()),
+            };
+            let (result, layer_files) = match result {
+                Ok((r, f)) => (Ok(r), f),
+                Err(e) => (Err(e), Vec::new()),
             };
             DiskScan {
                 lun: *lun,
                 path: path.clone(),
                 result,
+                layer_files,
             }
         })
         .collect()

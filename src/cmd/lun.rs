@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::chart::sensitivity::{self, Sensitivity};
 use crate::cli::{DbArgs, GlobalArgs, LunArgs, ModelArgs, ScanArgs};
-use crate::datastore::{Found, discover};
+use crate::datastore::{Found, discover, plan};
 use crate::error::{Error, Result};
 use crate::lun::{Params, VMFS_SPARSE_INCREMENT};
 use crate::progress::{Bar, NoProgress, Progress};
@@ -126,22 +126,45 @@ pub(super) fn scan_luns(
     settings: &ModelSettings,
     record: Option<&ScanArgs>,
 ) -> Result<DatastoreReport> {
-    let mut found: Vec<(String, PathBuf, Found)> = Vec::new();
-    let mut disks: Vec<(usize, PathBuf)> = Vec::new();
-    for (i, (name, dir)) in luns.iter().enumerate() {
-        let f = discover(dir)?;
-        for (p, why) in &f.unreadable {
-            eprintln!(
-                "deltascope: warning: {}: cannot be read: {why}",
-                p.display()
-            );
-        }
-        disks.extend(f.tops.iter().map(|t| (i, t.clone())));
-        found.push((name.clone(), dir.clone(), f));
+    // Every LUN is a root where missing absolute parent hints are looked for: a replica may
+    // sit on another datastore than its clones.
+    let roots: Vec<&Path> = luns.iter().map(|(_, d)| d.as_path()).collect();
+    let opts = super::chain_options(g, &roots)?;
+    let mut found: Vec<Found> = Vec::new();
+    for (_, dir) in luns {
+        found.push(discover(dir, &opts.paths)?);
     }
-    let opts = super::chain_options(g);
+    if found.iter().all(|f| f.vmdk_files == 0) {
+        let dirs: Vec<String> = luns.iter().map(|(_, d)| d.display().to_string()).collect();
+        let unread: Vec<String> = found
+            .iter()
+            .flat_map(|f| &f.orphans)
+            .map(|o| {
+                format!(
+                    "{}: {}",
+                    o.path.display(),
+                    o.error.as_deref().unwrap_or("?")
+                )
+            })
+            .collect();
+        let also = if unread.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({} could not be read: {})",
+                unread.len(),
+                unread.join("; ")
+            )
+        };
+        return Err(Error::Other(format!(
+            "no VMDK files under {}{also}",
+            dirs.join(", ")
+        )));
+    }
+    let plan = plan(&mut found);
+    let disks = &plan.disks;
     let pool = super::pool(g)?;
-    let measured = pool.install(|| crate::scan::measure(&disks, &opts));
+    let measured = pool.install(|| crate::scan::measure(disks, &opts));
     let total: u64 = measured.iter().filter_map(|m| m.as_ref().ok()).sum();
     let bar = super::show_progress(g).then(|| {
         Bar::new(
@@ -154,8 +177,8 @@ pub(super) fn scan_luns(
         None => &NoProgress,
     };
     let cache = super::layer_cache(g);
-    let scans = pool
-        .install(|| crate::scan::scan_disks(&disks, &measured, &opts, progress, cache.as_ref()));
+    let scans =
+        pool.install(|| crate::scan::scan_disks(disks, &measured, &opts, progress, cache.as_ref()));
     if let Some(b) = &bar {
         b.finish();
     }
@@ -168,7 +191,14 @@ pub(super) fn scan_luns(
             .collect();
         super::history::record_points(&a.db, &points)?;
     }
-    Ok(datastore_report(&found, &scans, settings))
+    let named: Vec<(String, PathBuf, Found)> = luns
+        .iter()
+        .zip(found)
+        .map(|((n, d), f)| (n.clone(), d.clone(), f))
+        .collect();
+    let mut report = datastore_report(&named, &plan, &scans, settings);
+    report.strict = g.strict;
+    Ok(report)
 }
 
 /// `scan DIR...` / `scan --lun NAME=DIR`.
@@ -190,15 +220,41 @@ pub(super) fn scan_datastore(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
     failures(&report)
 }
 
+/// Exit 1 after the report when a disk failed, an entry could not be read or a LUN holds no
+/// disk (and, under `--strict`, when the datastore has warnings).
 pub(super) fn failures(report: &DatastoreReport) -> Result<()> {
+    let mut why = Vec::new();
     if report.any_failed() {
         let failed = report.vms.iter().filter(|v| v.status != "ok").count();
-        return Err(Error::Other(format!(
+        why.push(format!(
             "{failed} of {} disk(s) could not be scanned (listed in the report); the others were scanned",
             report.vms.len()
-        )));
+        ));
     }
-    Ok(())
+    let unreadable = report.unreadable();
+    if unreadable > 0 {
+        why.push(format!(
+            "{unreadable} file(s) or folder(s) could not be read (listed in the report's orphans); the rest was scanned"
+        ));
+    }
+    for l in report.luns.iter().filter(|l| l.vms_found == 0) {
+        why.push(format!(
+            "no disk found under {} (LUN {})",
+            l.path,
+            crate::sanitize::sanitize(&l.name)
+        ));
+    }
+    if report.strict && !report.warnings.is_empty() {
+        why.push(format!(
+            "{} datastore warning(s) (an error because of --strict)",
+            report.warnings.len()
+        ));
+    }
+    if why.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Other(why.join("; ")))
+    }
 }
 
 /// `lun`.
@@ -392,7 +448,8 @@ fn write_lun_csv(w: &mut dyn std::io::Write, rows: &[(&str, &LunModel)]) -> std:
     out.flush()
 }
 
-/// One row per disk of a datastore scan.
+/// One row per disk of a datastore scan. The free-text `error` stays the last column; columns
+/// added later go just before it.
 fn write_vm_csv(w: &mut dyn std::io::Write, r: &DatastoreReport) -> std::io::Result<()> {
     let mut out = csv::Writer::from_writer(w);
     out.write_record([
@@ -415,6 +472,9 @@ fn write_vm_csv(w: &mut dyn std::io::Write, r: &DatastoreReport) -> std::io::Res
         "increment_bytes",
         "lock_events",
         "lock_events_per_hour",
+        "vm",
+        "role",
+        "chain_delta_bytes",
         "error",
     ])
     .map_err(csv_err)?;
@@ -440,6 +500,9 @@ fn write_vm_csv(w: &mut dyn std::io::Write, r: &DatastoreReport) -> std::io::Res
             opt(v.increment_bytes),
             opt(v.lock_events),
             opt(v.lock_events_per_hour),
+            opt(v.vm.clone()),
+            v.role.to_string(),
+            opt(v.chain_delta_bytes),
             opt(v.error.clone()),
         ])
         .map_err(csv_err)?;

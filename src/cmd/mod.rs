@@ -17,6 +17,7 @@ use std::path::Path;
 use crate::chain::{Chain, ChainOptions};
 use crate::cli::{Cli, Command, GlobalArgs};
 use crate::error::{Error, Result};
+use crate::files::{PathMap, PathRules};
 use crate::source::ReadMode;
 
 /// Runs the parsed command line.
@@ -64,8 +65,21 @@ fn man(sub: Option<&str>) -> Result<()> {
     to_stdout(|w| clap_mangen::Man::new(page).render(w))
 }
 
-fn chain_options(g: &GlobalArgs) -> ChainOptions {
-    ChainOptions {
+/// How to open chains: read mode, depth, strictness, `--map` rules and the folders being
+/// scanned (`roots`, where missing absolute parent hints are looked for).
+fn chain_options(g: &GlobalArgs, roots: &[&Path]) -> Result<ChainOptions> {
+    let mut maps = Vec::new();
+    for spec in &g.map {
+        let m = PathMap::parse(spec).map_err(|e| Error::Usage(format!("--map {e}")))?;
+        if !m.dir.is_dir() {
+            return Err(Error::Usage(format!(
+                "--map {spec:?}: {} is not a folder",
+                m.dir.display()
+            )));
+        }
+        maps.push(m);
+    }
+    Ok(ChainOptions {
         mode: if g.no_mmap {
             ReadMode::Read
         } else {
@@ -73,12 +87,16 @@ fn chain_options(g: &GlobalArgs) -> ChainOptions {
         },
         max_depth: g.max_depth,
         strict: g.strict,
-    }
+        paths: PathRules {
+            maps,
+            roots: roots.iter().map(|r| r.to_path_buf()).collect(),
+        },
+    })
 }
 
 /// Opens the chain and prints its warnings to stderr.
 fn open_chain(g: &GlobalArgs, path: &Path) -> Result<Chain> {
-    let chain = Chain::open(path, &chain_options(g))?;
+    let chain = Chain::open(path, &chain_options(g, &[])?)?;
     for w in chain.all_warnings() {
         eprintln!("deltascope: warning: {w}");
     }

@@ -1,16 +1,17 @@
 //! Reports of the LUN model: `lun --json` on parameters alone ([`LunModel`]), and the scan
-//! of a datastore ([`DatastoreReport`]: per VM, per LUN, each LUN with its [`LunModel`]).
-//! Field names are a contract documented in `docs/JSON.md`.
+//! of a datastore ([`DatastoreReport`]: per disk, per LUN with its [`LunModel`], per VM, the
+//! orphans and the datastore's warnings). Field names are a contract documented in
+//! `docs/JSON.md`.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{ScanReport, VERSION, WarningReport};
+use super::{LayerReport, ScanReport, VERSION, WarningReport};
 use crate::ceiling::Ceiling;
 use crate::classify::ClassCounts;
-use crate::datastore::Found;
+use crate::datastore::{self, Found, OrphanReason, Plan, Role, RoleFacts};
 use crate::lun::{self, Load, Locking, Outcome, Params};
 use crate::scan::DiskScan;
 
@@ -161,13 +162,18 @@ pub fn model_from_parameters(
     }
 }
 
-/// One disk (VM) of a datastore scan.
+/// One disk of a datastore scan (`vms` in the JSON, for history: one entry per disk).
 #[derive(Debug, Clone, Serialize)]
 pub struct VmReport {
     /// The LUN's name.
     pub lun: String,
     /// The top layer.
     pub path: String,
+    /// The `displayName` of the VM whose `.vmx` uses this disk, or `null`.
+    pub vm: Option<String>,
+    /// What the disk is for: `os_delta`, `replica`, `disposable`, `persistent`, `internal`,
+    /// `snapshot`, `base` or `unknown` (see [`crate::datastore::role`]).
+    pub role: &'static str,
     /// `ok` or `error`.
     pub status: &'static str,
     /// Why the scan failed: file, structure, offset, what was expected.
@@ -184,6 +190,9 @@ pub struct VmReport {
     pub is_delta: bool,
     /// The top layer's allocated bytes.
     pub delta_bytes: Option<u64>,
+    /// Allocated bytes of every delta layer of the chain (every layer above the base, and
+    /// a base that is a redo log).
+    pub chain_delta_bytes: Option<u64>,
     /// The top layer's file bytes.
     pub delta_file_bytes: Option<u64>,
     /// The top layer's classes.
@@ -209,12 +218,18 @@ pub struct LunReport {
     pub name: String,
     /// Its folder.
     pub path: String,
-    /// Disks found (top layers).
+    /// Disks found (top layers, and disks a `.vmx` names), failed ones included.
     pub vms_found: usize,
     /// Disks whose scan failed.
     pub vms_failed: usize,
-    /// Allocated bytes of the deltas now.
+    /// VMs found: `.vmx` files in the LUN's tree.
+    pub machines_found: usize,
+    /// Allocated bytes of the deltas' top layers now.
     pub delta_bytes: u64,
+    /// Allocated bytes of every delta file on the LUN, each file once: every delta layer of
+    /// every disk scanned (snapshot layers, copies and orphans included) whose file lies
+    /// under the LUN's folder.
+    pub all_delta_bytes: u64,
     /// File bytes of the deltas now.
     pub delta_file_bytes: u64,
     /// Sum of the deltas' expected ceilings: the deltas' total if fresh-first growth goes on.
@@ -228,6 +243,58 @@ pub struct LunReport {
     pub growths: Vec<Growth>,
 }
 
+/// One VM: a `.vmx` and its disks.
+#[derive(Debug, Clone, Serialize)]
+pub struct MachineReport {
+    /// `displayName` (or the `.vmx` file name).
+    pub name: String,
+    /// The `.vmx`.
+    pub vmx: String,
+    /// The LUN the `.vmx` is on.
+    pub lun: String,
+    /// Its disks (top layers, as in `vms[].path`).
+    pub disks: Vec<String>,
+    /// Allocated bytes of every delta layer of its disks, each file once.
+    pub delta_bytes: u64,
+    /// Snapshots its `.vmsd` lists.
+    pub snapshots: usize,
+    /// The snapshots themselves, in `.vmsd` order.
+    pub snapshot_tree: Vec<SnapshotReport>,
+}
+
+/// One snapshot of a `.vmsd`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SnapshotReport {
+    /// `uid`.
+    pub uid: Option<String>,
+    /// `displayName`.
+    pub name: Option<String>,
+    /// The uid of the snapshot it was taken on.
+    pub parent: Option<String>,
+    /// When it was taken (RFC 3339, UTC).
+    pub created: Option<String>,
+    /// The layers that were its disks then (and are read-only since).
+    pub disks: Vec<String>,
+    /// Whether the VM runs on it (`snapshot.current`).
+    pub current: bool,
+}
+
+/// A file no `.vmx`, `.vmsd` or other disk uses, a file one names that does not exist, or
+/// an entry that could not be read.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrphanReport {
+    /// The file or folder.
+    pub path: String,
+    /// `not_referenced`, `missing` or `unreadable`.
+    pub reason: &'static str,
+    /// The error (`missing`, `unreadable`), or null.
+    pub error: Option<String>,
+    /// The LUN it was found on.
+    pub lun: String,
+    /// What it is, for people.
+    pub detail: String,
+}
+
 /// The scan of a datastore.
 #[derive(Debug, Clone, Serialize)]
 pub struct DatastoreReport {
@@ -237,6 +304,15 @@ pub struct DatastoreReport {
     pub luns: Vec<LunReport>,
     /// One per disk, LUN by LUN.
     pub vms: Vec<VmReport>,
+    /// One per `.vmx`.
+    pub machines: Vec<MachineReport>,
+    /// Unused deltas, missing files, unreadable entries.
+    pub orphans: Vec<OrphanReport>,
+    /// Datastore-level warnings (`extent_is_a_disk`, `depth_limit`, ...).
+    pub warnings: Vec<WarningReport>,
+    /// `--strict` was given: datastore warnings make the run fail.
+    #[serde(skip)]
+    pub strict: bool,
 }
 
 impl DatastoreReport {
@@ -244,16 +320,61 @@ impl DatastoreReport {
     pub fn any_failed(&self) -> bool {
         self.luns.iter().any(|l| l.vms_failed > 0)
     }
+
+    /// Entries that could not be read.
+    pub fn unreadable(&self) -> usize {
+        self.orphans
+            .iter()
+            .filter(|o| o.reason == OrphanReason::Unreadable.name())
+            .count()
+    }
 }
 
-fn vm_report(lun: &str, scan: &DiskScan, s: &ModelSettings) -> VmReport {
+/// Whether layer `i` of a scanned chain is a delta: any layer above the base, and a base
+/// that is a redo log (a vmfsSparse or SESparse file read without its parent).
+pub fn is_delta_layer(i: usize, l: &LayerReport) -> bool {
+    i > 0 || matches!(l.format.as_str(), "vmfsSparse" | "seSparse")
+}
+
+/// The delta layers of a scanned disk: (canonical file, allocated bytes).
+fn delta_layers(scan: &DiskScan) -> Vec<(&Path, u64)> {
+    let Ok(r) = &scan.result else {
+        return Vec::new();
+    };
+    r.chain
+        .iter()
+        .enumerate()
+        .zip(&scan.layer_files)
+        .filter(|((i, l), _)| is_delta_layer(*i, l))
+        .map(|((_, l), f)| (f.as_path(), l.allocated_bytes))
+        .collect()
+}
+
+/// What the `.vmx` files say about one disk.
+#[derive(Debug, Clone, Copy, Default)]
+struct DiskContext<'a> {
+    vm: Option<&'a str>,
+    vmx_mode: Option<&'a str>,
+    vm_has_snapshots: bool,
+    has_children: bool,
+}
+
+fn vm_report(lun: &str, scan: &DiskScan, ctx: &DiskContext, s: &ModelSettings) -> VmReport {
     let path = scan.path.display().to_string();
+    let facts = RoleFacts {
+        vmx_mode: ctx.vmx_mode,
+        vm_has_snapshots: ctx.vm_has_snapshots,
+        has_children: ctx.has_children,
+        ..RoleFacts::default()
+    };
     let r: &ScanReport = match &scan.result {
         Ok(r) => r,
         Err(e) => {
             return VmReport {
                 lun: lun.to_string(),
                 path,
+                vm: ctx.vm.map(str::to_string),
+                role: datastore::role(&scan.path, &facts).name(),
                 status: "error",
                 error: Some(e.clone()),
                 layers: None,
@@ -262,6 +383,7 @@ fn vm_report(lun: &str, scan: &DiskScan, s: &ModelSettings) -> VmReport {
                 virtual_size: None,
                 is_delta: false,
                 delta_bytes: None,
+                chain_delta_bytes: None,
                 delta_file_bytes: None,
                 classes: None,
                 ceiling: None,
@@ -297,9 +419,26 @@ fn vm_report(lun: &str, scan: &DiskScan, s: &ModelSettings) -> VmReport {
         (Some(_), Some(_)) => Some(0.0),
         _ => None,
     };
+    let role = datastore::role(
+        &scan.path,
+        &RoleFacts {
+            is_delta: Some(is_delta),
+            layers: Some(r.chain.len()),
+            ..facts
+        },
+    );
+    let chain_delta: u64 = r
+        .chain
+        .iter()
+        .enumerate()
+        .filter(|(i, l)| is_delta_layer(*i, l))
+        .map(|(_, l)| l.allocated_bytes)
+        .sum();
     VmReport {
         lun: lun.to_string(),
         path,
+        vm: ctx.vm.map(str::to_string),
+        role: role.name(),
         status: "ok",
         error: None,
         layers: Some(r.chain.len()),
@@ -308,6 +447,7 @@ fn vm_report(lun: &str, scan: &DiskScan, s: &ModelSettings) -> VmReport {
         virtual_size: top.map(|t| t.virtual_size),
         is_delta,
         delta_bytes: is_delta.then_some(delta_bytes).flatten(),
+        chain_delta_bytes: Some(chain_delta),
         delta_file_bytes: if is_delta {
             top.map(|t| t.file_size)
         } else {
@@ -327,30 +467,73 @@ fn vm_report(lun: &str, scan: &DiskScan, s: &ModelSettings) -> VmReport {
     }
 }
 
-fn lun_report(
-    name: &str,
-    dir: &std::path::Path,
-    found: &Found,
-    vms: &[VmReport],
-    s: &ModelSettings,
-) -> LunReport {
+/// Who a disk counts for in the LUN model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Unit {
+    /// A VM (by global machine index): its disks' growth adds up.
+    Machine(usize),
+    /// A disk no `.vmx` names: a VM of its own, as before `.vmx` files were read.
+    Disk(usize),
+}
+
+/// One LUN's disks, with what the model needs to know about each.
+struct LunDisks<'a> {
+    vms: &'a [VmReport],
+    /// The unit of each disk; `None`: not counted (an unused delta).
+    units: Vec<Option<Unit>>,
+    all_delta_bytes: u64,
+    machines_found: usize,
+}
+
+fn lun_report(name: &str, dir: &Path, found: &Found, d: &LunDisks, s: &ModelSettings) -> LunReport {
+    let vms = d.vms;
     let ok: Vec<&VmReport> = vms.iter().filter(|v| v.status == "ok").collect();
     let deltas: Vec<&&VmReport> = ok.iter().filter(|v| v.is_delta).collect();
-    let mut load = Load::default();
-    let mut growths = Vec::new();
-    for v in &ok {
-        match (v.growth, v.lock_events) {
-            (Some(g), Some(e)) => {
-                load.add_vm(e, g.window_seconds);
-                growths.push(g);
-            }
-            _ => load.add_idle_vm(),
+    let mut units: BTreeMap<Unit, Vec<&VmReport>> = BTreeMap::new();
+    let mut orphans_left_out = 0;
+    for (v, u) in vms.iter().zip(&d.units) {
+        if v.status != "ok" {
+            continue;
+        }
+        match u {
+            Some(u) => units.entry(*u).or_default().push(v),
+            None => orphans_left_out += 1,
         }
     }
-    let ceilings: Vec<u64> = deltas
-        .iter()
-        .filter_map(|v| v.ceiling.map(|c| c.expected_bytes))
-        .collect();
+    let mut load = Load::default();
+    let mut growths = Vec::new();
+    let mut ceilings: Vec<u64> = Vec::new();
+    let mut replicas_left_out = 0;
+    for disks in units.values() {
+        // A replica VM is read-only: it takes no growth locks and holds no clone's data.
+        if disks.iter().all(|v| v.role == Role::Replica.name()) {
+            replicas_left_out += 1;
+            continue;
+        }
+        let parts: Vec<(u64, f64)> = disks
+            .iter()
+            .filter_map(|v| match (v.growth, v.lock_events) {
+                (Some(g), Some(e)) => {
+                    growths.push(g);
+                    Some((e, g.window_seconds))
+                }
+                _ => None,
+            })
+            .collect();
+        if parts.is_empty() {
+            load.add_idle_vm();
+        } else {
+            load.add_machine(&parts);
+        }
+        let c: Vec<u64> = disks
+            .iter()
+            .filter(|v| v.is_delta)
+            .filter_map(|v| v.ceiling.map(|c| c.expected_bytes))
+            .collect();
+        if !c.is_empty() {
+            ceilings.push(c.iter().sum());
+        }
+    }
     let (ceiling, ceiling_source) = match s.params.ceiling_per_vm {
         Some(c) => (Some(c), Some("given")),
         None if !ceilings.is_empty() => (
@@ -364,6 +547,22 @@ fn lun_report(
         ..s.params
     };
     let mut outcome = lun::evaluate(&load, &params);
+    if d.machines_found > 0 {
+        outcome.notes.push(
+            "VMs are counted by .vmx (a VM's disks add up), and disks no .vmx names one each"
+                .to_string(),
+        );
+    }
+    if orphans_left_out > 0 {
+        outcome.notes.push(format!(
+            "{orphans_left_out} unused delta(s) (orphans) are not counted as VMs: nothing writes to them"
+        ));
+    }
+    if replicas_left_out > 0 {
+        outcome.notes.push(format!(
+            "{replicas_left_out} replica VM(s) are not counted: a replica is read-only and does not grow"
+        ));
+    }
     if growths.is_empty() && !deltas.is_empty() {
         outcome.notes.push(
             "growth of the deltas is not known: give --growth-per-vm and --window (a burst), --since DATE (the deltas' age), or record scans over time (scan DIR --record) and pass --db".to_string(),
@@ -391,9 +590,14 @@ fn lun_report(
         path: dir.display().to_string(),
         vms_found: vms.len(),
         vms_failed: vms.len() - ok.len(),
+        machines_found: d.machines_found,
         delta_bytes: deltas.iter().filter_map(|v| v.delta_bytes).sum(),
+        all_delta_bytes: d.all_delta_bytes,
         delta_file_bytes: deltas.iter().filter_map(|v| v.delta_file_bytes).sum(),
-        projected_ceiling_bytes: ceilings.iter().sum(),
+        projected_ceiling_bytes: deltas
+            .iter()
+            .filter_map(|v| v.ceiling.map(|c| c.expected_bytes))
+            .sum(),
         unclaimed_files: found
             .unclaimed
             .iter()
@@ -432,27 +636,162 @@ fn lun_report(
     }
 }
 
-/// Builds the datastore report from the LUNs (name, folder, what was found there) and the
-/// scans of their disks.
+fn rfc3339_micros(micros: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp_micros(micros).map(|t| crate::history::format_time(&t))
+}
+
+/// Builds the datastore report from the LUNs (name, folder, what was found there), the plan
+/// over all of them, and the scans of their disks.
 pub fn datastore_report(
     luns: &[(String, PathBuf, Found)],
+    plan: &Plan,
     scans: &[DiskScan],
     s: &ModelSettings,
 ) -> DatastoreReport {
+    // Global machine index -> (LUN, index in that LUN's Found).
+    let mut machine_ids: Vec<(usize, usize)> = Vec::new();
+    for (l, (_, _, f)) in luns.iter().enumerate() {
+        machine_ids.extend((0..f.machines.len()).map(|k| (l, k)));
+    }
+    let ids: HashMap<(usize, usize), usize> = machine_ids
+        .iter()
+        .enumerate()
+        .map(|(id, lk)| (*lk, id))
+        .collect();
+    let machine_id = |lk: (usize, usize)| ids.get(&lk).copied();
+    let scan_of: HashMap<&Path, &DiskScan> = scans.iter().map(|s| (s.path.as_path(), s)).collect();
+    let machine = |id: usize| {
+        let (l, k) = machine_ids[id];
+        &luns[l].2.machines[k]
+    };
+    let has_children = |p: &Path| {
+        luns.iter()
+            .any(|(_, _, f)| f.layers.get(p).is_some_and(|x| x.has_children))
+    };
+    let unused: HashSet<&Path> = luns
+        .iter()
+        .flat_map(|(_, _, f)| &f.orphans)
+        .filter(|o| o.reason == OrphanReason::NotReferenced)
+        .map(|o| o.path.as_path())
+        .collect();
+
     let mut all_vms = Vec::new();
     let mut reports = Vec::new();
     for (i, (name, dir, found)) in luns.iter().enumerate() {
-        let vms: Vec<VmReport> = scans
+        let mine: Vec<&DiskScan> = scans.iter().filter(|d| d.lun == i).collect();
+        let mut units = Vec::new();
+        let vms: Vec<VmReport> = mine
             .iter()
-            .filter(|d| d.lun == i)
-            .map(|d| vm_report(name, d, s))
+            .enumerate()
+            .map(|(k, d)| {
+                let id = plan.vm_of.get(&d.path).and_then(|lk| machine_id(*lk));
+                let m = id.map(machine);
+                let ctx = DiskContext {
+                    vm: m.map(|m| m.name.as_str()),
+                    vmx_mode: m.and_then(|m| {
+                        m.disks
+                            .iter()
+                            .find(|x| x.path == d.path)
+                            .and_then(|x| x.mode.as_deref())
+                    }),
+                    vm_has_snapshots: m.is_some_and(|m| !m.snapshots.is_empty()),
+                    has_children: has_children(&d.path),
+                };
+                units.push(if unused.contains(d.path.as_path()) {
+                    None
+                } else {
+                    Some(id.map_or(Unit::Disk(k), Unit::Machine))
+                });
+                vm_report(name, d, &ctx, s)
+            })
             .collect();
-        reports.push(lun_report(name, dir, found, &vms, s));
+        let root = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
+        let mut seen: HashSet<&Path> = HashSet::new();
+        let all_delta_bytes = mine
+            .iter()
+            .flat_map(|d| delta_layers(d))
+            .filter(|(f, _)| f.starts_with(&root) && seen.insert(f))
+            .map(|(_, b)| b)
+            .sum();
+        let lun_disks = LunDisks {
+            vms: &vms,
+            units,
+            all_delta_bytes,
+            machines_found: found.machines.len(),
+        };
+        reports.push(lun_report(name, dir, found, &lun_disks, s));
         all_vms.extend(vms);
     }
+
+    let machines = machine_ids
+        .iter()
+        .map(|&(l, k)| {
+            let m = &luns[l].2.machines[k];
+            let disks: Vec<&DiskScan> = m
+                .disks
+                .iter()
+                .filter_map(|d| scan_of.get(d.path.as_path()).copied())
+                .collect();
+            let mut seen: HashSet<&Path> = HashSet::new();
+            let delta_bytes = disks
+                .iter()
+                .flat_map(|d| delta_layers(d))
+                .filter(|(f, _)| seen.insert(f))
+                .map(|(_, b)| b)
+                .sum();
+            MachineReport {
+                name: m.name.clone(),
+                vmx: m.vmx.display().to_string(),
+                lun: luns[l].0.clone(),
+                disks: m
+                    .disks
+                    .iter()
+                    .map(|d| d.path.display().to_string())
+                    .collect(),
+                delta_bytes,
+                snapshots: m.snapshots.len(),
+                snapshot_tree: m
+                    .snapshots
+                    .iter()
+                    .map(|x| SnapshotReport {
+                        uid: x.uid.clone(),
+                        name: x.name.clone(),
+                        parent: x.parent.clone(),
+                        created: x.created_micros.and_then(rfc3339_micros),
+                        disks: x.disks.iter().map(|d| d.display().to_string()).collect(),
+                        current: x.current,
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let orphans = luns
+        .iter()
+        .flat_map(|(name, _, f)| {
+            f.orphans.iter().map(move |o| OrphanReport {
+                path: o.path.display().to_string(),
+                reason: o.reason.name(),
+                error: o.error.clone(),
+                lun: name.clone(),
+                detail: o.detail.clone(),
+            })
+        })
+        .collect();
+    let warnings = luns
+        .iter()
+        .flat_map(|(_, _, f)| &f.warnings)
+        .map(|w| WarningReport {
+            kind: w.kind.to_string(),
+            message: w.message.clone(),
+        })
+        .collect();
     DatastoreReport {
         deltascope_version: VERSION.to_string(),
         luns: reports,
         vms: all_vms,
+        machines,
+        orphans,
+        warnings,
+        strict: false,
     }
 }

@@ -308,11 +308,14 @@ fn head(h: &mut String, p: &Page) {
         let ok = d.vms.iter().filter(|v| v.status == "ok").count();
         let _ = writeln!(
             h,
-            "<p class=\"lead\">{} disk(s) on {} LUN(s); {} scanned, {} failed.</p>",
+            "<p class=\"lead\">{} disk(s) on {} LUN(s); {} scanned, {} failed; {} VM(s) by .vmx; {} orphan(s); {} datastore warning(s).</p>",
             d.vms.len(),
             d.luns.len(),
             ok,
-            d.vms.len() - ok
+            d.vms.len() - ok,
+            d.machines.len(),
+            d.orphans.len(),
+            d.warnings.len()
         );
     }
     h.push_str("</section>\n");
@@ -575,12 +578,13 @@ fn blame_section(h: &mut String, s: &Section<BlameReport>, top: usize) {
 
 fn datastore_sections(h: &mut String, d: &DatastoreReport, charts: &[LunChart]) {
     h.push_str(
-        "<section id=\"chain\">\n<h2>The disks</h2>\n<p>Every disk found, with the classes of its top delta.</p>\n",
+        "<section id=\"chain\">\n<h2>The disks</h2>\n<p>Every disk found, with the classes of its top delta. \
+         <em>Top delta</em> is the top layer's allocated bytes; <em>chain delta</em> those of every delta layer of the disk's chain (snapshots included).</p>\n",
     );
     h.push_str(&legend());
     h.push_str(
-        "<div class=\"scroll\"><table class=\"sortable\">\n<thead><tr><th>LUN</th><th class=\"l\">Disk</th><th>Status</th><th>Format</th><th>Layers</th>\
-         <th>Virtual size</th><th>Delta</th><th class=\"l\">Classes</th><th>Expected ceiling</th><th>Lock events/h</th></tr></thead>\n<tbody>\n",
+        "<div class=\"scroll\"><table class=\"sortable\">\n<thead><tr><th>LUN</th><th class=\"l\">Disk</th><th class=\"l\">VM</th><th class=\"l\">Role</th><th>Status</th><th>Format</th><th>Layers</th>\
+         <th>Virtual size</th><th>Top delta</th><th>Chain delta</th><th class=\"l\">Classes</th><th>Expected ceiling</th><th>Lock events/h</th></tr></thead>\n<tbody>\n",
     );
     for v in &d.vms {
         let status = match &v.error {
@@ -589,14 +593,17 @@ fn datastore_sections(h: &mut String, d: &DatastoreReport, charts: &[LunChart]) 
         };
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td><code>{}</code></td><td class=\"w\">{}</td><td>{}</td><td>{}</td>{}{}<td>{}</td>{}<td>{}</td></tr>",
+            "<tr><td>{}</td><td><code>{}</code></td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"w\">{}</td><td>{}</td><td>{}</td>{}{}{}<td>{}</td>{}<td>{}</td></tr>",
             esc(&v.lun),
             esc(&v.path),
+            esc(v.vm.as_deref().unwrap_or("–")),
+            esc(v.role),
             esc(&status),
             esc(v.format.as_deref().unwrap_or("–")),
             v.layers.map_or("–".into(), |n| n.to_string()),
             opt_bytes_td(v.virtual_size),
             opt_bytes_td(v.delta_bytes),
+            opt_bytes_td(v.chain_delta_bytes.filter(|_| v.is_delta)),
             v.classes
                 .map_or(String::new(), |c| stacked_bar(&c, "bytes")),
             opt_bytes_td(v.ceiling.map(|c| c.expected_bytes)),
@@ -604,11 +611,15 @@ fn datastore_sections(h: &mut String, d: &DatastoreReport, charts: &[LunChart]) 
                 .map_or("–".into(), |r| format!("{r:.1}")),
         );
     }
-    h.push_str("</tbody></table></div>\n</section>\n");
+    h.push_str("</tbody></table></div>\n");
+    inventory_parts(h, d);
+    h.push_str("</section>\n");
 
     h.push_str(
-        "<section id=\"luns\">\n<h2>LUNs: locking and VMs per LUN</h2>\n<p>The VMFS model of docs/MODEL.md, on the disks found.</p>\n\
-         <div class=\"scroll\"><table class=\"sortable\">\n<thead><tr><th>LUN</th><th>VMs</th><th>Failed</th><th>Deltas</th><th>Projected at ceilings</th>\
+        "<section id=\"luns\">\n<h2>LUNs: locking and VMs per LUN</h2>\n<p>The VMFS model of docs/MODEL.md, on the disks found. \
+         <em>Disks</em> were scanned (failed ones apart); <em>machines</em> are VMs by .vmx; <em>top deltas</em> sum the disks' top layers, \
+         <em>all deltas</em> every delta file on the LUN once (snapshot layers, copies and orphans included); <em>VMs (model)</em> is what the lock model counts.</p>\n\
+         <div class=\"scroll\"><table class=\"sortable\">\n<thead><tr><th>LUN</th><th>Disks</th><th>Failed</th><th>Machines</th><th>VMs (model)</th><th>Top deltas</th><th>All deltas</th><th>Projected at ceilings</th>\
          <th>Growth per VM</th><th>Increment</th><th>Locking</th><th>Lock events/h</th><th>Busy</th><th>Conflict</th>\
          <th>Lock limit</th><th>Capacity limit</th><th>Recommended VMs per LUN</th></tr></thead>\n<tbody>\n",
     );
@@ -627,11 +638,14 @@ fn datastore_sections(h: &mut String, d: &DatastoreReport, charts: &[LunChart]) 
         };
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td>{}{}<td>{growth}</td>{}<td>{}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}{}{}<td>{growth}</td>{}<td>{}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&l.name),
-            l.vms_found,
+            l.vms_found - l.vms_failed,
             l.vms_failed,
+            l.machines_found,
+            i.vms,
             bytes_td(l.delta_bytes),
+            bytes_td(l.all_delta_bytes),
             bytes_td(l.projected_ceiling_bytes),
             opt_bytes_td(i.increment_bytes),
             i.locking.name(),
@@ -662,6 +676,58 @@ fn datastore_sections(h: &mut String, d: &DatastoreReport, charts: &[LunChart]) 
     h.push_str("</section>\n");
 }
 
+/// The VMs, the orphans and the datastore's warnings, under the disks.
+fn inventory_parts(h: &mut String, d: &DatastoreReport) {
+    if !d.machines.is_empty() {
+        h.push_str(
+            "<h3>Machines (VMs by .vmx)</h3>\n<p><em>Deltas</em>: every delta layer of the VM's disks, each file once.</p>\n\
+             <div class=\"scroll\"><table class=\"sortable\">\n<thead><tr><th class=\"l\">Machine</th><th>LUN</th><th>Disks</th><th>Deltas</th><th>Snapshots</th><th class=\"l\">.vmx</th></tr></thead>\n<tbody>\n",
+        );
+        for m in &d.machines {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td>{}<td>{}</td><td><code>{}</code></td></tr>",
+                esc(&m.name),
+                esc(&m.lun),
+                m.disks.len(),
+                bytes_td(m.delta_bytes),
+                m.snapshots,
+                esc(&m.vmx)
+            );
+        }
+        h.push_str("</tbody></table></div>\n");
+    }
+    if !d.orphans.is_empty() {
+        h.push_str(
+            "<h3>Orphans</h3>\n<p>Deltas no .vmx, .vmsd or other disk uses (<em>not_referenced</em>), files a .vmx or .vmsd names that do not exist (<em>missing</em>), and entries that could not be read (<em>unreadable</em>).</p>\n\
+             <div class=\"scroll\"><table class=\"sortable\">\n<thead><tr><th>Reason</th><th class=\"l\">Path</th><th class=\"l\">Error</th><th class=\"l\">What</th></tr></thead>\n<tbody>\n",
+        );
+        for o in &d.orphans {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td><code>{}</code></td><td class=\"w l\">{}</td><td class=\"w l\">{}</td></tr>",
+                esc(o.reason),
+                esc(&o.path),
+                esc(o.error.as_deref().unwrap_or("–")),
+                esc(&o.detail)
+            );
+        }
+        h.push_str("</tbody></table></div>\n");
+    }
+    if !d.warnings.is_empty() {
+        h.push_str("<h3>Datastore warnings</h3>\n<ul>\n");
+        for w in &d.warnings {
+            let _ = writeln!(
+                h,
+                "<li class=\"warn\"><b>{}</b>: {}</li>",
+                esc(&w.kind),
+                esc(&w.message)
+            );
+        }
+        h.push_str("</ul>\n");
+    }
+}
+
 const STYLE: &str = r#"body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;background:#f6f6f4;color:#222}
 main{max-width:1240px;margin:0 auto;padding:1em 2em 3em}
 h1{margin:.4em 0}
@@ -672,7 +738,7 @@ th:first-child,td:first-child,td:has(code){text-align:left}
 .sortable th{cursor:pointer;background:#f0f0ee;user-select:none}
 .sortable th[aria-sort=ascending]::after{content:" \25B2"}
 .sortable th[aria-sort=descending]::after{content:" \25BC"}
-.kv th,th.l{text-align:left}
+.kv th,th.l,td.l{text-align:left}
 .kv th{background:none}
 .kv td{text-align:left}
 code{font-size:13px;word-break:break-all}

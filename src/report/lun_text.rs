@@ -116,28 +116,52 @@ fn short(path: &str) -> String {
     })
 }
 
-/// Renders a datastore scan: per VM, then per LUN, then errors and notes.
+/// Renders a datastore scan: per disk, per LUN, per VM, then failures, orphans, warnings and
+/// notes. Each figure's column says which bytes it counts (legend below the tables).
 pub fn render_datastore(out: &mut dyn Write, r: &DatastoreReport) -> io::Result<()> {
+    // Columns as wide as their longest entry, within reason.
+    let width = |head: &str, cells: &mut dyn Iterator<Item = usize>, max: usize| {
+        cells.fold(head.len(), usize::max).min(max)
+    };
+    let dw = width(
+        "disk (top layer)",
+        &mut r.vms.iter().map(|v| short(&v.path).chars().count()),
+        60,
+    );
+    let vw = width(
+        "VM",
+        &mut r
+            .vms
+            .iter()
+            .map(|v| sanitize(v.vm.as_deref().unwrap_or("-")).chars().count()),
+        30,
+    );
     writeln!(
         out,
-        "{:<10} {:<34} {:<15} {:>6} {:>10} {:>10} {:>7} {:>10} {:>9}",
+        "{:<10} {:<dw$} {:<vw$} {:<10} {:<15} {:>6} {:>10} {:>11} {:>10} {:>7} {:>10} {:>9}",
         "LUN",
         "disk (top layer)",
+        "VM",
+        "role",
         "format",
         "layers",
-        "delta",
+        "top delta",
+        "chain delta",
         "ceiling",
         "fresh",
         "locks",
         "locks/h"
     )?;
     for v in &r.vms {
+        let vm = sanitize(v.vm.as_deref().unwrap_or("-"));
         if v.status != "ok" {
             writeln!(
                 out,
-                "{:<10} {:<34} FAILED (see below)",
+                "{:<10} {:<dw$} {:<vw$} {:<10} FAILED (see below)",
                 sanitize(&v.lun),
-                short(&v.path)
+                short(&v.path),
+                vm,
+                v.role
             )?;
             continue;
         }
@@ -147,12 +171,15 @@ pub fn render_datastore(out: &mut dyn Write, r: &DatastoreReport) -> io::Result<
         };
         writeln!(
             out,
-            "{:<10} {:<34} {:<15} {:>6} {:>10} {:>10} {:>7} {:>10} {:>9}",
+            "{:<10} {:<dw$} {:<vw$} {:<10} {:<15} {:>6} {:>10} {:>11} {:>10} {:>7} {:>10} {:>9}",
             sanitize(&v.lun),
             short(&v.path),
+            vm,
+            v.role,
             v.format.as_deref().unwrap_or("-"),
             v.layers.unwrap_or(0),
             opt_size(v.delta_bytes),
+            opt_size(v.chain_delta_bytes.filter(|_| v.is_delta)),
             opt_size(v.ceiling.map(|c| c.expected_bytes)),
             fresh,
             opt_n(v.lock_events),
@@ -164,11 +191,13 @@ pub fn render_datastore(out: &mut dyn Write, r: &DatastoreReport) -> io::Result<
     writeln!(out)?;
     writeln!(
         out,
-        "{:<10} {:>4} {:>6} {:>11} {:>11} {:>9} {:>8} {:>6} {:>6} {:>6} {:<9}",
+        "{:<10} {:>5} {:>6} {:>8} {:>11} {:>11} {:>11} {:>9} {:>8} {:>6} {:>6} {:>6} {:<9}",
         "LUN",
-        "VMs",
+        "disks",
         "failed",
-        "deltas now",
+        "machines",
+        "top deltas",
+        "all deltas",
         "at ceiling",
         "locks/h",
         "busy",
@@ -182,11 +211,13 @@ pub fn render_datastore(out: &mut dyn Write, r: &DatastoreReport) -> io::Result<
         let v = &o.vms_per_lun;
         writeln!(
             out,
-            "{:<10} {:>4} {:>6} {:>11} {:>11} {:>9.1} {:>8} {:>6} {:>6} {:>6} {:<9}",
+            "{:<10} {:>5} {:>6} {:>8} {:>11} {:>11} {:>11} {:>9.1} {:>8} {:>6} {:>6} {:>6} {:<9}",
             sanitize(&l.name),
-            l.vms_found,
+            l.vms_found - l.vms_failed,
             l.vms_failed,
+            l.machines_found,
             format_size(l.delta_bytes),
+            format_size(l.all_delta_bytes),
             format_size(l.projected_ceiling_bytes),
             o.lock_events_per_hour,
             busy(o.busy_fraction),
@@ -196,6 +227,14 @@ pub fn render_datastore(out: &mut dyn Write, r: &DatastoreReport) -> io::Result<
             binding(v.binding),
         )?;
     }
+    writeln!(
+        out,
+        "disks: scanned (failed ones apart); machines: .vmx files; top delta(s): the top layers' allocated bytes;"
+    )?;
+    writeln!(
+        out,
+        "chain delta: every delta layer of the disk's chain; all deltas: every delta file on the LUN once (copies and orphans included)"
+    )?;
     let i = r.luns.first().map(|l| &l.model.inputs);
     if let Some(i) = i {
         writeln!(
@@ -208,6 +247,31 @@ pub fn render_datastore(out: &mut dyn Write, r: &DatastoreReport) -> io::Result<
             i.growth_source
         )?;
     }
+    if !r.machines.is_empty() {
+        let mw = width(
+            "machine (VM)",
+            &mut r.machines.iter().map(|m| sanitize(&m.name).chars().count()),
+            30,
+        );
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{:<mw$} {:<10} {:>5} {:>11} {:>9}  .vmx",
+            "machine (VM)", "LUN", "disks", "deltas", "snapshots"
+        )?;
+        for m in &r.machines {
+            writeln!(
+                out,
+                "{:<mw$} {:<10} {:>5} {:>11} {:>9}  {}",
+                sanitize(&m.name),
+                sanitize(&m.lun),
+                m.disks.len(),
+                format_size(m.delta_bytes),
+                m.snapshots,
+                short(&m.vmx)
+            )?;
+        }
+    }
     let failed: Vec<_> = r.vms.iter().filter(|v| v.status != "ok").collect();
     if !failed.is_empty() {
         writeln!(out)?;
@@ -215,6 +279,62 @@ pub fn render_datastore(out: &mut dyn Write, r: &DatastoreReport) -> io::Result<
         for v in failed {
             // The error names the file (and the structure and offset) itself.
             writeln!(out, "  {}", sanitize(v.error.as_deref().unwrap_or("?")))?;
+        }
+    }
+    // The disks' own warnings (a parent found by a fallback, a CID mismatch, ...), by kind;
+    // a long list is cut, JSON has them all.
+    let mut by_kind: Vec<(&str, Vec<&str>)> = Vec::new();
+    for w in r.vms.iter().flat_map(|v| &v.warnings) {
+        match by_kind.iter_mut().find(|(k, _)| *k == w.kind) {
+            Some((_, list)) => {
+                if !list.contains(&w.message.as_str()) {
+                    list.push(&w.message);
+                }
+            }
+            None => by_kind.push((&w.kind, vec![&w.message])),
+        }
+    }
+    if !by_kind.is_empty() {
+        writeln!(out)?;
+        const SHOWN: usize = 5;
+        for (kind, list) in &by_kind {
+            for m in list.iter().take(SHOWN) {
+                writeln!(out, "disk warning ({kind}): {}", sanitize(m))?;
+            }
+            if list.len() > SHOWN {
+                writeln!(
+                    out,
+                    "disk warning ({kind}): ... and {} more (--json lists them all)",
+                    list.len() - SHOWN
+                )?;
+            }
+        }
+    }
+    if !r.orphans.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{} orphan(s): deltas nothing uses, files a .vmx/.vmsd names that are missing, entries that could not be read:",
+            r.orphans.len()
+        )?;
+        for o in &r.orphans {
+            let error = o
+                .error
+                .as_deref()
+                .map(|e| format!(": {}", sanitize(e)))
+                .unwrap_or_default();
+            writeln!(out, "  {:<15} {}{error}", o.reason, sanitize(&o.path))?;
+        }
+    }
+    if !r.warnings.is_empty() {
+        writeln!(out)?;
+        for w in &r.warnings {
+            writeln!(
+                out,
+                "datastore warning ({}): {}",
+                w.kind,
+                sanitize(&w.message)
+            )?;
         }
     }
     let mut notes: Vec<String> = Vec::new();

@@ -20,7 +20,8 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// A warning as it appears in reports: a stable kind and a message for people.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct WarningReport {
-    /// `cid_mismatch`, `dirty_journal`, `unclean_shutdown`, `reader_dependent`, `note`.
+    /// `cid_mismatch`, `dirty_journal`, `unclean_shutdown`, `reader_dependent`,
+    /// `parent_remapped`, `note`; for a datastore also `extent_is_a_disk`, `depth_limit`, ...
     pub kind: String,
     /// What it means.
     pub message: String,
@@ -33,6 +34,7 @@ impl From<&Warning> for WarningReport {
             Warning::DirtyJournal { .. } => "dirty_journal",
             Warning::UncleanShutdown { .. } => "unclean_shutdown",
             Warning::ReaderDependent { .. } => "reader_dependent",
+            Warning::ParentRemapped { .. } => "parent_remapped",
             Warning::Note { .. } => "note",
         };
         WarningReport {

@@ -16,6 +16,7 @@ mod esx;
 mod fuzz_regressions;
 mod growth;
 mod guide;
+mod horizon;
 mod hostile;
 mod json_contract;
 mod lun;

@@ -93,6 +93,7 @@ where
 pub fn require(tool: &str) {
     let pkg = match tool {
         "chromium" => "chromium",
+        "setpriv" => "util-linux",
         _ => "qemu-utils",
     };
     let found = Command::new("sh")
