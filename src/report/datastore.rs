@@ -247,7 +247,9 @@ impl DatastoreReport {
 }
 
 fn vm_report(lun: &str, scan: &DiskScan, s: &ModelSettings) -> VmReport {
-    let path = scan.path.display().to_string();
+    // The history store's name for the disk: the path, with bytes that are not UTF-8
+    // escaped so that two such paths stay two disks (and growth is looked up by it).
+    let path = crate::history::disk_name(&scan.path);
     let r: &ScanReport = match &scan.result {
         Ok(r) => r,
         Err(e) => {
