@@ -9,7 +9,7 @@ Seeds also come from testdata/demo and testdata/samples (gunzipped). Files are s
 targets by their magic; every chain directory (chain.txt, base first) becomes one input of the
 `chain` target in the format of deltascope::fuzzing::split_files: name, NUL, u32 LE length,
 bytes, top layer first. Flat extents are cut to 64 KiB (the rest reads as zeros) so that chain
-seeds stay small.
+seeds stay small. The `import` target gets a few CSV exports of each layout.
 """
 import gzip, hashlib, os, struct, sys
 
@@ -236,6 +236,23 @@ def main():
     demo = os.path.join(ROOT, "testdata", "demo")
     names = ["win10-clone-000002.vmdk", "win10-clone-000001.vmdk", "win10-base.vmdk"]
     put("chain", join([(n, read(os.path.join(demo, n))) for n in names]))
+    # CSV exports for `import`: the first byte picks the options (see
+    # deltascope::fuzzing::import_csv), each export is tried with several.
+    exports = [
+        b"timestamp,disk,bytes\n2026-10-05T08:00:00Z,vdi-01,1048576\n"
+        b"2026-10-12 08:00,vdi-01,3145728\n2026-10-19,vdi-02,0\n",
+        b"#TYPE VMware.VimAutomation.ViCore.Impl.V1.VM.SnapshotImpl\n"
+        b'"Description","Created","Quiesced","PowerState","VM","SizeMB","SizeGB","Name"\n'
+        b'"","10/3/2026 9:00:00 PM","False","PoweredOn","app-01","512.25","0.500244140625","pre-upgrade"\n',
+        b"VM,Powerstate,Name,Date / time,Filename,Size MiB (vmsn),Size MiB (total)\n"
+        b"vdi-07,poweredOn,golden,2026/10/01 06:00:00,[ds1] vdi-07/vdi-07-000001.vmdk,0,1024\n"
+        b"vdi-08,poweredOn,golden,13/10/2026 06:00:00,[ds1] vdi-08/vdi-08.vmdk,0,2048\n",
+        b"\xef\xbb\xbfVM;Powerstate;Name;Date / time;Size MiB (vmsn);Size MiB (total)\n"
+        b"vm\xe9;poweredOn;snap1;01.11.2026 10:00:00;12;2048,5\n",
+    ]
+    for e in exports:
+        for opt in (0, 1, 2, 6):
+            put("import", bytes([opt]) + e)
 
 
 main()

@@ -61,6 +61,10 @@ pub struct GlobalArgs {
     /// scanned, with a parent_remapped warning
     #[arg(long, global = true, value_name = "PREFIX=DIR")]
     pub map: Vec<String>,
+    /// How to read times written without a zone (`--at`, `--since`, imported CSV times):
+    /// UTC, local (this machine's zone, from TZ) or an offset such as +01:00 [default: UTC]
+    #[arg(long, global = true, value_name = "ZONE", allow_hyphen_values = true)]
+    pub tz: Option<String>,
 }
 
 /// The subcommands.
@@ -90,13 +94,13 @@ pub enum Command {
     Blame(BlameArgs),
     /// List the recorded history of one disk or all (scans saved with `scan --record`, imports).
     #[command(
-        after_help = "Example:\n  deltascope history --disk vdi-01\n  deltascope history --csv > history.csv"
+        after_help = "Examples:\n  deltascope history --disk vdi-01\n  deltascope history --csv > history.csv\n  deltascope history --delete --disk vdi-01 --at 2026-10-12T08:00:00Z\n  deltascope history --rename /vmfs/volumes/ds1/vdi-01/vdi-01-000001.vmdk vdi-01"
     )]
     History(HistoryArgs),
     /// Import snapshot-size histories from CSV: RVTools vSnapshot, PowerCLI Get-Snapshot
     /// exports, or plain `timestamp,disk,bytes`.
     #[command(
-        after_help = "Example:\n  deltascope import vSnapshot.csv --at 2026-11-20T08:00:00Z\n\nAccepted columns (header names, any case and spacing):\n  plain     timestamp, disk, bytes\n  PowerCLI  VM, Name, Created, SizeGB or SizeMB  (Get-VM | Get-Snapshot | Export-Csv)\n  RVTools   VM, Name, Date / time, Size MiB (total)  (vSnapshot sheet saved as CSV)"
+        after_help = "Example:\n  deltascope import vSnapshot.csv --at 2026-11-20T08:00:00Z --date-order dmy --tz +01:00\n\nAccepted columns (header names, any case and spacing):\n  plain     timestamp, disk, bytes\n  PowerCLI  VM, Name, Created, SizeGB or SizeMB  (Get-VM | Get-Snapshot | Export-Csv)\n  RVTools   VM, Name, Date / time, Size MiB (total)  (vSnapshot sheet saved as CSV)"
     )]
     Import(ImportArgs),
     /// Project each disk's growth: linear and saturating fits, weekly projections with a band,
@@ -201,6 +205,22 @@ pub struct HistoryArgs {
     /// Print CSV
     #[arg(long)]
     pub csv: bool,
+    /// Delete the point of --disk at --at (one transaction; the disk's points are printed
+    /// before and after)
+    #[arg(long, requires_all = ["disk", "at"], conflicts_with_all = ["json", "csv"])]
+    pub delete: bool,
+    /// The time of the point to delete, as `history` prints it
+    #[arg(long, value_name = "TIME", requires = "delete")]
+    pub at: Option<String>,
+    /// Give every point of disk OLD to disk NEW (one transaction; printed before and after).
+    /// NEW may have points already, at other times: the two series are merged
+    #[arg(
+        long,
+        num_args = 2,
+        value_names = ["OLD", "NEW"],
+        conflicts_with_all = ["delete", "disk", "json", "csv"]
+    )]
+    pub rename: Option<Vec<String>>,
 }
 
 /// `import` arguments.
@@ -214,6 +234,11 @@ pub struct ImportArgs {
     /// When the export was taken (RVTools, PowerCLI) [default: the file's modification time]
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
+    /// Whether dates written 1/11/2026 are day first (dmy: 1 November) or month first (mdy:
+    /// 11 January) [default: the order a date in the file proves; refused when every date
+    /// could be read both ways]
+    #[arg(long, value_enum, value_name = "ORDER")]
+    pub date_order: Option<crate::history::time::DateOrder>,
 }
 
 /// `forecast` arguments.
@@ -228,7 +253,8 @@ pub struct ForecastArgs {
     /// Weeks to project past the last point
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub weeks: u32,
-    /// A size budget to report the crossing of (e.g. 20GiB)
+    /// A size budget to report the crossing of (20GiB is 20 x 2^30 bytes, 20GB 20 x 10^9;
+    /// a bare 20G is refused)
     #[arg(long, value_name = "BYTES")]
     pub budget: Option<String>,
     /// Print JSON (docs/JSON.md)
@@ -251,7 +277,7 @@ pub struct ChartArgs {
     /// Weeks of projection to draw
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub weeks: u32,
-    /// A budget line (e.g. 20GiB)
+    /// A budget line (20GiB is 20 x 2^30 bytes, 20GB 20 x 10^9; a bare 20G is refused)
     #[arg(long, value_name = "BYTES")]
     pub budget: Option<String>,
 }
@@ -314,8 +340,8 @@ pub struct ScanArgs {
     /// Save this scan's summary in the history store (every disk's, for a datastore)
     #[arg(long)]
     pub record: bool,
-    /// The time to record the scan at, for back-filled scans (e.g. 2026-11-01T08:00:00Z)
-    /// [default: now]
+    /// The time to record the scan at, for back-filled scans (e.g. 2026-11-01T08:00:00Z; not
+    /// in the future) [default: now]
     #[arg(long, value_name = "TIME", requires = "record")]
     pub at: Option<String>,
     /// The disk's name in the history [default: the top layer's canonical path]
@@ -334,7 +360,7 @@ pub struct ScanArgs {
 #[command(next_help_heading = "LUN model (docs/MODEL.md)")]
 pub struct ModelArgs {
     /// Growth of each VM's delta within --window: a burst such as a boot storm or an AV
-    /// definition update (e.g. 2GiB)
+    /// definition update (2GiB is 2 x 2^30 bytes, 2GB 2 x 10^9; a bare 2G is refused)
     #[arg(long, value_name = "BYTES", requires = "window")]
     pub growth_per_vm: Option<String>,
     /// The window of --growth-per-vm (e.g. 2m, 8h, 4w)

@@ -16,7 +16,7 @@ use crate::source::{ReadMode, Source};
 
 /// The fuzz targets, by the name of their directory under `fuzz/fuzz_targets` and
 /// `tests/fuzz_regressions`.
-pub const TARGETS: [&str; 8] = [
+pub const TARGETS: [&str; 9] = [
     "descriptor",
     "kdmv",
     "stream",
@@ -25,6 +25,7 @@ pub const TARGETS: [&str; 8] = [
     "chain",
     "vmx",
     "vmsd",
+    "import",
 ];
 
 /// Runs target `name` on `data`; `None` for an unknown name.
@@ -38,6 +39,7 @@ pub fn run(name: &str, data: &[u8]) -> Option<Outcome> {
         "chain" => chain(data),
         "vmx" => vmx_file(data),
         "vmsd" => vmsd_file(data),
+        "import" => import_csv(data),
         _ => return None,
     })
 }
@@ -254,6 +256,54 @@ pub fn chain(data: &[u8]) -> Outcome {
     r.into()
 }
 
+/// The time `import_csv` takes as the export's (2026-11-20T00:00:00Z).
+pub const IMPORT_EXPORT_AT: i64 = 1_795_132_800;
+
+/// A CSV export as `import` reads it. The first byte picks the options: its value modulo 3
+/// the date order (none, dmy, mdy), bit 2 the zone (UTC, or +05:30); the rest is the file.
+/// Whatever is accepted must be storable: at least one point, every size within the
+/// store's range, every disk named, no snapshot point after the export time.
+pub fn import_csv(data: &[u8]) -> Outcome {
+    use crate::history::MAX_BYTES;
+    use crate::history::import::{Layout, Options, parse};
+    use crate::history::time::{DateOrder, Zone};
+    let Some((&opt, body)) = data.split_first() else {
+        return Outcome::Refused("no options byte".into());
+    };
+    let order = match opt % 3 {
+        0 => None,
+        1 => Some(DateOrder::Dmy),
+        _ => Some(DateOrder::Mdy),
+    };
+    let zone = if opt & 4 != 0 {
+        // 19800 s (5:30) is well inside FixedOffset's range of a day.
+        Zone::Fixed(chrono::FixedOffset::east_opt(19_800).expect("+05:30 is an offset"))
+    } else {
+        Zone::Utc
+    };
+    let export_at = chrono::DateTime::from_timestamp(IMPORT_EXPORT_AT, 0).unwrap_or_default();
+    let opts = Options {
+        export_at,
+        order,
+        zone,
+    };
+    match parse(body, &opts) {
+        Ok(import) => {
+            assert!(!import.points.is_empty(), "accepted with no points");
+            for p in &import.points {
+                assert!(p.bytes <= MAX_BYTES, "{} bytes accepted", p.bytes);
+                assert!(!p.disk.is_empty(), "a point without a disk");
+                assert!(
+                    import.layout == Layout::Plain || p.at <= export_at,
+                    "a snapshot point after the export"
+                );
+            }
+            Outcome::Accepted
+        }
+        Err(e) => Outcome::Refused(e.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,5 +356,20 @@ mod tests {
         assert!(
             matches!(run("vmsd", b"a = \"\0\""), Some(Outcome::Refused(m)) if m.contains("NUL"))
         );
+    }
+
+    #[test]
+    fn import_inputs_pick_their_options() {
+        let csv = b"VM,Name,Date / time,Size MiB (total)\nv,s,1/11/2026 06:00,1\n";
+        let with = |opt: u8| {
+            let mut d = vec![opt];
+            d.extend_from_slice(csv);
+            import_csv(&d)
+        };
+        assert!(matches!(with(0), Outcome::Refused(m) if m.contains("--date-order")));
+        assert_eq!(with(1), Outcome::Accepted);
+        assert_eq!(with(2), Outcome::Accepted);
+        assert_eq!(with(5), Outcome::Accepted);
+        assert!(matches!(import_csv(b""), Outcome::Refused(_)));
     }
 }

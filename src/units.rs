@@ -1,19 +1,22 @@
-//! Units of the disk: sectors, and human sizes (`2GiB`, `16M`) for input and output.
+//! Units of the disk: sectors, and human sizes (`2GiB`, `2GB`) for input and output.
 //!
 //! JSON always carries plain byte integers; binary units appear only in text for people.
 
 /// Bytes per sector in every VMDK format (FORMATS.md, introduction).
 pub const SECTOR: u64 = 512;
 
-/// Parses a size such as `16MiB`, `2G`, `300k`, `4096` or `0x1000` into bytes.
+/// Parses a size such as `16MiB`, `2GB`, `4096` or `0x1000` into bytes, following the unit
+/// written: `KiB`, `MiB`, `GiB`, `TiB`, `PiB` are binary (2^10, 2^20, ...), `KB`, `MB`, `GB`,
+/// `TB`, `PB` decimal (10^3, 10^6, ...), without regard to case; `B` or nothing is bytes.
 ///
-/// Suffixes are binary (K = KiB); an optional trailing `B`/`iB` is accepted. The error keeps
-/// the user's text and says which forms are accepted.
+/// A bare `K`, `M`, `G`, `T` or `P` is refused: people write `2G` for both 2 GiB and 2 GB,
+/// and a size read the other way is off by 7 % (GiB) to 13 % (PiB) without a word. The
+/// error keeps the user's text and shows both readings.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let bad = || {
         format!(
-            "invalid size {text:?}: expected a number of bytes with an optional binary suffix, such as 4096, 64KiB, 16M, 2GiB or 1T"
+            "invalid size {text:?}: expected a number of bytes with an optional unit: binary KiB, MiB, GiB, TiB (2^10 ...) or decimal KB, MB, GB, TB (10^3 ...), such as 4096, 64KiB, 2GiB or 2GB"
         )
     };
     if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
@@ -24,14 +27,33 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .unwrap_or(t.len());
     let (num, suffix) = t.split_at(split);
     let suffix = suffix.trim();
-    let mult: u64 = match suffix.to_ascii_lowercase().as_str() {
+    const PREFIXES: [char; 5] = ['k', 'm', 'g', 't', 'p'];
+    let lower = suffix.to_ascii_lowercase();
+    let mult: u64 = match lower.as_str() {
         "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        "t" | "tb" | "tib" => 1 << 40,
-        "p" | "pb" | "pib" => 1 << 50,
-        _ => return Err(bad()),
+        _ => {
+            let mut chars = lower.chars();
+            let Some(power) = chars
+                .next()
+                .and_then(|p| PREFIXES.iter().position(|&q| q == p))
+            else {
+                return Err(bad());
+            };
+            let power = power as u32 + 1;
+            match chars.as_str() {
+                "ib" => 1u64 << (10 * power),
+                "b" => 1000u64.pow(power),
+                "" if !num.is_empty() => {
+                    let p = &suffix[..1].to_ascii_uppercase();
+                    return Err(format!(
+                        "size {text:?} is ambiguous: write {num}{p}iB for {num} x 2^{} bytes or {num}{p}B for {num} x 10^{} bytes",
+                        10 * power,
+                        3 * power
+                    ));
+                }
+                _ => return Err(bad()),
+            }
+        }
     };
     if num.is_empty() {
         return Err(bad());
@@ -129,15 +151,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_binary_suffixes() {
+    fn parses_the_unit_written() {
         assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("4096B"), Ok(4096));
         assert_eq!(parse_size("16MiB"), Ok(16 << 20));
-        assert_eq!(parse_size("16M"), Ok(16 << 20));
+        assert_eq!(parse_size("16MB"), Ok(16_000_000));
         assert_eq!(parse_size("2GiB"), Ok(2 << 30));
-        assert_eq!(parse_size("1.5k"), Ok(1536));
+        assert_eq!(parse_size("2gb"), Ok(2_000_000_000));
+        assert_eq!(parse_size("2 KB"), Ok(2000));
+        assert_eq!(parse_size("2kB"), Ok(2000));
+        assert_eq!(parse_size("1TB"), Ok(1_000_000_000_000));
+        assert_eq!(parse_size("1PiB"), Ok(1 << 50));
+        assert_eq!(parse_size("1.5KiB"), Ok(1536));
+        assert_eq!(parse_size("1.5KB"), Ok(1500));
         assert_eq!(parse_size("0x200"), Ok(512));
+        let e = parse_size("2G").unwrap_err();
+        assert!(
+            e.contains("2GiB") && e.contains("2GB") && e.contains("ambiguous"),
+            "{e}"
+        );
+        assert!(parse_size("16m").unwrap_err().contains("16MiB"));
         assert!(parse_size("12 apples").unwrap_err().contains("12 apples"));
-        assert!(parse_size("99999999999T").is_err());
+        assert!(parse_size("G").is_err());
+        assert!(parse_size("2Gi").is_err());
+        assert!(parse_size("99999999999TiB").is_err());
     }
 
     #[test]

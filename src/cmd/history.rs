@@ -1,33 +1,59 @@
-//! `history`, `import` and `forecast`: the history store seen from the command line, and
-//! `scan --record`'s point (built here from a scan report).
+//! `history` (listing, `--delete`, `--rename`), `import` and `forecast`: the history store
+//! seen from the command line; and `scan --record`'s [`Recording`], whose points are built
+//! here from scan reports and written after the report is printed. Flags that take times or
+//! sizes are read here (`--at`, `--since`, `--tz`, `--budget`).
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use crate::cli::{DbArgs, ForecastArgs, HistoryArgs, ImportArgs, ScanArgs};
+use crate::cli::{DbArgs, ForecastArgs, GlobalArgs, HistoryArgs, ImportArgs};
 use crate::error::{Error, Result};
 use crate::history::forecast::{DiskForecast, forecast as project};
-use crate::history::{
-    Point, Recorded, Store, default_db, format_time, import::read_csv, parse_time,
-};
+use crate::history::import::{Options, read_csv};
+use crate::history::time::{Zone, parse_arg};
+use crate::history::{Point, Recorded, Store, default_db, disk_name, format_time};
 use crate::report::ScanReport;
 use crate::units::{format_size, parse_size};
 
-pub(super) fn open_store(db: &DbArgs) -> Result<Store> {
-    let path: PathBuf = match &db.db {
-        Some(p) => p.clone(),
-        None => default_db()?,
-    };
-    Store::open(&path)
+/// The store `--db` names, or the default one.
+fn store_path(db: &DbArgs) -> Result<PathBuf> {
+    match &db.db {
+        Some(p) => Ok(p.clone()),
+        None => default_db(),
+    }
 }
 
-pub(super) fn time_arg(flag: &str, text: &str) -> Result<DateTime<Utc>> {
-    parse_time(text).ok_or_else(|| {
-        Error::Usage(format!(
-            "{flag} {text:?}: expected a time such as 2026-11-01T08:00:00Z or a date 2026-11-01"
-        ))
-    })
+/// The store, for reading: never created ("no history store at PATH").
+pub(super) fn open_store(db: &DbArgs) -> Result<Store> {
+    Store::open_read(&store_path(db)?)
+}
+
+/// How times without a zone are read (`--tz`).
+pub(super) fn zone(g: &GlobalArgs) -> Result<Zone> {
+    match &g.tz {
+        Some(t) => Zone::parse(t).map_err(|e| Error::Usage(format!("--tz: {e}"))),
+        None => Ok(Zone::Utc),
+    }
+}
+
+pub(super) fn time_arg(flag: &str, text: &str, zone: Zone) -> Result<DateTime<Utc>> {
+    parse_arg(text, zone).map_err(|e| Error::Usage(format!("{flag} {e}")))
+}
+
+/// A time that must not be in the future (`--at` of a record or import, `--since`).
+pub(super) fn past_time_arg(flag: &str, text: &str, zone: Zone) -> Result<DateTime<Utc>> {
+    let t = time_arg(flag, text, zone)?;
+    let now = Utc::now();
+    if t > now {
+        return Err(Error::Usage(format!(
+            "{flag} {text}: {} is in the future (it is {} now)",
+            format_time(&t),
+            format_time(&now)
+        )));
+    }
+    Ok(t)
 }
 
 pub(super) fn size_arg(flag: &str, text: &Option<String>) -> Result<Option<u64>> {
@@ -36,28 +62,74 @@ pub(super) fn size_arg(flag: &str, text: &Option<String>) -> Result<Option<u64>>
         .transpose()
 }
 
-/// Records the scan in `report` as `scan --record` asked; prints what happened to stderr.
-pub(super) fn record_scan(a: &ScanArgs, path: &std::path::Path, report: &ScanReport) -> Result<()> {
-    let at = record_time(a)?;
-    let disk = match &a.disk {
-        Some(d) => d.clone(),
-        None => std::fs::canonicalize(path)
-            .map_err(|e| Error::io(path, "resolve", e))?
-            .display()
-            .to_string(),
-    };
-    let Some(point) = point_of(disk, at, report) else {
-        return Ok(());
-    };
-    record_points(&a.db, &[point])
+/// What `scan --record` will record: the time and store are settled before the scan (a bad
+/// `--at` fails at once), points are added as disks are scanned, and the store is written
+/// only after the report is printed (a store that fails loses no output).
+#[derive(Debug)]
+pub(super) struct Recording {
+    db: PathBuf,
+    at: DateTime<Utc>,
+    points: Vec<Point>,
 }
 
-/// When `scan --record` records: `--at`, or now.
-pub(super) fn record_time(a: &ScanArgs) -> Result<DateTime<Utc>> {
-    match &a.at {
-        Some(t) => time_arg("--at", t),
-        None => Ok(Utc::now()),
+impl Recording {
+    /// From `scan --record`'s `--at` (not in the future; default now), `--tz` and `--db`.
+    pub(super) fn new(g: &GlobalArgs, at: Option<&str>, db: &DbArgs) -> Result<Recording> {
+        let at = match at {
+            Some(t) => past_time_arg("--at", t, zone(g)?)?,
+            None => Utc::now(),
+        };
+        Ok(Recording {
+            db: store_path(db)?,
+            at,
+            points: Vec::new(),
+        })
     }
+
+    /// Adds the point of `report` under `disk`.
+    pub(super) fn add(&mut self, disk: String, report: &ScanReport) {
+        if let Some(p) = point_of(disk, self.at, report) {
+            self.points.push(p);
+        }
+    }
+
+    /// Whether the store exists yet (a record creates it).
+    pub(super) fn creates_store(&self) -> bool {
+        std::fs::symlink_metadata(&self.db).is_err()
+    }
+
+    /// Writes every point in one transaction, creating the store when missing, and says
+    /// on stderr what became of each.
+    pub(super) fn commit(self) -> Result<()> {
+        let mut store = Store::create(&self.db)?;
+        let done = store.record_all(&self.points)?;
+        for (point, r) in self.points.iter().zip(done) {
+            match r {
+                Recorded::New { segment } => eprintln!(
+                    "deltascope: recorded {} at {} ({}, segment {segment}) in {}",
+                    point.disk,
+                    format_time(&point.at),
+                    format_size(point.bytes),
+                    store.path().display()
+                ),
+                Recorded::Duplicate => eprintln!(
+                    "deltascope: {} already has a point at {}: not recorded again",
+                    point.disk,
+                    format_time(&point.at)
+                ),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The name `scan --record` gives the disk whose top layer is `path`: `--disk`, or the
+/// store's name for its canonical path.
+pub(super) fn scan_disk_name(disk: Option<&str>, path: &Path) -> Result<String> {
+    Ok(match disk {
+        Some(d) => d.to_string(),
+        None => disk_name(&std::fs::canonicalize(path).map_err(|e| Error::io(path, "resolve", e))?),
+    })
 }
 
 /// The history point of a scan: the top layer's sizes, classes and ceilings.
@@ -92,47 +164,19 @@ pub(super) fn point_of(disk: String, at: DateTime<Utc>, report: &ScanReport) -> 
     })
 }
 
-/// Records points in the store, saying on stderr what became of each.
-pub(super) fn record_points(db: &DbArgs, points: &[Point]) -> Result<()> {
-    let mut store = open_store(db)?;
-    for point in points {
-        match store.record(point)? {
-            Recorded::New { segment } => eprintln!(
-                "deltascope: recorded {} at {} ({}, segment {segment}) in {}",
-                point.disk,
-                format_time(&point.at),
-                format_size(point.bytes),
-                store.path().display()
-            ),
-            Recorded::Duplicate => eprintln!(
-                "deltascope: {} already has a point at {}: not recorded again",
-                point.disk,
-                format_time(&point.at)
-            ),
-        }
-    }
-    Ok(())
-}
-
 /// Growth of every recorded disk over its latest segment: (bytes grown, seconds), for disks
-/// with at least two points there. `None` when no store exists yet (nothing is created).
+/// with at least two points there. `None` when there is no store yet and none was named, or
+/// when this run is about to create it (`creating`); a store named with --db that does not
+/// exist is an error, and nothing is created.
 pub(super) fn recorded_growth(
     db: &DbArgs,
+    creating: bool,
 ) -> Result<Option<std::collections::HashMap<String, (u64, f64)>>> {
-    let path: PathBuf = match &db.db {
-        Some(p) => p.clone(),
-        None => default_db()?,
-    };
-    if !path.exists() {
-        if db.db.is_some() {
-            return Err(Error::Usage(format!(
-                "{}: no such history file",
-                path.display()
-            )));
-        }
+    let path = store_path(db)?;
+    if std::fs::symlink_metadata(&path).is_err() && (creating || db.db.is_none()) {
         return Ok(None);
     }
-    let store = Store::open(&path)?;
+    let store = Store::open_read(&path)?;
     let mut out = std::collections::HashMap::new();
     for (disk, points) in store.series(None)? {
         let Some(last) = points.last() else { continue };
@@ -149,7 +193,11 @@ pub(super) fn recorded_growth(
     Ok(Some(out))
 }
 
-pub(super) fn list(a: &HistoryArgs) -> Result<()> {
+/// `history`: list, or change with --delete or --rename.
+pub(super) fn list(g: &GlobalArgs, a: &HistoryArgs) -> Result<()> {
+    if a.delete || a.rename.is_some() {
+        return change(g, a);
+    }
     let store = open_store(&a.db)?;
     let series = store.series(a.disk.as_deref())?;
     if a.json {
@@ -213,47 +261,91 @@ pub(super) fn list(a: &HistoryArgs) -> Result<()> {
         if series.is_empty() {
             writeln!(w, "no points in {}", store.path().display())?;
         }
-        for (disk, points) in &series {
-            writeln!(w, "{disk}")?;
-            writeln!(
-                w,
-                "  {:<21} {:>3} {:>11} {:>10} {:>10} {:>12} {:<8} source",
-                "at", "seg", "allocated", "growth", "fresh", "exp. ceiling", "cid"
-            )?;
-            let mut prev: Option<&Point> = None;
-            for p in points {
-                let growth = match prev {
-                    Some(q) if q.segment == p.segment => {
-                        format_size(p.bytes.saturating_sub(q.bytes))
-                    }
-                    _ => "-".into(),
-                };
-                writeln!(
-                    w,
-                    "  {:<21} {:>3} {:>11} {:>10} {:>10} {:>12} {:<8} {}",
-                    format_time(&p.at),
-                    p.segment,
-                    format_size(p.bytes),
-                    growth,
-                    p.classes
-                        .map(|c| format_size(c[0]))
-                        .unwrap_or_else(|| "-".into()),
-                    p.expected_ceiling
-                        .map(format_size)
-                        .unwrap_or_else(|| "-".into()),
-                    p.cid.as_deref().unwrap_or("-"),
-                    p.source
-                )?;
-                prev = Some(p);
-            }
-        }
-        Ok(())
+        write_series(w, &series)
     })
 }
 
-pub(super) fn import(a: &ImportArgs) -> Result<()> {
-    let at = match &a.at {
-        Some(t) => time_arg("--at", t)?,
+/// `history --delete` and `history --rename`: one transaction each, the disks' points
+/// printed as they were before and as they are after.
+fn change(g: &GlobalArgs, a: &HistoryArgs) -> Result<()> {
+    let mut store = Store::open_existing(&store_path(&a.db)?)?;
+    let (change, what) = match (&a.rename, &a.disk, &a.at) {
+        (Some(names), _, _) => {
+            let [old, new] = names.as_slice() else {
+                return Err(Error::Usage("--rename takes two names: OLD NEW".into()));
+            };
+            (store.rename(old, new)?, format!("renamed {old} to {new}"))
+        }
+        (None, Some(disk), Some(at)) => {
+            let at = time_arg("--at", at, zone(g)?)?;
+            (
+                store.delete(disk, at)?,
+                format!("deleted the point of {disk} at {}", format_time(&at)),
+            )
+        }
+        _ => {
+            return Err(Error::Usage(
+                "--delete needs --disk and --at: the point to delete".into(),
+            ));
+        }
+    };
+    super::to_stdout(|w| {
+        writeln!(w, "before:")?;
+        write_series(w, &change.before)?;
+        writeln!(w, "after:")?;
+        write_series(w, &change.after)
+    })?;
+    eprintln!("deltascope: {what} in {}", store.path().display());
+    Ok(())
+}
+
+/// The text table of `history`: each disk, then one line per point.
+fn write_series(w: &mut dyn Write, series: &[(String, Vec<Point>)]) -> std::io::Result<()> {
+    for (disk, points) in series {
+        writeln!(w, "{disk}")?;
+        if points.is_empty() {
+            writeln!(w, "  no points")?;
+            continue;
+        }
+        writeln!(
+            w,
+            "  {:<21} {:>3} {:>11} {:>10} {:>10} {:>12} {:<8} source",
+            "at", "seg", "allocated", "growth", "fresh", "exp. ceiling", "cid"
+        )?;
+        let mut prev: Option<&Point> = None;
+        for p in points {
+            let growth = match prev {
+                Some(q) if q.segment == p.segment => format_size(p.bytes.saturating_sub(q.bytes)),
+                _ => "-".into(),
+            };
+            writeln!(
+                w,
+                "  {:<21} {:>3} {:>11} {:>10} {:>10} {:>12} {:<8} {}",
+                format_time(&p.at),
+                p.segment,
+                format_size(p.bytes),
+                growth,
+                p.classes
+                    .map(|c| format_size(c[0]))
+                    .unwrap_or_else(|| "-".into()),
+                p.expected_ceiling
+                    .map(format_size)
+                    .unwrap_or_else(|| "-".into()),
+                p.cid.as_deref().unwrap_or("-"),
+                p.source
+            )?;
+            prev = Some(p);
+        }
+    }
+    Ok(())
+}
+
+/// `import`: the whole file is parsed first and recorded in one transaction, so a bad line
+/// stores nothing (and creates no store).
+pub(super) fn import(g: &GlobalArgs, a: &ImportArgs) -> Result<()> {
+    let zone = zone(g)?;
+    let export_at = match &a.at {
+        Some(t) => past_time_arg("--at", t, zone)?,
         None => {
             let m = std::fs::metadata(&a.file)
                 .and_then(|m| m.modified())
@@ -261,20 +353,30 @@ pub(super) fn import(a: &ImportArgs) -> Result<()> {
             DateTime::<Utc>::from(m)
         }
     };
-    let (layout, points) = read_csv(&a.file, at)?;
-    let mut store = open_store(&a.db)?;
-    let (mut new, mut dup) = (0, 0);
-    for p in &points {
-        match store.record(p)? {
-            Recorded::New { .. } => new += 1,
-            Recorded::Duplicate => dup += 1,
-        }
+    let import = read_csv(
+        &a.file,
+        &Options {
+            export_at,
+            order: a.date_order,
+            zone,
+        },
+    )?;
+    for note in &import.notes {
+        eprintln!("deltascope: {}: {note}", a.file.display());
     }
-    let disks: std::collections::BTreeSet<&str> = points.iter().map(|p| p.disk.as_str()).collect();
+    let mut store = Store::create(&store_path(&a.db)?)?;
+    let done = store.record_all(&import.points)?;
+    let new = done
+        .iter()
+        .filter(|r| matches!(r, Recorded::New { .. }))
+        .count();
+    let dup = done.len() - new;
+    let disks: std::collections::BTreeSet<&str> =
+        import.points.iter().map(|p| p.disk.as_str()).collect();
     eprintln!(
         "deltascope: {}: {} layout, {new} point(s) recorded, {dup} already there, {} disk(s), in {}",
         a.file.display(),
-        layout.name(),
+        import.layout.name(),
         disks.len(),
         store.path().display()
     );

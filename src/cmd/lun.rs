@@ -7,6 +7,7 @@ use crate::chart::sensitivity::{self, Sensitivity};
 use crate::cli::{DbArgs, GlobalArgs, LunArgs, ModelArgs, ScanArgs};
 use crate::datastore::{Found, discover, plan};
 use crate::error::{Error, Result};
+use crate::history::disk_name;
 use crate::lun::{Params, VMFS_SPARSE_INCREMENT};
 use crate::progress::{Bar, NoProgress, Progress};
 use crate::report::datastore::{
@@ -14,6 +15,8 @@ use crate::report::datastore::{
 };
 use crate::report::lun_text;
 use crate::units::parse_duration;
+
+use super::history::Recording;
 
 fn size(flag: &str, v: &Option<String>) -> Result<Option<u64>> {
     super::history::size_arg(flag, v)
@@ -63,8 +66,21 @@ pub(super) fn increment(m: &ModelArgs) -> Result<Option<u64>> {
     Ok(i)
 }
 
-/// Where each VM's growth comes from: a given burst, --since, or the history store.
-pub(super) fn growth_source(m: &ModelArgs, db: &DbArgs) -> Result<GrowthSource> {
+/// Where each VM's growth comes from: a given burst, --since, or the history store (read
+/// only: a store named with --db must exist).
+pub(super) fn growth_source(g: &GlobalArgs, m: &ModelArgs, db: &DbArgs) -> Result<GrowthSource> {
+    growth_source_for(g, m, db, None)
+}
+
+/// As [`growth_source`] for a run that records into the store: a store that does not
+/// exist yet has no growth, and one that cannot be read is a warning (the scan is still
+/// printed; recording into it then fails).
+fn growth_source_for(
+    g: &GlobalArgs,
+    m: &ModelArgs,
+    db: &DbArgs,
+    recording: Option<&Recording>,
+) -> Result<GrowthSource> {
     if let (Some(g), Some(w)) = (&m.growth_per_vm, &m.window) {
         let bytes = size("--growth-per-vm", &Some(g.clone()))?.unwrap_or(0);
         return Ok(GrowthSource::Given {
@@ -73,18 +89,24 @@ pub(super) fn growth_source(m: &ModelArgs, db: &DbArgs) -> Result<GrowthSource> 
         });
     }
     if let Some(since) = &m.since {
-        let at = super::history::time_arg("--since", since)?;
+        let at = super::history::past_time_arg("--since", since, super::history::zone(g)?)?;
         let secs = (chrono::Utc::now() - at).num_milliseconds() as f64 / 1000.0;
         if secs <= 0.0 {
             return Err(Error::Usage(format!(
-                "--since {since}: that is not in the past"
+                "--since {since}: that is now, not in the past"
             )));
         }
         return Ok(GrowthSource::Since { window: secs });
     }
-    Ok(match super::history::recorded_growth(db)? {
-        Some(m) => GrowthSource::History(m),
-        None => GrowthSource::Unknown,
+    let creating = recording.is_some_and(Recording::creates_store);
+    Ok(match super::history::recorded_growth(db, creating) {
+        Ok(Some(m)) => GrowthSource::History(m),
+        Ok(None) => GrowthSource::Unknown,
+        Err(e) if recording.is_some() => {
+            eprintln!("deltascope: warning: growth from history: {e}; growth is unknown");
+            GrowthSource::Unknown
+        }
+        Err(e) => return Err(e),
     })
 }
 
@@ -119,12 +141,13 @@ pub(super) fn luns(dirs: &[PathBuf], specs: &[String]) -> Result<Vec<(String, Pa
     Ok(out)
 }
 
-/// Finds and scans every disk of the LUNs, and builds the report.
+/// Finds and scans every disk of the LUNs, and builds the report; with `record`, adds
+/// every disk scanned to it (written by the caller after the report is printed).
 pub(super) fn scan_luns(
     g: &GlobalArgs,
     luns: &[(String, PathBuf)],
     settings: &ModelSettings,
-    record: Option<&ScanArgs>,
+    record: Option<&mut Recording>,
 ) -> Result<DatastoreReport> {
     // Every LUN is a root where missing absolute parent hints are looked for: a replica may
     // sit on another datastore than its clones.
@@ -182,14 +205,12 @@ pub(super) fn scan_luns(
     if let Some(b) = &bar {
         b.finish();
     }
-    if let Some(a) = record {
-        let at = super::history::record_time(a)?;
-        let points: Vec<_> = scans
-            .iter()
-            .filter_map(|s| s.result.as_ref().ok().map(|r| (s, r)))
-            .filter_map(|(s, r)| super::history::point_of(s.path.display().to_string(), at, r))
-            .collect();
-        super::history::record_points(&a.db, &points)?;
+    if let Some(r) = record {
+        for s in &scans {
+            if let Ok(report) = &s.result {
+                r.add(disk_name(&s.path), report);
+            }
+        }
     }
     let named: Vec<(String, PathBuf, Found)> = luns
         .iter()
@@ -204,19 +225,28 @@ pub(super) fn scan_luns(
 /// `scan DIR...` / `scan --lun NAME=DIR`.
 pub(super) fn scan_datastore(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
     let luns = luns(&a.paths, &a.lun)?;
+    // A bad --at or --tz fails before the scan; the store is written after the report.
+    let mut recording = a
+        .record
+        .then(|| Recording::new(g, a.at.as_deref(), &a.db))
+        .transpose()?;
     let settings = ModelSettings {
         params: params(&a.model)?,
         increment: increment(&a.model)?,
-        growth: growth_source(&a.model, &a.db)?,
+        growth: growth_source_for(g, &a.model, &a.db, recording.as_ref())?,
     };
-    let report = scan_luns(g, &luns, &settings, a.record.then_some(a))?;
-    if a.json {
-        super::json_to_stdout(&report)?;
+    let report = scan_luns(g, &luns, &settings, recording.as_mut())?;
+    let printed = if a.json {
+        super::json_to_stdout(&report)
     } else if a.csv {
-        super::to_stdout(|w| write_vm_csv(w, &report))?;
+        super::to_stdout(|w| write_vm_csv(w, &report))
     } else {
-        super::to_stdout(|w| lun_text::render_datastore(w, &report))?;
+        super::to_stdout(|w| lun_text::render_datastore(w, &report))
+    };
+    if let Some(r) = recording {
+        r.commit()?;
     }
+    printed?;
     failures(&report)
 }
 
@@ -291,7 +321,7 @@ pub(super) fn run(g: &GlobalArgs, a: &LunArgs) -> Result<()> {
     let settings = ModelSettings {
         params: p,
         increment: increment(&a.model)?,
-        growth: growth_source(&a.model, &a.db)?,
+        growth: growth_source(g, &a.model, &a.db)?,
     };
     if matches!(settings.growth, GrowthSource::Unknown) {
         return Err(Error::Usage(

@@ -39,7 +39,7 @@ pub(super) fn run(g: &GlobalArgs, a: &ReportArgs) -> Result<()> {
         let settings = crate::report::datastore::ModelSettings {
             params: super::lun::params(&a.model)?,
             increment: super::lun::increment(&a.model)?,
-            growth: super::lun::growth_source(&a.model, &a.db)?,
+            growth: super::lun::growth_source(g, &a.model, &a.db)?,
         };
         let report = super::lun::scan_luns(g, &luns, &settings, None)?;
         page.sensitivity = report
@@ -107,26 +107,15 @@ fn history(a: &ReportArgs) -> Result<Section<HistoryView>> {
         Some(p) => p.clone(),
         None => default_db()?,
     };
-    if !path.exists() {
-        if a.db.db.is_some() {
-            return Err(Error::Usage(format!(
-                "{}: no such history file",
-                path.display()
-            )));
-        }
+    if a.db.db.is_none() && std::fs::symlink_metadata(&path).is_err() {
         return Ok(Section::Skipped(format!(
             "no history store at {} (record scans with `scan --record`, or pass --db)",
             path.display()
         )));
     }
-    let disk = match &a.disk {
-        Some(d) => d.clone(),
-        None => std::fs::canonicalize(&a.path)
-            .map_err(|e| Error::io(&a.path, "resolve", e))?
-            .display()
-            .to_string(),
-    };
-    let store = Store::open(&path)?;
+    let disk = super::history::scan_disk_name(a.disk.as_deref(), &a.path)?;
+    // Never created here: a store named with --db that does not exist is an error.
+    let store = Store::open_read(&path)?;
     if !store.disks()?.contains(&disk) {
         return Ok(Section::Skipped(format!(
             "{} has no points for {disk} (name the disk with --disk)",

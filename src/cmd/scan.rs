@@ -26,6 +26,15 @@ pub(super) fn run(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
         ));
     }
     let path = &a.paths[0];
+    // A bad --at or --tz fails before the scan; the store is written after the report.
+    let mut recording = a
+        .record
+        .then(|| super::history::Recording::new(g, a.at.as_deref(), &a.db))
+        .transpose()?;
+    let disk = match &recording {
+        Some(_) => Some(super::history::scan_disk_name(a.disk.as_deref(), path)?),
+        None => None,
+    };
     let chain = super::open_chain(g, path)?;
     let pool = super::pool(g)?;
     let bar = super::show_progress(g)
@@ -40,12 +49,14 @@ pub(super) fn run(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
         b.finish();
     }
     let report = report?;
-    if a.record {
-        super::history::record_scan(a, path, &report)?;
-    }
-    if a.json {
+    let printed = if a.json {
         super::json_to_stdout(&report)
     } else {
         super::to_stdout(|w| text::render_scan(w, &report))
+    };
+    if let (Some(mut r), Some(disk)) = (recording.take(), disk) {
+        r.add(disk, &report);
+        r.commit()?;
     }
+    printed
 }

@@ -360,7 +360,9 @@ struct DiskContext<'a> {
 }
 
 fn vm_report(lun: &str, scan: &DiskScan, ctx: &DiskContext, s: &ModelSettings) -> VmReport {
-    let path = scan.path.display().to_string();
+    // The history store's name for the disk: the path, with bytes that are not UTF-8
+    // escaped so that two such paths stay two disks (and growth is looked up by it).
+    let path = crate::history::disk_name(&scan.path);
     let facts = RoleFacts {
         vmx_mode: ctx.vmx_mode,
         vm_has_snapshots: ctx.vm_has_snapshots,

@@ -161,6 +161,19 @@ fn rvtools_and_powercli_exports_import_and_chart() {
     }
     let pc = d.path().join("pc.csv");
     std::fs::write(&pc, "#TYPE VMware.VimAutomation.ViCore.Impl.V1.VM.SnapshotImpl\n\"Description\",\"Created\",\"Quiesced\",\"PowerState\",\"VM\",\"SizeMB\",\"SizeGB\",\"Name\"\n\"\",\"10/3/2026 9:00:00 PM\",\"False\",\"PoweredOn\",\"app-01\",\"512.25\",\"0.500244140625\",\"pre-upgrade\"\n").expect("write");
+    // "10/3/2026" could be either order: PowerCLI's US culture writes month first.
+    let e = fails(
+        2,
+        args(&[
+            "import",
+            pc.to_str().expect("utf-8"),
+            "--db",
+            db,
+            "--at",
+            "2026-10-10T00:00:00Z",
+        ]),
+    );
+    assert!(e.contains("--date-order") && e.contains("line 3"), "{e}");
     ok(args(&[
         "import",
         pc.to_str().expect("utf-8"),
@@ -168,6 +181,8 @@ fn rvtools_and_powercli_exports_import_and_chart() {
         db,
         "--at",
         "2026-10-10T00:00:00Z",
+        "--date-order",
+        "mdy",
     ]));
     let h = json(&args(&["history", "--db", db, "--json"]));
     let disks: Vec<&str> = h["disks"]

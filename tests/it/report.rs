@@ -190,10 +190,10 @@ fn sections_without_data_say_why() {
         html.contains("blame reads NTFS volumes, and this disk has none"),
         "blame note missing"
     );
-    // A missing --db is a usage error, and no page is left behind.
+    // A missing --db is an error (readers never create a store), and no page is left behind.
     let bad = dir.path().join("bad.html");
     let err = fails(
-        2,
+        1,
         [
             "report".as_ref(),
             root()
@@ -205,7 +205,7 @@ fn sections_without_data_say_why() {
             bad.as_os_str(),
         ],
     );
-    assert!(err.contains("no such history file"), "{err}");
+    assert!(err.contains("no history store at"), "{err}");
     assert!(!bad.exists());
     // A disk that is not there: exit 1, no page.
     fails(
