@@ -125,6 +125,12 @@ pub enum Command {
         after_help = "Examples:\n  deltascope report testdata/demo/win10-clone-000002.vmdk -o report.html\n  deltascope report clone-000001.vmdk --db history.sqlite --disk vdi-01 -o vdi-01.html\n  deltascope report /vmfs/volumes/ds1 --since 2026-11-01 --lun-size 2TiB -o ds1.html\n\nThe page needs no network: styles, the table-sorting script and the charts are inline.\nFor a folder, the page is written even when some disks cannot be scanned (they are listed),\nand the exit code is then 1."
     )]
     Report(ReportArgs),
+    /// Set up and check the history store, for the operator of a shared one: `db migrate`
+    /// creates or upgrades its schema, `db check` says whether it is ready.
+    #[command(
+        after_help = "Examples:\n  deltascope db migrate --db postgresql://deltascope@db.example.net/estate\n  deltascope db check --db postgresql://deltascope@db.example.net/estate\n  deltascope db check --json\n\nExit codes of db check: 0 the store is ready (reachable, schema up to date); 1 it is not\n(cannot be reached or read, no store yet, migrations pending, or a newer schema); 2 usage.\nThe password comes from the URL, PGPASSWORD, or ~/.pgpass (PGPASSFILE) as for psql."
+    )]
+    Db(DbCommand),
     /// Print a shell completion script for bash, zsh, fish or powershell.
     #[command(
         after_help = "Examples:\n  deltascope completions bash > ~/.local/share/bash-completion/completions/deltascope\n  deltascope completions zsh > ~/.zfunc/_deltascope\n  deltascope completions fish > ~/.config/fish/completions/deltascope.fish"
@@ -170,6 +176,9 @@ pub struct ReportArgs {
     /// The history store (read only; the growth section is left out when it lacks the disk).
     #[command(flatten)]
     pub db: DbArgs,
+    /// The site the disk's default name carries.
+    #[command(flatten)]
+    pub site: SiteArgs,
     /// Weeks of projection in the growth section
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub weeks: u32,
@@ -184,10 +193,61 @@ pub struct ReportArgs {
 /// Where the history store is.
 #[derive(Debug, Args)]
 pub struct DbArgs {
-    /// History file [default: $DELTASCOPE_DB, else $XDG_DATA_HOME/deltascope/history.sqlite,
-    /// else ~/.local/share/deltascope/history.sqlite]
-    #[arg(long, value_name = "PATH")]
+    /// History store: a SQLite file, or a PostgreSQL database as
+    /// postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME (the password is better kept in
+    /// ~/.pgpass or PGPASSWORD) [default: $DELTASCOPE_DB, else
+    /// $XDG_DATA_HOME/deltascope/history.sqlite, else ~/.local/share/deltascope/history.sqlite]
+    #[arg(long, value_name = "PATH|URL")]
     pub db: Option<PathBuf>,
+}
+
+/// Which site's disks, in a store several hosts share.
+#[derive(Debug, Args)]
+pub struct SiteArgs {
+    /// Prefix the names this run gives disks with SITE: (SITE:/path/to/top.vmdk; for an
+    /// import SITE:VM/snapshot), and read recorded growth under those names, so that two
+    /// hosts' identical paths stay two disks in a shared store. Letters, digits, '.', '_'
+    /// and '-'; --disk names are taken as given [default: $DELTASCOPE_SITE, else no prefix]
+    #[arg(long, value_name = "SITE")]
+    pub site: Option<String>,
+}
+
+/// `db` arguments.
+#[derive(Debug, Args)]
+pub struct DbCommand {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: DbAction,
+}
+
+/// `db` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DbAction {
+    /// Create the store's schema, or bring it up to date (idempotent; one transaction; safe
+    /// while scanners run)
+    Migrate(DbMigrateArgs),
+    /// Say whether the store is ready: reachable, schema version, points and disks, and what
+    /// `db migrate` would do. Never creates or changes the store
+    Check(DbCheckArgs),
+}
+
+/// `db migrate` arguments.
+#[derive(Debug, Args)]
+pub struct DbMigrateArgs {
+    /// The history store.
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+/// `db check` arguments.
+#[derive(Debug, Args)]
+pub struct DbCheckArgs {
+    /// The history store.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Print JSON (docs/JSON.md)
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `history` arguments.
@@ -231,6 +291,9 @@ pub struct ImportArgs {
     /// The history store.
     #[command(flatten)]
     pub db: DbArgs,
+    /// The site every imported disk name is prefixed with.
+    #[command(flatten)]
+    pub site: SiteArgs,
     /// When the export was taken (RVTools, PowerCLI) [default: the file's modification time]
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
@@ -350,6 +413,9 @@ pub struct ScanArgs {
     /// The history store.
     #[command(flatten)]
     pub db: DbArgs,
+    /// The site recorded disk names carry.
+    #[command(flatten)]
+    pub site: SiteArgs,
     /// The LUN model, for datastore scans.
     #[command(flatten)]
     pub model: ModelArgs,
@@ -414,6 +480,9 @@ pub struct LunArgs {
     /// The history store, for growth measured over time.
     #[command(flatten)]
     pub db: DbArgs,
+    /// The site whose recorded growth to read.
+    #[command(flatten)]
+    pub site: SiteArgs,
     /// Print JSON (docs/JSON.md)
     #[arg(long)]
     pub json: bool,

@@ -4,30 +4,43 @@
 //! sizes are read here (`--at`, `--since`, `--tz`, `--budget`).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
-use crate::cli::{DbArgs, ForecastArgs, GlobalArgs, HistoryArgs, ImportArgs};
+use crate::cli::{DbArgs, ForecastArgs, GlobalArgs, HistoryArgs, ImportArgs, SiteArgs};
 use crate::error::{Error, Result};
 use crate::history::forecast::{DiskForecast, forecast as project};
 use crate::history::import::{Options, read_csv};
 use crate::history::time::{Zone, parse_arg};
-use crate::history::{Point, Recorded, Store, default_db, disk_name, format_time};
+use crate::history::{
+    Location, Point, Recorded, Store, check_site, disk_name, format_time, location, site_name,
+};
 use crate::report::ScanReport;
 use crate::units::{format_size, parse_size};
 
-/// The store `--db` names, or the default one.
-fn store_path(db: &DbArgs) -> Result<PathBuf> {
-    match &db.db {
-        Some(p) => Ok(p.clone()),
-        None => default_db(),
-    }
+/// The store `--db` names (a file or a PostgreSQL URL), or the default one.
+pub(super) fn store_location(db: &DbArgs) -> Result<Location> {
+    location(db.db.as_deref().map(|p| p.as_os_str()))
 }
 
-/// The store, for reading: never created ("no history store at PATH").
+/// The store, for reading: never created ("no history store at LOCATION").
 pub(super) fn open_store(db: &DbArgs) -> Result<Store> {
-    Store::open_read(&store_path(db)?)
+    Store::open_read(&store_location(db)?)
+}
+
+/// The site of `--site`, else `$DELTASCOPE_SITE` (checked: letters, digits, '.', '_', '-').
+pub(super) fn site(a: &SiteArgs) -> Result<Option<String>> {
+    let site = match &a.site {
+        Some(s) => Some(s.clone()),
+        None => std::env::var("DELTASCOPE_SITE")
+            .ok()
+            .filter(|s| !s.is_empty()),
+    };
+    if let Some(s) = &site {
+        check_site(s)?;
+    }
+    Ok(site)
 }
 
 /// How times without a zone are read (`--tz`).
@@ -67,23 +80,36 @@ pub(super) fn size_arg(flag: &str, text: &Option<String>) -> Result<Option<u64>>
 /// only after the report is printed (a store that fails loses no output).
 #[derive(Debug)]
 pub(super) struct Recording {
-    db: PathBuf,
+    db: Location,
     at: DateTime<Utc>,
+    site: Option<String>,
     points: Vec<Point>,
 }
 
 impl Recording {
-    /// From `scan --record`'s `--at` (not in the future; default now), `--tz` and `--db`.
-    pub(super) fn new(g: &GlobalArgs, at: Option<&str>, db: &DbArgs) -> Result<Recording> {
+    /// From `scan --record`'s `--at` (not in the future; default now), `--tz`, `--db` and
+    /// the site (`--site`, checked by [`site`]).
+    pub(super) fn new(
+        g: &GlobalArgs,
+        at: Option<&str>,
+        db: &DbArgs,
+        site: Option<String>,
+    ) -> Result<Recording> {
         let at = match at {
             Some(t) => past_time_arg("--at", t, zone(g)?)?,
             None => Utc::now(),
         };
         Ok(Recording {
-            db: store_path(db)?,
+            db: store_location(db)?,
             at,
+            site,
             points: Vec::new(),
         })
+    }
+
+    /// The name a disk scanned at `path` is recorded under: its disk name, after the site.
+    pub(super) fn name_of(&self, path: &Path) -> String {
+        site_name(self.site.as_deref(), disk_name(path))
     }
 
     /// Adds the point of `report` under `disk`.
@@ -93,9 +119,10 @@ impl Recording {
         }
     }
 
-    /// Whether the store exists yet (a record creates it).
+    /// Whether the store does not exist yet (a record creates it). A server that cannot be
+    /// reached counts as an existing store: reading its growth then fails with the reason.
     pub(super) fn creates_store(&self) -> bool {
-        std::fs::symlink_metadata(&self.db).is_err()
+        matches!(self.db.exists(), Ok(false))
     }
 
     /// Writes every point in one transaction, creating the store when missing, and says
@@ -110,7 +137,7 @@ impl Recording {
                     point.disk,
                     format_time(&point.at),
                     format_size(point.bytes),
-                    store.path().display()
+                    store.location()
                 ),
                 Recorded::Duplicate => eprintln!(
                     "deltascope: {} already has a point at {}: not recorded again",
@@ -124,11 +151,18 @@ impl Recording {
 }
 
 /// The name `scan --record` gives the disk whose top layer is `path`: `--disk`, or the
-/// store's name for its canonical path.
-pub(super) fn scan_disk_name(disk: Option<&str>, path: &Path) -> Result<String> {
+/// store's name for its canonical path (`SITE:` first, with a site).
+pub(super) fn scan_disk_name(
+    disk: Option<&str>,
+    path: &Path,
+    site: Option<&str>,
+) -> Result<String> {
     Ok(match disk {
         Some(d) => d.to_string(),
-        None => disk_name(&std::fs::canonicalize(path).map_err(|e| Error::io(path, "resolve", e))?),
+        None => site_name(
+            site,
+            disk_name(&std::fs::canonicalize(path).map_err(|e| Error::io(path, "resolve", e))?),
+        ),
     })
 }
 
@@ -165,20 +199,30 @@ pub(super) fn point_of(disk: String, at: DateTime<Utc>, report: &ScanReport) -> 
 }
 
 /// Growth of every recorded disk over its latest segment: (bytes grown, seconds), for disks
-/// with at least two points there. `None` when there is no store yet and none was named, or
-/// when this run is about to create it (`creating`); a store named with --db that does not
-/// exist is an error, and nothing is created.
+/// with at least two points there, keyed by the name a datastore scan gives the disk (its
+/// path; with a site, only that site's disks, without their `SITE:`). `None` when there is
+/// no store yet and none was named, or when this run is about to create it (`creating`); a
+/// store named with --db that does not exist is an error, and nothing is created.
 pub(super) fn recorded_growth(
     db: &DbArgs,
     creating: bool,
+    site: Option<&str>,
 ) -> Result<Option<std::collections::HashMap<String, (u64, f64)>>> {
-    let path = store_path(db)?;
-    if std::fs::symlink_metadata(&path).is_err() && (creating || db.db.is_none()) {
+    let loc = store_location(db)?;
+    if (creating || db.db.is_none()) && !loc.exists()? {
         return Ok(None);
     }
-    let store = Store::open_read(&path)?;
+    let store = Store::open_read(&loc)?;
+    let prefix = site.map(|s| format!("{s}:"));
     let mut out = std::collections::HashMap::new();
     for (disk, points) in store.series(None)? {
+        let disk = match &prefix {
+            Some(p) => match disk.strip_prefix(p.as_str()) {
+                Some(path) => path.to_string(),
+                None => continue,
+            },
+            None => disk,
+        };
         let Some(last) = points.last() else { continue };
         let seg: Vec<&Point> = points
             .iter()
@@ -259,7 +303,7 @@ pub(super) fn list(g: &GlobalArgs, a: &HistoryArgs) -> Result<()> {
     }
     super::to_stdout(|w| {
         if series.is_empty() {
-            writeln!(w, "no points in {}", store.path().display())?;
+            writeln!(w, "no points in {}", store.location())?;
         }
         write_series(w, &series)
     })
@@ -268,7 +312,7 @@ pub(super) fn list(g: &GlobalArgs, a: &HistoryArgs) -> Result<()> {
 /// `history --delete` and `history --rename`: one transaction each, the disks' points
 /// printed as they were before and as they are after.
 fn change(g: &GlobalArgs, a: &HistoryArgs) -> Result<()> {
-    let mut store = Store::open_existing(&store_path(&a.db)?)?;
+    let mut store = Store::open_existing(&store_location(&a.db)?)?;
     let (change, what) = match (&a.rename, &a.disk, &a.at) {
         (Some(names), _, _) => {
             let [old, new] = names.as_slice() else {
@@ -295,7 +339,7 @@ fn change(g: &GlobalArgs, a: &HistoryArgs) -> Result<()> {
         writeln!(w, "after:")?;
         write_series(w, &change.after)
     })?;
-    eprintln!("deltascope: {what} in {}", store.path().display());
+    eprintln!("deltascope: {what} in {}", store.location());
     Ok(())
 }
 
@@ -353,7 +397,8 @@ pub(super) fn import(g: &GlobalArgs, a: &ImportArgs) -> Result<()> {
             DateTime::<Utc>::from(m)
         }
     };
-    let import = read_csv(
+    let site = site(&a.site)?;
+    let mut import = read_csv(
         &a.file,
         &Options {
             export_at,
@@ -364,7 +409,12 @@ pub(super) fn import(g: &GlobalArgs, a: &ImportArgs) -> Result<()> {
     for note in &import.notes {
         eprintln!("deltascope: {}: {note}", a.file.display());
     }
-    let mut store = Store::create(&store_path(&a.db)?)?;
+    if let Some(site) = &site {
+        for p in &mut import.points {
+            p.disk = site_name(Some(site), std::mem::take(&mut p.disk));
+        }
+    }
+    let mut store = Store::create(&store_location(&a.db)?)?;
     let done = store.record_all(&import.points)?;
     let new = done
         .iter()
@@ -378,7 +428,7 @@ pub(super) fn import(g: &GlobalArgs, a: &ImportArgs) -> Result<()> {
         a.file.display(),
         import.layout.name(),
         disks.len(),
-        store.path().display()
+        store.location()
     );
     Ok(())
 }

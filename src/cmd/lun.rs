@@ -7,7 +7,6 @@ use crate::chart::sensitivity::{self, Sensitivity};
 use crate::cli::{DbArgs, GlobalArgs, LunArgs, ModelArgs, ScanArgs};
 use crate::datastore::{Found, discover, plan};
 use crate::error::{Error, Result};
-use crate::history::disk_name;
 use crate::lun::{Params, VMFS_SPARSE_INCREMENT};
 use crate::progress::{Bar, NoProgress, Progress};
 use crate::report::datastore::{
@@ -68,8 +67,13 @@ pub(super) fn increment(m: &ModelArgs) -> Result<Option<u64>> {
 
 /// Where each VM's growth comes from: a given burst, --since, or the history store (read
 /// only: a store named with --db must exist).
-pub(super) fn growth_source(g: &GlobalArgs, m: &ModelArgs, db: &DbArgs) -> Result<GrowthSource> {
-    growth_source_for(g, m, db, None)
+pub(super) fn growth_source(
+    g: &GlobalArgs,
+    m: &ModelArgs,
+    db: &DbArgs,
+    site: Option<&str>,
+) -> Result<GrowthSource> {
+    growth_source_for(g, m, db, site, None)
 }
 
 /// As [`growth_source`] for a run that records into the store: a store that does not
@@ -79,6 +83,7 @@ fn growth_source_for(
     g: &GlobalArgs,
     m: &ModelArgs,
     db: &DbArgs,
+    site: Option<&str>,
     recording: Option<&Recording>,
 ) -> Result<GrowthSource> {
     if let (Some(g), Some(w)) = (&m.growth_per_vm, &m.window) {
@@ -99,7 +104,7 @@ fn growth_source_for(
         return Ok(GrowthSource::Since { window: secs });
     }
     let creating = recording.is_some_and(Recording::creates_store);
-    Ok(match super::history::recorded_growth(db, creating) {
+    Ok(match super::history::recorded_growth(db, creating, site) {
         Ok(Some(m)) => GrowthSource::History(m),
         Ok(None) => GrowthSource::Unknown,
         Err(e) if recording.is_some() => {
@@ -208,7 +213,7 @@ pub(super) fn scan_luns(
     if let Some(r) = record {
         for s in &scans {
             if let Ok(report) = &s.result {
-                r.add(disk_name(&s.path), report);
+                r.add(r.name_of(&s.path), report);
             }
         }
     }
@@ -226,14 +231,15 @@ pub(super) fn scan_luns(
 pub(super) fn scan_datastore(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
     let luns = luns(&a.paths, &a.lun)?;
     // A bad --at or --tz fails before the scan; the store is written after the report.
+    let site = super::history::site(&a.site)?;
     let mut recording = a
         .record
-        .then(|| Recording::new(g, a.at.as_deref(), &a.db))
+        .then(|| Recording::new(g, a.at.as_deref(), &a.db, site.clone()))
         .transpose()?;
     let settings = ModelSettings {
         params: params(&a.model)?,
         increment: increment(&a.model)?,
-        growth: growth_source_for(g, &a.model, &a.db, recording.as_ref())?,
+        growth: growth_source_for(g, &a.model, &a.db, site.as_deref(), recording.as_ref())?,
     };
     let report = scan_luns(g, &luns, &settings, recording.as_mut())?;
     let printed = if a.json {
@@ -321,7 +327,12 @@ pub(super) fn run(g: &GlobalArgs, a: &LunArgs) -> Result<()> {
     let settings = ModelSettings {
         params: p,
         increment: increment(&a.model)?,
-        growth: growth_source(g, &a.model, &a.db)?,
+        growth: growth_source(
+            g,
+            &a.model,
+            &a.db,
+            super::history::site(&a.site)?.as_deref(),
+        )?,
     };
     if matches!(settings.growth, GrowthSource::Unknown) {
         return Err(Error::Usage(

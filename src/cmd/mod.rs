@@ -4,6 +4,7 @@
 
 mod blame;
 mod chart;
+mod db;
 mod history;
 mod info;
 mod lun;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Chart(a) => chart::run(a),
         Command::Lun(a) => lun::run(g, a),
         Command::Report(a) => report::run(g, a),
+        Command::Db(a) => db::run(a),
         Command::Completions(a) => to_stdout(|w| {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(a.shell, &mut cmd, "deltascope", w);

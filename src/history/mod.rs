@@ -1,85 +1,60 @@
-//! The history store: a time series of scans per disk in one SQLite file (rusqlite, bundled
-//! SQLite). It owns the schema and its migrations, segmenting (a delta smaller than the point
-//! before it is a refreshed or recomposed clone: a new segment), and reading series back.
-//! [`import`] turns other tools' CSV exports into points, [`forecast`] fits and projects them,
-//! [`time`] reads the times people and tools write.
+//! The history store: a time series of scans per disk, in one SQLite file (the embedded
+//! default) or in a PostgreSQL database shared by many scanners. It owns the schema and its
+//! migrations ([`schema`]), segmenting (a delta smaller than the point before it is a
+//! refreshed or recomposed clone: a new segment), and reading series back. [`import`] turns
+//! other tools' CSV exports into points, [`forecast`] fits and projects them, [`time`] reads
+//! the times people and tools write.
 //!
-//! [`Store`] is the whole interface: the commands never see SQL or rusqlite, so a second
-//! backend (PostgreSQL) can sit behind the same methods. The rules it keeps:
+//! [`Store`] is the whole interface: the commands never see SQL, rusqlite or postgres. The
+//! rules (`sql.rs`) are written once over both backends (`sqlite.rs`, `pg.rs`), so both give
+//! the same answers. The rules it keeps, on both:
 //!
-//! - **Who creates.** Writers ([`Store::create`]: `scan --record`, `import`) create the file
-//!   and its folder; everything else opens an existing store ([`Store::open_existing`],
-//!   [`Store::open_read`]) and says "no history store at PATH" when there is none.
-//! - **Writes are transactions that wait.** Every write is one `BEGIN IMMEDIATE` transaction
-//!   (the write lock is taken first, so two writers never deadlock upgrading a read), retried
-//!   on a busy store until [`BUSY_TIMEOUT`]. A whole datastore scan or import is one
-//!   transaction: all its points or none, one sync to disk.
-//! - **Versioned migrations.** `schema_migrations` lists each migration applied (version and
-//!   time); [`MIGRATIONS`] are run in order inside the same kind of transaction, re-reading
-//!   the version once the lock is held, so processes opening a fresh store at once run each
-//!   migration once. The statements are idempotent (`IF NOT EXISTS`). `PRAGMA user_version`
-//!   mirrors the version for older deltascope builds, which refuse a newer schema; a store
-//!   made before the table existed is adopted from it.
+//! - **Where.** A [`Location`] is a file path or a `postgresql://` URL (`--db`, else
+//!   `$DELTASCOPE_DB`, else a file under the user's data folder).
+//! - **Who creates.** Writers ([`Store::create`]: `scan --record`, `import`, `db migrate`)
+//!   create the store: the file and its folder, or the schema in an existing PostgreSQL
+//!   database. Everything else opens an existing store ([`Store::open_existing`],
+//!   [`Store::open_read`]) and says "no history store at LOCATION" when there is none.
+//! - **Writes are transactions that wait.** Every write is one transaction that takes the
+//!   store's write lock first (SQLite's `BEGIN IMMEDIATE`, a PostgreSQL advisory lock),
+//!   waiting for another writer up to [`BUSY_TIMEOUT`]. A whole datastore scan or import is
+//!   one transaction: all its points or none.
+//! - **Versioned migrations.** `schema_migrations` lists each migration applied; they run in
+//!   order inside such a transaction, re-reading the version once the lock is held, so
+//!   processes opening a fresh store at once run each migration once. A newer schema than
+//!   this build knows is refused.
 //! - **Names.** A disk recorded from a path is named by [`disk_name`], which keeps paths
-//!   apart that differ only in bytes that are not UTF-8.
+//!   apart that differ only in bytes that are not UTF-8; [`site_name`] prefixes a site
+//!   (`--site`), so that two hosts' identical paths stay two disks in a shared store.
 
 pub mod forecast;
 pub mod import;
+mod pg;
+pub mod pgpass;
+pub mod schema;
+mod sql;
+mod sqlite;
 pub mod time;
 
+use std::cell::RefCell;
+use std::ffi::OsStr;
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use rusqlite::{
-    Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
-};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 
-/// One step of the schema. A PostgreSQL backend runs its own statements for the same
-/// versions; the numbers are what both agree on.
-#[derive(Debug)]
-pub struct Migration {
-    /// Its number, from 1, in order.
-    pub version: i64,
-    /// What it does.
-    pub what: &'static str,
-    /// The SQLite statements (idempotent).
-    pub sqlite: &'static str,
-}
-
-/// The migrations, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    what: "scans: one row per point",
-    sqlite: "
-    CREATE TABLE IF NOT EXISTS scans (
-        id INTEGER PRIMARY KEY,
-        disk TEXT NOT NULL,
-        at INTEGER NOT NULL,               -- seconds since 1970, UTC
-        segment INTEGER NOT NULL,
-        bytes INTEGER NOT NULL,            -- the top layer's allocated bytes
-        file_size INTEGER,
-        virtual_size INTEGER,
-        grain_size INTEGER,
-        cid TEXT,
-        fresh INTEGER, overwritten INTEGER, identical INTEGER, zeroed INTEGER,
-        hard_ceiling INTEGER,
-        expected_ceiling INTEGER,
-        source TEXT NOT NULL,              -- scan, rvtools, powercli, plain
-        layers TEXT,                       -- per-layer summary (JSON) for scans
-        UNIQUE (disk, at)
-    );
-    CREATE INDEX IF NOT EXISTS scans_by_disk ON scans (disk, at);
-",
-}];
+pub use pg::{Target, WRITE_LOCK};
+pub use schema::{MIGRATIONS, Migration};
+use sql::{DbError, Sql};
 
 /// How long a write waits for another process's write to finish before it fails.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The largest size a point can hold: SQLite integers are signed 64-bit.
+/// The largest size a point can hold: both stores keep signed 64-bit integers.
 pub const MAX_BYTES: u64 = i64::MAX as u64;
 
 /// A test-only hook, documented in docs/RELIABILITY.md: when this variable names a file, a
@@ -90,7 +65,8 @@ pub const PAUSE_HOOK: &str = "DELTASCOPE_TEST_PAUSE_IN_RECORD";
 /// One point of a disk's series.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Point {
-    /// Stable disk identity: `--disk`, or [`disk_name`] of the top layer's canonical path.
+    /// Stable disk identity: `--disk`, or [`disk_name`] of the top layer's canonical path
+    /// (after [`site_name`]'s prefix, with `--site`).
     pub disk: String,
     /// When the disk had this size.
     #[serde(serialize_with = "ser_time")]
@@ -175,25 +151,165 @@ fn escape_bytes(bytes: &[u8]) -> String {
     out
 }
 
-/// Where the store lives unless `--db` says otherwise: `$DELTASCOPE_DB`, else
-/// `$XDG_DATA_HOME/deltascope/history.sqlite`, else `~/.local/share/deltascope/history.sqlite`.
-pub fn default_db() -> Result<PathBuf> {
+/// Checks a site name (`--site`): one or more ASCII letters, digits, `.`, `_` or `-`, so
+/// that `SITE:` can never be part of a path-derived name, which starts with `/`.
+pub fn check_site(site: &str) -> Result<()> {
+    let ok = !site.is_empty()
+        && site
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "--site {site:?}: a site is named with letters, digits, '.', '_' and '-' (such as paris or dc-2)"
+        )))
+    }
+}
+
+/// The name a disk has in the store when recorded from `site`: `SITE:NAME` (a path-derived
+/// `NAME` starts with `/`, so `paris:/vmfs/volumes/ds1/vm/vm.vmdk`); `NAME` alone without
+/// a site.
+pub fn site_name(site: Option<&str>, name: String) -> String {
+    match site {
+        Some(s) => format!("{s}:{name}"),
+        None => name,
+    }
+}
+
+/// Where a history store is: a SQLite file, or a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub enum Location {
+    /// A SQLite file.
+    File(PathBuf),
+    /// A PostgreSQL database (`postgresql://user@host:port/dbname`).
+    Server(Box<Target>),
+}
+
+impl Location {
+    /// The store a `--db` value (or `$DELTASCOPE_DB`) names: a `postgresql://` or
+    /// `postgres://` URL names a server, anything else a file. A malformed URL is a usage
+    /// error, quoted without its password.
+    pub fn parse(arg: &OsStr) -> Result<Location> {
+        match arg.to_str() {
+            Some(s) if pg::is_url(s) => Ok(Location::Server(Box::new(
+                Target::parse(s).map_err(Error::Usage)?,
+            ))),
+            _ => Ok(Location::File(PathBuf::from(arg))),
+        }
+    }
+
+    /// Whether the store exists: the file, or the schema in the database (connecting to
+    /// find out; a server that cannot be reached is an error).
+    pub fn exists(&self) -> Result<bool> {
+        match self {
+            Location::File(p) => Ok(std::fs::symlink_metadata(p).is_ok()),
+            Location::Server(t) => {
+                let mut c = t.connect().map_err(Error::Other)?;
+                Ok(c.state().map_err(|e| db_err(self, e))?.exists)
+            }
+        }
+    }
+
+    /// The backend's name: `sqlite` or `postgresql`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Location::File(_) => "sqlite",
+            Location::Server(_) => "postgresql",
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::File(p) => write!(f, "{}", p.display()),
+            Location::Server(t) => write!(f, "{t}"),
+        }
+    }
+}
+
+/// Where the store lives unless `--db` says otherwise: `$DELTASCOPE_DB` (a path or a
+/// URL), else `$XDG_DATA_HOME/deltascope/history.sqlite`, else
+/// `~/.local/share/deltascope/history.sqlite`.
+pub fn default_db() -> Result<Location> {
     if let Some(p) = std::env::var_os("DELTASCOPE_DB") {
-        return Ok(PathBuf::from(p));
+        return Location::parse(&p);
     }
     let base = std::env::var_os("XDG_DATA_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .ok_or_else(|| Error::Usage("no HOME: give the history file with --db".into()))?;
-    Ok(base.join("deltascope/history.sqlite"))
+        .ok_or_else(|| Error::Usage("no HOME: give the history store with --db".into()))?;
+    Ok(Location::File(base.join("deltascope/history.sqlite")))
+}
+
+/// The store `--db` names (`None`: the default one).
+pub fn location(db: Option<&OsStr>) -> Result<Location> {
+    match db {
+        Some(d) => Location::parse(d),
+        None => default_db(),
+    }
+}
+
+/// An open connection to one of the two backends.
+#[derive(Debug)]
+enum Backend {
+    Lite(sqlite::Lite),
+    Pg(Box<pg::Conn>),
+}
+
+impl Backend {
+    fn write<T>(
+        &mut self,
+        f: impl FnMut(&mut dyn Sql) -> sql::Res<Refused<T>>,
+    ) -> sql::Res<Refused<T>> {
+        match self {
+            Backend::Lite(l) => l.write(f),
+            Backend::Pg(c) => c.write(f),
+        }
+    }
+
+    fn read<T>(&mut self, f: impl FnOnce(&mut dyn Sql) -> sql::Res<T>) -> sql::Res<T> {
+        match self {
+            Backend::Lite(l) => l.read(f),
+            Backend::Pg(c) => c.read(f),
+        }
+    }
+
+    fn migrate(&mut self) -> sql::Res<Refused<(i64, i64)>> {
+        match self {
+            Backend::Lite(l) => l.migrate(),
+            Backend::Pg(c) => c.migrate(),
+        }
+    }
+
+    /// What the store holds of a schema.
+    fn state(&mut self) -> sql::Res<State> {
+        match self {
+            Backend::Lite(l) => l.state(),
+            Backend::Pg(c) => c.state(),
+        }
+    }
+}
+
+/// What a store holds of a schema.
+#[derive(Debug, Clone, Copy)]
+struct State {
+    /// The schema version (0: none).
+    version: i64,
+    /// Whether `schema_migrations` gave it, as this build records it (a SQLite store made
+    /// before that table holds only `PRAGMA user_version`).
+    versioned: bool,
+    /// Whether the store exists: the file, or either table in the database.
+    exists: bool,
 }
 
 /// An open history store.
 #[derive(Debug)]
 pub struct Store {
-    conn: Connection,
-    path: PathBuf,
-    /// The schema version; 0 for an empty file (no points).
+    backend: RefCell<Backend>,
+    location: Location,
+    /// The schema version; 0 for an empty store (no points).
     version: i64,
 }
 
@@ -219,109 +335,242 @@ pub struct Change {
     pub after: Vec<(String, Vec<Point>)>,
 }
 
+/// What `db migrate` did: the schema version before and after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migrated {
+    /// The version found (0: no schema yet).
+    pub from: i64,
+    /// The version now.
+    pub to: i64,
+}
+
+/// A migration `db migrate` would apply.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// Its version.
+    pub version: i64,
+    /// What it does.
+    pub what: &'static str,
+}
+
+/// What `db check` found (docs/JSON.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct Health {
+    /// The store, as shown (never with a password).
+    pub store: String,
+    /// `sqlite` or `postgresql`.
+    pub backend: &'static str,
+    /// `ok` (ready), `missing` (no store yet), `behind` (migrations pending), `newer` (a
+    /// newer deltascope made it) or `failed` (cannot be reached or read: see `error`).
+    pub status: &'static str,
+    /// Whether the store could be reached (the file read, the server connected to).
+    pub reachable: bool,
+    /// The server's version (PostgreSQL).
+    pub server_version: Option<String>,
+    /// Whether the store exists (the file, or the schema in the database).
+    pub exists: bool,
+    /// The schema version found (0: none).
+    pub schema_version: i64,
+    /// The schema version this deltascope writes.
+    pub known_version: i64,
+    /// What `db migrate` would apply, in order.
+    pub pending: Vec<Step>,
+    /// Points stored.
+    pub points: u64,
+    /// Disks with points.
+    pub disks: u64,
+    /// The earliest point's time.
+    pub first_at: Option<String>,
+    /// The latest point's time.
+    pub last_at: Option<String>,
+    /// Why the store could not be reached or read.
+    pub error: Option<String>,
+}
+
 /// A write refused for what it asked (not for the database): rolled back, passed on.
 type Refused<T> = std::result::Result<T, Error>;
 
+/// The refusal of a schema newer than this build's.
+fn too_new(version: i64) -> Option<Error> {
+    let known = schema::known_version();
+    (version > known).then(|| {
+        Error::Other(format!(
+            "history schema version {version} is newer than this deltascope knows ({known}); upgrade deltascope"
+        ))
+    })
+}
+
 impl Store {
-    /// Opens the store at `path` for writing, creating it and its folder when missing, and
-    /// migrates it.
-    pub fn create(path: &Path) -> Result<Store> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create folder", e))?;
-        }
-        Store::connect(path, OpenFlags::SQLITE_OPEN_CREATE)
+    /// Opens the store for writing, creating it when missing (a file and its folder, or
+    /// the schema in an existing database), and migrates it.
+    pub fn create(loc: &Location) -> Result<Store> {
+        prepare_folder(loc)?;
+        Ok(Store::writer(loc, true)?.0)
     }
 
     /// Opens an existing store for writing (and migrates it); never creates one.
-    pub fn open_existing(path: &Path) -> Result<Store> {
-        exists(path)?;
-        Store::connect(path, OpenFlags::empty())
+    pub fn open_existing(loc: &Location) -> Result<Store> {
+        Ok(Store::writer(loc, false)?.0)
     }
 
-    /// Opens an existing store for reading; never creates or changes one. It is opened for
-    /// writing when the file allows, so that a transaction a killed writer left behind is
-    /// rolled back as SQLite does on open, and read-only otherwise.
-    pub fn open_read(path: &Path) -> Result<Store> {
-        exists(path)?;
-        let open = |flags: OpenFlags| {
-            Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+    /// Creates or migrates the store (`db migrate`): the schema version before and after.
+    pub fn migrate(loc: &Location) -> Result<Migrated> {
+        prepare_folder(loc)?;
+        Ok(Store::writer(loc, true)?.1)
+    }
+
+    fn writer(loc: &Location, create: bool) -> Result<(Store, Migrated)> {
+        let mut backend = match loc {
+            Location::File(path) => {
+                if !create {
+                    no_store_unless(loc, std::fs::symlink_metadata(path).is_ok())?;
+                }
+                Backend::Lite(sqlite::Lite::open(path, create).map_err(|e| db_err(loc, e))?)
+            }
+            Location::Server(t) => Backend::Pg(Box::new(t.connect().map_err(Error::Other)?)),
         };
-        let conn = open(OpenFlags::SQLITE_OPEN_READ_WRITE)
-            .or_else(|_| open(OpenFlags::SQLITE_OPEN_READ_ONLY))
-            .map_err(|e| db_err(path, e))?;
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| db_err(path, e))?;
-        let version = schema_version(&conn).map_err(|e| db_err(path, e))?;
-        check_version(path, version)?;
+        let state = backend.state().map_err(|e| db_err(loc, e))?;
+        if !create {
+            no_store_unless(loc, state.exists)?;
+        }
+        let mut migrated = Migrated {
+            from: state.version,
+            to: state.version,
+        };
+        if !(state.versioned && state.version == schema::known_version()) {
+            let (from, to) = backend
+                .migrate()
+                .map_err(|e| db_err(loc, e))?
+                .map_err(|e| in_store(loc, e))?;
+            migrated = Migrated { from, to };
+        }
+        Ok((
+            Store {
+                backend: RefCell::new(backend),
+                location: loc.clone(),
+                version: migrated.to,
+            },
+            migrated,
+        ))
+    }
+
+    /// Opens an existing store for reading; never creates or changes one.
+    pub fn open_read(loc: &Location) -> Result<Store> {
+        let mut backend = match loc {
+            Location::File(path) => {
+                no_store_unless(loc, std::fs::symlink_metadata(path).is_ok())?;
+                Backend::Lite(sqlite::Lite::open_read(path).map_err(|e| db_err(loc, e))?)
+            }
+            Location::Server(t) => Backend::Pg(Box::new(t.connect().map_err(Error::Other)?)),
+        };
+        let state = backend.state().map_err(|e| db_err(loc, e))?;
+        no_store_unless(loc, state.exists)?;
+        let version = state.version;
+        if let Some(e) = too_new(version) {
+            return Err(in_store(loc, e));
+        }
         Ok(Store {
-            conn,
-            path: path.to_path_buf(),
+            backend: RefCell::new(backend),
+            location: loc.clone(),
             version,
         })
     }
 
-    fn connect(path: &Path, extra: OpenFlags) -> Result<Store> {
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | extra,
-        )
-        .map_err(|e| db_err(path, e))?;
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| db_err(path, e))?;
-        let (version, versioned) = schema_version_of(&conn).map_err(|e| db_err(path, e))?;
-        let mut store = Store {
-            conn,
-            path: path.to_path_buf(),
-            version,
+    /// What `db check` reports; never creates or changes the store.
+    pub fn check(loc: &Location) -> Health {
+        let mut h = Health {
+            store: loc.to_string(),
+            backend: loc.backend(),
+            status: "failed",
+            reachable: false,
+            server_version: None,
+            exists: false,
+            schema_version: 0,
+            known_version: schema::known_version(),
+            pending: Vec::new(),
+            points: 0,
+            disks: 0,
+            first_at: None,
+            last_at: None,
+            error: None,
         };
-        if !(versioned && version == MIGRATIONS.len() as i64) {
-            store.version = store.write(migrate)?;
+        if let Err(e) = Store::inspect(loc, &mut h) {
+            h.error = Some(e.to_string());
+            h.status = "failed";
+            return h;
         }
-        Ok(store)
+        h.pending = schema::pending(h.schema_version)
+            .map(|m| Step {
+                version: m.version,
+                what: m.what,
+            })
+            .collect();
+        h.status = if !h.exists {
+            "missing"
+        } else if h.schema_version > h.known_version {
+            "newer"
+        } else if !h.pending.is_empty() {
+            "behind"
+        } else {
+            "ok"
+        };
+        h
     }
 
-    /// Runs `f` in one `BEGIN IMMEDIATE` transaction and commits it, retrying while another
-    /// process holds the store (up to [`BUSY_TIMEOUT`]). `f` refusing rolls back.
-    fn write<T>(
-        &mut self,
-        mut f: impl FnMut(&Transaction) -> rusqlite::Result<Refused<T>>,
-    ) -> Result<T> {
-        let deadline = Instant::now() + BUSY_TIMEOUT;
-        loop {
-            let attempt = (|| {
-                let tx = self
-                    .conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)?;
-                match f(&tx)? {
-                    Ok(v) => {
-                        tx.commit()?;
-                        Ok(Ok(v))
-                    }
-                    Err(e) => Ok(Err(e)),
+    fn inspect(loc: &Location, h: &mut Health) -> Result<()> {
+        let mut backend = match loc {
+            Location::File(path) => {
+                if std::fs::symlink_metadata(path).is_err() {
+                    h.reachable = true;
+                    return Ok(());
                 }
-            })();
-            match attempt {
-                Ok(r) => return r,
-                Err(e) if is_busy(&e) && Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(e) => return Err(db_err(&self.path, e)),
+                Backend::Lite(sqlite::Lite::open_read(path).map_err(|e| db_err(loc, e))?)
             }
+            Location::Server(t) => {
+                let mut c = t.connect().map_err(Error::Other)?;
+                h.server_version = Some(c.server_version().map_err(|e| db_err(loc, e))?);
+                Backend::Pg(Box::new(c))
+            }
+        };
+        h.reachable = true;
+        let state = backend.state().map_err(|e| db_err(loc, e))?;
+        h.exists = state.exists;
+        h.schema_version = state.version;
+        if state.version > 0 {
+            let (points, disks, first, last) = backend
+                .read(|db| sql::summary(db))
+                .map_err(|e| db_err(loc, e))?;
+            let t = |s: Option<i64>| {
+                s.and_then(|s| DateTime::from_timestamp(s, 0))
+                    .map(|t| format_time(&t))
+            };
+            (h.points, h.disks, h.first_at, h.last_at) = (points, disks, t(first), t(last));
         }
+        Ok(())
+    }
+
+    fn write<T>(&mut self, f: impl FnMut(&mut dyn Sql) -> sql::Res<Refused<T>>) -> Result<T> {
+        let r = self.backend.get_mut().write(f);
+        r.map_err(|e| db_err(&self.location, e))?
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&mut dyn Sql) -> sql::Res<T>) -> Result<T> {
+        let r = self.backend.borrow_mut().read(f);
+        r.map_err(|e| db_err(&self.location, e))
     }
 
     /// Records `points` in one transaction (each one's `segment` is computed here); a point
     /// at a time its disk already has is a duplicate and changes nothing. A size past
-    /// [`MAX_BYTES`] refuses them all.
+    /// [`MAX_BYTES`] or a NUL in a name refuses them all.
     pub fn record_all(&mut self, points: &[Point]) -> Result<Vec<Recorded>> {
         for p in points {
             check_range(p)?;
         }
         let hook = std::env::var_os(PAUSE_HOOK).map(PathBuf::from);
-        self.write(|tx| {
+        self.write(|db| {
             let mut out = Vec::with_capacity(points.len());
             for (i, p) in points.iter().enumerate() {
-                out.push(insert(tx, p)?);
+                out.push(sql::insert(db, p)?);
                 if let Some(marker) = &hook
                     && points.len() > 1
                     && i + 1 == points.len() / 2
@@ -341,27 +590,22 @@ impl Store {
     /// Deletes the point `disk` has at `at`, in one transaction; the disk's later points
     /// are segmented again without it.
     pub fn delete(&mut self, disk: &str, at: DateTime<Utc>) -> Result<Change> {
-        let path = self.path.clone();
-        self.write(|tx| {
-            let before = points_of(tx, disk)?;
+        let loc = self.location.clone();
+        self.write(|db| {
+            let before = sql::points(db, disk)?;
             if before.is_empty() {
-                return Ok(Err(unknown_disk(tx, &path, disk)?));
+                return Ok(Err(unknown(&loc, disk, &sql::disks(db)?)));
             }
-            let n = tx.execute(
-                "DELETE FROM scans WHERE disk = ?1 AND at = ?2",
-                params![disk, at.timestamp()],
-            )?;
-            if n == 0 {
+            if !sql::delete(db, disk, at)? {
                 let times: Vec<String> = before.iter().map(|p| format_time(&p.at)).collect();
                 return Ok(Err(Error::Other(format!(
-                    "{}: {disk} has no point at {}; its points are at {}",
-                    path.display(),
+                    "{loc}: {disk} has no point at {}; its points are at {}",
                     format_time(&at),
                     times.join(", ")
                 ))));
             }
-            resegment(tx, disk)?;
-            let after = points_of(tx, disk)?;
+            sql::resegment(db, disk)?;
+            let after = sql::points(db, disk)?;
             Ok(Ok(Change {
                 before: vec![(disk.to_string(), before)],
                 after: vec![(disk.to_string(), after)],
@@ -378,13 +622,18 @@ impl Store {
                 "--rename {old:?} {new:?}: the names are the same"
             )));
         }
-        let path = self.path.clone();
-        self.write(|tx| {
-            let old_points = points_of(tx, old)?;
+        if new.contains('\0') {
+            return Err(Error::Usage(format!(
+                "--rename {old:?} {new:?}: a name cannot hold a NUL byte"
+            )));
+        }
+        let loc = self.location.clone();
+        self.write(|db| {
+            let old_points = sql::points(db, old)?;
             if old_points.is_empty() {
-                return Ok(Err(unknown_disk(tx, &path, old)?));
+                return Ok(Err(unknown(&loc, old, &sql::disks(db)?)));
             }
-            let new_points = points_of(tx, new)?;
+            let new_points = sql::points(db, new)?;
             let clash: Vec<String> = new_points
                 .iter()
                 .filter(|p| old_points.iter().any(|q| q.at == p.at))
@@ -392,8 +641,7 @@ impl Store {
                 .collect();
             if !clash.is_empty() {
                 return Ok(Err(Error::Other(format!(
-                    "{}: {new} already has points at {}, when {old} has points too: delete one of each pair first (history --delete)",
-                    path.display(),
+                    "{loc}: {new} already has points at {}, when {old} has points too: delete one of each pair first (history --delete)",
                     clash.join(", ")
                 ))));
             }
@@ -401,22 +649,19 @@ impl Store {
             if !new_points.is_empty() {
                 before.push((new.to_string(), new_points));
             }
-            tx.execute(
-                "UPDATE scans SET disk = ?2 WHERE disk = ?1",
-                params![old, new],
-            )?;
-            resegment(tx, new)?;
-            let after = vec![(new.to_string(), points_of(tx, new)?)];
+            sql::rename(db, old, new)?;
+            sql::resegment(db, new)?;
+            let after = vec![(new.to_string(), sql::points(db, new)?)];
             Ok(Ok(Change { before, after }))
         })
     }
 
-    /// Every disk with points, sorted.
+    /// Every disk with points, sorted (byte order).
     pub fn disks(&self) -> Result<Vec<String>> {
         if self.version == 0 {
             return Ok(Vec::new());
         }
-        disks_of(&self.conn).map_err(|e| db_err(&self.path, e))
+        self.read(|db| sql::disks(db))
     }
 
     /// The points of `disk`, oldest first.
@@ -424,115 +669,57 @@ impl Store {
         if self.version == 0 {
             return Ok(Vec::new());
         }
-        points_of(&self.conn, disk).map_err(|e| db_err(&self.path, e))
+        self.read(|db| sql::points(db, disk))
     }
 
-    /// The disks `wanted` names (all when `None`), each with its points; an unknown name is
-    /// an error listing the known ones.
+    /// The disks `wanted` names (all when `None`, read in one query), each with its
+    /// points; an unknown name is an error listing the known ones.
     pub fn series(&self, wanted: Option<&str>) -> Result<Vec<(String, Vec<Point>)>> {
-        let disks = self.disks()?;
-        let chosen: Vec<String> = match wanted {
-            Some(w) if disks.iter().any(|d| d == w) => vec![w.to_string()],
-            Some(w) => return Err(unknown(&self.path, w, &disks)),
-            None => disks,
-        };
-        chosen
-            .into_iter()
-            .map(|d| Ok((d.clone(), self.points(&d)?)))
-            .collect()
-    }
-
-    /// The store's file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-fn exists(path: &Path) -> Result<()> {
-    if std::fs::symlink_metadata(path).is_err() {
-        return Err(Error::Other(format!(
-            "no history store at {} (scan --record or import create one)",
-            path.display()
-        )));
-    }
-    Ok(())
-}
-
-fn check_version(path: &Path, version: i64) -> Result<()> {
-    let known = MIGRATIONS.len() as i64;
-    if version > known {
-        return Err(Error::Other(format!(
-            "{}: history schema version {version} is newer than this deltascope knows ({known}); upgrade deltascope",
-            path.display()
-        )));
-    }
-    Ok(())
-}
-
-/// The schema version: the highest migration in `schema_migrations`, or `PRAGMA
-/// user_version` for a store made before that table.
-fn schema_version(conn: &Connection) -> rusqlite::Result<i64> {
-    Ok(schema_version_of(conn)?.0)
-}
-
-/// The schema version, and whether `schema_migrations` gave it.
-fn schema_version_of(conn: &Connection) -> rusqlite::Result<(i64, bool)> {
-    let table: bool = conn.query_row(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
-        [],
-        |r| r.get::<_, i64>(0).map(|n| n > 0),
-    )?;
-    if table {
-        let v: Option<i64> =
-            conn.query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
-                r.get(0)
-            })?;
-        if let Some(v) = v {
-            return Ok((v, true));
+        match wanted {
+            None if self.version == 0 => Ok(Vec::new()),
+            None => self.read(|db| sql::all_points(db)),
+            Some(w) => {
+                let points = self.points(w)?;
+                if points.is_empty() {
+                    return Err(unknown(&self.location, w, &self.disks()?));
+                }
+                Ok(vec![(w.to_string(), points)])
+            }
         }
     }
-    Ok((
-        conn.query_row("PRAGMA user_version", [], |r| r.get(0))?,
-        false,
-    ))
+
+    /// Where the store is.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
 }
 
-/// Brings the schema up to date inside the caller's transaction; the version after.
-fn migrate(tx: &Transaction) -> rusqlite::Result<Refused<i64>> {
-    let mut version = schema_version(tx)?;
-    let known = MIGRATIONS.len() as i64;
-    if version > known {
-        return Ok(Err(Error::Other(format!(
-            "history schema version {version} is newer than this deltascope knows ({known}); upgrade deltascope"
-        ))));
+/// Creates the folder of a store file.
+fn prepare_folder(loc: &Location) -> Result<()> {
+    if let Location::File(path) = loc
+        && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create folder", e))?;
     }
-    tx.execute_batch(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
-            version INTEGER PRIMARY KEY,
-            applied_at TEXT NOT NULL
-        )",
-    )?;
-    let now = format_time(&Utc::now());
-    // A store from before the table: its user_version says which migrations it has.
-    for m in MIGRATIONS.iter().take_while(|m| m.version <= version) {
-        tx.execute(
-            "INSERT OR IGNORE INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
-            params![m.version, now],
-        )?;
+    Ok(())
+}
+
+/// "no history store at LOCATION" unless `exists`.
+fn no_store_unless(loc: &Location, exists: bool) -> Result<()> {
+    if exists {
+        return Ok(());
     }
-    let from = version;
-    for m in MIGRATIONS.iter().filter(|m| m.version > from) {
-        tx.execute_batch(m.sqlite)?;
-        tx.execute(
-            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
-            params![m.version, now],
-        )?;
-        version = m.version;
+    Err(Error::Other(format!(
+        "no history store at {loc} (scan --record, import or db migrate create one)"
+    )))
+}
+
+/// A refusal, prefixed with the store it came from.
+fn in_store(loc: &Location, e: Error) -> Error {
+    match e {
+        Error::Other(m) if !m.starts_with(&loc.to_string()) => Error::Other(format!("{loc}: {m}")),
+        e => e,
     }
-    if tx.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? != version {
-        tx.pragma_update(None, "user_version", version)?;
-    }
-    Ok(Ok(version))
 }
 
 fn check_range(p: &Point) -> Result<()> {
@@ -560,158 +747,32 @@ fn check_range(p: &Point) -> Result<()> {
             )));
         }
     }
-    Ok(())
-}
-
-/// Inserts one point; its segment follows the point before it, and a point inserted before
-/// later ones segments the disk again.
-fn insert(tx: &Transaction, p: &Point) -> rusqlite::Result<Recorded> {
-    let at = p.at.timestamp();
-    let exists: Option<i64> = tx
-        .query_row(
-            "SELECT id FROM scans WHERE disk = ?1 AND at = ?2",
-            params![p.disk, at],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if exists.is_some() {
-        return Ok(Recorded::Duplicate);
-    }
-    let before: Option<(i64, i64)> = tx
-        .query_row(
-            "SELECT segment, bytes FROM scans WHERE disk = ?1 AND at < ?2 ORDER BY at DESC LIMIT 1",
-            params![p.disk, at],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    let segment = match before {
-        Some((seg, bytes)) if (p.bytes as i64) < bytes => seg + 1,
-        Some((seg, _)) => seg,
-        None => 0,
-    };
-    let c = p.classes;
-    // Every figure was checked against MAX_BYTES (check_range): the casts are exact.
-    let i = |v: Option<u64>| v.map(|v| v as i64);
-    tx.execute(
-        "INSERT INTO scans (disk, at, segment, bytes, file_size, virtual_size, grain_size, cid,
-            fresh, overwritten, identical, zeroed, hard_ceiling, expected_ceiling, source, layers)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-        params![
-            p.disk,
-            at,
-            segment,
-            p.bytes as i64,
-            i(p.file_size),
-            i(p.virtual_size),
-            i(p.grain_size),
-            p.cid,
-            i(c.map(|c| c[0])),
-            i(c.map(|c| c[1])),
-            i(c.map(|c| c[2])),
-            i(c.map(|c| c[3])),
-            i(p.hard_ceiling),
-            i(p.expected_ceiling),
-            p.source,
-            p.layers,
-        ],
-    )?;
-    let later: Option<i64> = tx
-        .query_row(
-            "SELECT id FROM scans WHERE disk = ?1 AND at > ?2 LIMIT 1",
-            params![p.disk, at],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if later.is_none() {
-        return Ok(Recorded::New { segment });
-    }
-    resegment(tx, &p.disk)?;
-    let segment = tx.query_row(
-        "SELECT segment FROM scans WHERE disk = ?1 AND at = ?2",
-        params![p.disk, at],
-        |r| r.get(0),
-    )?;
-    Ok(Recorded::New { segment })
-}
-
-/// Numbers the disk's segments again from its first point: a point smaller than the one
-/// before it starts a new one.
-fn resegment(tx: &Transaction, disk: &str) -> rusqlite::Result<()> {
-    let rows: Vec<(i64, i64, i64)> = {
-        let mut st =
-            tx.prepare("SELECT id, segment, bytes FROM scans WHERE disk = ?1 ORDER BY at")?;
-        st.query_map(params![disk], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<rusqlite::Result<_>>()?
-    };
-    let mut seg = 0;
-    let mut prev: Option<i64> = None;
-    for (id, old, bytes) in rows {
-        if prev.is_some_and(|p| bytes < p) {
-            seg += 1;
-        }
-        prev = Some(bytes);
-        if old != seg {
-            tx.execute(
-                "UPDATE scans SET segment = ?2 WHERE id = ?1",
-                params![id, seg],
-            )?;
-        }
+    // PostgreSQL text cannot hold NUL; SQLite refuses it too, so both stores agree.
+    let texts = [
+        Some(&p.disk),
+        p.cid.as_ref(),
+        Some(&p.source),
+        p.layers.as_ref(),
+    ];
+    if texts.into_iter().flatten().any(|t| t.contains('\0')) {
+        return Err(Error::Other(format!(
+            "{} at {}: a NUL byte in its name or text, which the history store cannot hold: nothing recorded",
+            p.disk.replace('\0', "\\0"),
+            format_time(&p.at)
+        )));
     }
     Ok(())
 }
 
-fn disks_of(conn: &Connection) -> rusqlite::Result<Vec<String>> {
-    let mut st = conn.prepare("SELECT DISTINCT disk FROM scans ORDER BY disk")?;
-    st.query_map([], |r| r.get(0))?.collect()
-}
-
-fn points_of(conn: &Connection, disk: &str) -> rusqlite::Result<Vec<Point>> {
-    let mut st = conn.prepare(
-        "SELECT disk, at, segment, bytes, file_size, virtual_size, grain_size, cid, fresh,
-            overwritten, identical, zeroed, hard_ceiling, expected_ceiling, source, layers
-         FROM scans WHERE disk = ?1 ORDER BY at",
-    )?;
-    st.query_map(params![disk], |r| {
-        let u = |i: usize| -> rusqlite::Result<Option<u64>> {
-            Ok(r.get::<_, Option<i64>>(i)?.map(|v| v.max(0) as u64))
-        };
-        let classes = match (u(8)?, u(9)?, u(10)?, u(11)?) {
-            (Some(a), Some(b), Some(c), Some(d)) => Some([a, b, c, d]),
-            _ => None,
-        };
-        Ok(Point {
-            disk: r.get(0)?,
-            at: DateTime::from_timestamp(r.get(1)?, 0).unwrap_or_default(),
-            segment: r.get(2)?,
-            bytes: r.get::<_, i64>(3)?.max(0) as u64,
-            file_size: u(4)?,
-            virtual_size: u(5)?,
-            grain_size: u(6)?,
-            cid: r.get(7)?,
-            classes,
-            hard_ceiling: u(12)?,
-            expected_ceiling: u(13)?,
-            source: r.get(14)?,
-            layers: r.get(15)?,
-        })
-    })?
-    .collect()
-}
-
-fn unknown(path: &Path, disk: &str, known: &[String]) -> Error {
+fn unknown(loc: &Location, disk: &str, known: &[String]) -> Error {
     Error::Other(format!(
-        "{}: no points for disk {disk:?}; known disks: {}",
-        path.display(),
+        "{loc}: no points for disk {disk:?}; known disks: {}",
         if known.is_empty() {
             "none".to_string()
         } else {
             known.join(", ")
         }
     ))
-}
-
-fn unknown_disk(conn: &Connection, path: &Path, disk: &str) -> rusqlite::Result<Error> {
-    Ok(unknown(path, disk, &disks_of(conn)?))
 }
 
 /// The test hook's wait (see [`PAUSE_HOOK`]).
@@ -725,20 +786,29 @@ fn pause(marker: &Path) {
     }
 }
 
-fn is_busy(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
-    )
-}
-
-fn db_err(path: &Path, e: rusqlite::Error) -> Error {
-    Error::Other(format!("{}: history store: {e}", path.display()))
+fn db_err(loc: &Location, e: DbError) -> Error {
+    let why = match (&e, loc) {
+        (DbError::Postgres(e), Location::Server(t)) => t.explain(e),
+        (DbError::Postgres(e), _) => e.to_string(),
+        (DbError::Sqlite(e), _) => e.to_string(),
+        (DbError::Shape(what), _) => format!("a row of an unexpected shape (expected {what})"),
+    };
+    Error::Other(format!("{loc}: history store: {why}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::Connection;
+
+    fn file(p: &Path) -> Location {
+        Location::File(p.to_path_buf())
+    }
+
+    /// The version SQLite's tables say, and whether schema_migrations said it.
+    fn schema_version_of(c: &Connection) -> (i64, bool) {
+        sqlite::version_of(c).expect("version")
+    }
 
     fn point(disk: &str, at: &str, bytes: u64) -> Point {
         Point {
@@ -754,7 +824,7 @@ mod tests {
     fn records_once_and_segments_on_shrink() {
         let dir = tempfile::tempdir().expect("tmp");
         let db = dir.path().join("h.sqlite");
-        let mut s = Store::create(&db).expect("open");
+        let mut s = Store::create(&file(&db)).expect("open");
         assert_eq!(
             s.record(&point("a", "2026-11-01", 10)).expect("rec"),
             Recorded::New { segment: 0 }
@@ -774,7 +844,7 @@ mod tests {
         );
         drop(s);
         // Reopening runs no migration twice and keeps the points.
-        let s = Store::open_read(&db).expect("reopen");
+        let s = Store::open_read(&file(&db)).expect("reopen");
         let p = s.points("a").expect("points");
         assert_eq!(
             p.iter().map(|p| (p.bytes, p.segment)).collect::<Vec<_>>(),
@@ -799,7 +869,7 @@ mod tests {
     #[test]
     fn a_point_recorded_between_others_segments_the_disk_again() {
         let dir = tempfile::tempdir().expect("tmp");
-        let mut s = Store::create(&dir.path().join("h.sqlite")).expect("open");
+        let mut s = Store::create(&file(&dir.path().join("h.sqlite"))).expect("open");
         s.record(&point("a", "2026-11-01", 10)).expect("rec");
         s.record(&point("a", "2026-11-15", 20)).expect("rec");
         // Back-filled: smaller than the one before, and the one after grows from it.
@@ -852,17 +922,17 @@ mod tests {
             .expect("row");
         }
         // Readers read it as it is, without writing.
-        let r = Store::open_read(&db).expect("read");
+        let r = Store::open_read(&file(&db)).expect("read");
         assert_eq!(r.points("a").expect("p")[0].bytes, 7);
         drop(r);
         let c = Connection::open(&db).expect("open");
-        assert_eq!(schema_version_of(&c).expect("v"), (1, false));
+        assert_eq!(schema_version_of(&c), (1, false));
         drop(c);
         // A writer records the version in the table; again and again changes nothing.
         for _ in 0..2 {
-            drop(Store::create(&db).expect("create"));
+            drop(Store::create(&file(&db)).expect("create"));
             let c = Connection::open(&db).expect("open");
-            assert_eq!(schema_version_of(&c).expect("v"), (1, true));
+            assert_eq!(schema_version_of(&c), (1, true));
             let n: i64 = c
                 .query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))
                 .expect("count");
@@ -874,20 +944,20 @@ mod tests {
             .expect("row");
         drop(c);
         assert!(
-            Store::open_read(&db)
+            Store::open_read(&file(&db))
                 .unwrap_err()
                 .to_string()
                 .contains("newer")
         );
         assert!(
-            Store::create(&db)
+            Store::create(&file(&db))
                 .unwrap_err()
                 .to_string()
                 .contains("newer")
         );
         // Readers never create.
         let none = dir.path().join("none.sqlite");
-        let e = Store::open_read(&none).unwrap_err().to_string();
+        let e = Store::open_read(&file(&none)).unwrap_err().to_string();
         assert!(e.contains("no history store at"), "{e}");
         assert!(!none.exists());
     }
