@@ -194,8 +194,8 @@ pub struct ReportArgs {
 #[derive(Debug, Args)]
 pub struct DbArgs {
     /// History store: a SQLite file, or a PostgreSQL database as
-    /// postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME (the password is better kept in
-    /// ~/.pgpass or PGPASSWORD) [default: $DELTASCOPE_DB, else
+    /// postgresql://USER@HOST:PORT/DBNAME (the port may be left out; the password is best
+    /// kept in ~/.pgpass or PGPASSWORD) [default: $DELTASCOPE_DB, else
     /// $XDG_DATA_HOME/deltascope/history.sqlite, else ~/.local/share/deltascope/history.sqlite]
     #[arg(long, value_name = "PATH|URL")]
     pub db: Option<PathBuf>,
@@ -225,9 +225,15 @@ pub struct DbCommand {
 pub enum DbAction {
     /// Create the store's schema, or bring it up to date (idempotent; one transaction; safe
     /// while scanners run)
+    #[command(
+        after_help = "Example:\n  deltascope db migrate --db postgresql://deltascope@db.example.net/estate\n\nA PostgreSQL database must exist (its owner creates it); a SQLite file is created."
+    )]
     Migrate(DbMigrateArgs),
     /// Say whether the store is ready: reachable, schema version, points and disks, and what
     /// `db migrate` would do. Never creates or changes the store
+    #[command(
+        after_help = "Examples:\n  deltascope db check --db postgresql://deltascope@db.example.net/estate\n  deltascope db check --json\n\nExit codes: 0 ready; 1 not ready (cannot be reached or read, no store yet, migrations\npending, a newer schema); 2 usage error."
+    )]
     Check(DbCheckArgs),
 }
 

@@ -568,16 +568,11 @@ impl Store {
         }
         let hook = std::env::var_os(PAUSE_HOOK).map(PathBuf::from);
         self.write(|db| {
-            let mut out = Vec::with_capacity(points.len());
-            for (i, p) in points.iter().enumerate() {
-                out.push(sql::insert(db, p)?);
-                if let Some(marker) = &hook
-                    && points.len() > 1
-                    && i + 1 == points.len() / 2
-                {
+            let out = sql::insert_all(db, points, || {
+                if let Some(marker) = &hook {
                     pause(marker);
                 }
-            }
+            })?;
             Ok(Ok(out))
         })
     }

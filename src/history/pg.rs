@@ -26,8 +26,8 @@ use postgres::types::{ToSql, Type};
 use postgres::{Client, Config, GenericClient, NoTls, Statement};
 
 use super::schema::pending;
-use super::sql::{Arg, DbError, Res, Sql, Val};
-use super::{BUSY_TIMEOUT, Refused, State, format_time};
+use super::sql::{Arg, DbError, Latest, Res, Sql, Val};
+use super::{BUSY_TIMEOUT, Point, Refused, State, format_time};
 
 /// The key of the advisory lock every write holds ("deltascp" in ASCII). Advisory locks
 /// belong to one database, so stores in other databases of the server never wait for it.
@@ -66,8 +66,18 @@ impl fmt::Display for Target {
 impl Target {
     /// Reads a URL. A malformed one is a usage error that quotes it without its password.
     pub fn parse(url: &str) -> std::result::Result<Target, String> {
-        let mut config = Config::from_str(url)
-            .map_err(|e| format!("{}: not a PostgreSQL URL ({e})", redact(url)))?;
+        let mut config = Config::from_str(url).map_err(|e| {
+            let why = match std::error::Error::source(&e) {
+                Some(s) => format!("{e}: {s}"),
+                None => e.to_string(),
+            };
+            // The parser's words never carry the password, but make sure.
+            let why = match password_of(url) {
+                Some(pw) if !pw.is_empty() => why.replace(pw, "***"),
+                _ => why,
+            };
+            format!("{}: not a PostgreSQL URL ({why})", redact(url))
+        })?;
         if config.get_ssl_mode() == postgres::config::SslMode::Require {
             return Err(format!(
                 "{}: sslmode=require: this deltascope connects without TLS; reach the server over a trusted network, a Unix socket or an SSH tunnel",
@@ -219,6 +229,14 @@ fn host_name(h: &postgres::config::Host) -> String {
         postgres::config::Host::Tcp(h) => h.clone(),
         postgres::config::Host::Unix(p) => p.display().to_string(),
     }
+}
+
+/// The password of a URL's user-info, as written.
+fn password_of(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    let userinfo = authority.rsplit_once('@')?.0;
+    Some(userinfo.split_once(':')?.1)
 }
 
 /// A URL with the password of its user-info (if any) replaced by `***`.
@@ -421,7 +439,82 @@ fn pg_args<'a>(args: &'a [Arg<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
         .collect()
 }
 
+/// The latest point of each disk of an array, one index look-up each, in one statement.
+const LATEST_OF: &str = "SELECT d.disk, s.at, s.segment, s.bytes
+    FROM unnest(?1::text[]) AS d(disk)
+    CROSS JOIN LATERAL (
+        SELECT at, segment, bytes FROM scans
+        WHERE scans.disk = d.disk COLLATE \"C\" ORDER BY at DESC LIMIT 1
+    ) AS s";
+
+/// Many points in one statement: one array per column, zipped by `unnest`.
+const INSERT_ROWS: &str = "INSERT INTO scans (disk, at, segment, bytes, file_size,
+    virtual_size, grain_size, cid, fresh, overwritten, identical, zeroed, hard_ceiling,
+    expected_ceiling, source, layers)
+    SELECT * FROM unnest(?1::text[], ?2::bigint[], ?3::bigint[], ?4::bigint[], ?5::bigint[],
+        ?6::bigint[], ?7::bigint[], ?8::text[], ?9::bigint[], ?10::bigint[], ?11::bigint[],
+        ?12::bigint[], ?13::bigint[], ?14::bigint[], ?15::text[], ?16::text[])";
+
+/// Rows per bulk insert: a few megabytes per statement at most.
+const ROWS_PER_INSERT: usize = 5000;
+
 impl<C: GenericClient> Sql for On<'_, C> {
+    fn dyn_sql(&mut self) -> &mut dyn Sql {
+        self
+    }
+
+    fn latest_of(&mut self, disks: &[&str]) -> Res<HashMap<String, Latest>> {
+        let st = self.statement(LATEST_OF)?;
+        let mut out = HashMap::with_capacity(disks.len());
+        for chunk in disks.chunks(ROWS_PER_INSERT) {
+            for r in self.c.query(&st, &[&chunk])? {
+                out.insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
+            }
+        }
+        Ok(out)
+    }
+
+    fn insert_rows(&mut self, rows: &[(&Point, i64)]) -> Res<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let st = self.statement(INSERT_ROWS)?;
+        // Every figure was checked against MAX_BYTES (check_range): the casts are exact.
+        let i = |v: Option<u64>| v.map(|v| v as i64);
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let int = |f: &dyn Fn(&Point, i64) -> Option<i64>| -> Vec<Option<i64>> {
+                chunk.iter().map(|(p, s)| f(p, *s)).collect()
+            };
+            let text = |f: &dyn Fn(&Point) -> Option<&str>| -> Vec<Option<String>> {
+                chunk
+                    .iter()
+                    .map(|(p, _)| f(p).map(str::to_string))
+                    .collect()
+            };
+            let class = |k: usize| int(&|p, _| i(p.classes.map(|c| c[k])));
+            let columns: [&(dyn ToSql + Sync); 16] = [
+                &text(&|p| Some(&p.disk)),
+                &int(&|p, _| Some(p.at.timestamp())),
+                &int(&|_, s| Some(s)),
+                &int(&|p, _| i(Some(p.bytes))),
+                &int(&|p, _| i(p.file_size)),
+                &int(&|p, _| i(p.virtual_size)),
+                &int(&|p, _| i(p.grain_size)),
+                &text(&|p| p.cid.as_deref()),
+                &class(0),
+                &class(1),
+                &class(2),
+                &class(3),
+                &int(&|p, _| i(p.hard_ceiling)),
+                &int(&|p, _| i(p.expected_ceiling)),
+                &text(&|p| Some(&p.source)),
+                &text(&|p| p.layers.as_deref()),
+            ];
+            self.c.execute(&st, &columns)?;
+        }
+        Ok(())
+    }
+
     fn execute(&mut self, sql: &'static str, args: &[Arg]) -> Res<u64> {
         let st = self.statement(sql)?;
         Ok(self.c.execute(&st, &pg_args(args))?)

@@ -1,6 +1,6 @@
 //! The SQLite backend: one file (rusqlite, bundled SQLite). Writes are `BEGIN IMMEDIATE`
 //! transactions (the write lock is taken first, so two writers never deadlock upgrading a
-//! read), retried on a busy file until [`BUSY_TIMEOUT`](super::BUSY_TIMEOUT). `PRAGMA
+//! read), retried on a busy file until [`super::BUSY_TIMEOUT`]. `PRAGMA
 //! user_version` mirrors the schema version for deltascope builds older than
 //! `schema_migrations`, which refuse a newer schema; a store made before that table existed
 //! is adopted from it.
@@ -110,6 +110,10 @@ impl Lite {
 struct On<'a>(&'a Connection);
 
 impl Sql for On<'_> {
+    fn dyn_sql(&mut self) -> &mut dyn Sql {
+        self
+    }
+
     fn execute(&mut self, sql: &'static str, args: &[Arg]) -> Res<u64> {
         let mut st = self.0.prepare_cached(sql)?;
         Ok(st.execute(rusqlite::params_from_iter(args.iter()))? as u64)

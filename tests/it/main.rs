@@ -27,4 +27,5 @@ mod readonly;
 mod report;
 mod samples;
 mod scan_truth;
+mod shared_store;
 mod user_input;

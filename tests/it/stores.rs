@@ -213,7 +213,16 @@ impl Server {
             .keep();
         // PostgreSQL refuses to run as root: then the cluster belongs to `nobody`.
         let root = sh_out("id", &["-u"]).trim() == "0";
-        let owner = root.then_some((65534, 65534));
+        let owner =
+            root.then(|| {
+                let id =
+                    |flag: &str| -> u32 {
+                        sh_out("id", &[flag, "nobody"]).trim().parse().unwrap_or_else(|_| {
+                    panic!("the tests run as root and need the user nobody to run PostgreSQL")
+                })
+                    };
+                (id("-u"), id("-g"))
+            });
         if let Some((uid, gid)) = owner {
             std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).expect("chown");
         }
@@ -296,7 +305,10 @@ impl Server {
 
     /// A watchdog: once this test process has ended, stop the server (fast shutdown) and
     /// remove its folder. It outlives this process on purpose, so it is never waited for.
-    #[expect(clippy::zombie_processes, reason = "the watchdog must outlive the tests")]
+    #[expect(
+        clippy::zombie_processes,
+        reason = "the watchdog must outlive the tests"
+    )]
     fn watch(&self) {
         let script = format!(
             "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
