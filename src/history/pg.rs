@@ -367,9 +367,19 @@ fn retryable(e: &postgres::Error) -> bool {
     )
 }
 
+/// What the database holds of a schema. The tables are looked up by a query on the catalog
+/// (read with the statement's snapshot), not with `to_regclass`: that goes through the
+/// server's catalog cache, which inside a transaction is refreshed only when a table is
+/// locked, so a writer that waited on the write lock while another created the tables would
+/// still be told they do not exist, and would migrate again ("duplicate key value violates
+/// unique constraint schema_migrations_pkey", seen with 8 processes on a fresh database).
 fn state_of(c: &mut impl GenericClient) -> Res<State> {
     let row = c.query_one(
-        "SELECT to_regclass('schema_migrations') IS NOT NULL, to_regclass('scans') IS NOT NULL",
+        "SELECT
+            EXISTS (SELECT 1 FROM pg_catalog.pg_tables
+                    WHERE schemaname = current_schema() AND tablename = 'schema_migrations'),
+            EXISTS (SELECT 1 FROM pg_catalog.pg_tables
+                    WHERE schemaname = current_schema() AND tablename = 'scans')",
         &[],
     )?;
     let (migrations, scans): (bool, bool) = (row.try_get(0)?, row.try_get(1)?);

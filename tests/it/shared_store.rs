@@ -618,3 +618,70 @@ fn both_stores_give_the_same_history() {
         assert_eq!(a, b, "SQLite and PostgreSQL differ");
     }
 }
+
+/// A writer that found no schema, then waited for the write lock while another process
+/// created it, must see the new tables once it holds the lock, not migrate a second time.
+/// (PostgreSQL's catalog cache is refreshed inside a transaction only when a table is
+/// locked: reading the schema with `to_regclass` failed here with a duplicate key in
+/// `schema_migrations`, as it did once in eight processes racing on a fresh database.)
+#[test]
+fn a_writer_that_waited_for_the_lock_sees_the_schema_made_meanwhile() {
+    let d = tempdir();
+    let db = Store::new(Kind::Postgres, d.path(), "waited");
+    let csv = d.path().join("p.csv");
+    std::fs::write(&csv, "timestamp,disk,bytes\n2026-10-05T08:00:00Z,a,1\n").expect("write");
+    let mut holder = server().client(db.dbname().expect("database"));
+    let mut tx = holder.transaction().expect("begin");
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1)",
+        &[&deltascope::history::WRITE_LOCK],
+    )
+    .expect("lock");
+    let child = Command::new(bin())
+        .args(["import", csv.to_str().expect("utf-8"), "--db", db.s()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Wait until deltascope waits for the lock (it has looked for the schema by then).
+    let mut watcher = server().client(db.dbname().expect("database"));
+    let started = std::time::Instant::now();
+    loop {
+        let waiting: i64 = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+                &[],
+            )
+            .expect("pg_locks")
+            .get(0);
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "deltascope never waited for the lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Meanwhile "another deltascope" creates the schema and commits.
+    tx.batch_execute(
+        "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",
+    )
+    .expect("schema_migrations");
+    tx.batch_execute(deltascope::history::MIGRATIONS[0].postgres)
+        .expect("migration 1");
+    tx.execute(
+        "INSERT INTO schema_migrations (version, applied_at) VALUES (1, 'another writer')",
+        &[],
+    )
+    .expect("version");
+    tx.commit().expect("commit");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (_, v) = check(&db);
+    assert_eq!(
+        (v["status"].as_str(), v["points"].as_u64()),
+        (Some("ok"), Some(1)),
+        "{v}"
+    );
+}
