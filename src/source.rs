@@ -6,6 +6,10 @@
 //! offset cannot fault. A file truncated by someone else *during* a scan can still raise
 //! SIGBUS on a mapped page: [`Source::check_unchanged`] re-stats the file after a scan, and
 //! `--no-mmap` (positioned reads) turns such a truncation into a clean I/O error.
+//!
+//! Block devices (a physical-disk descriptor's `FLAT "/dev/sdb"` extent, a loop device
+//! holding an image) report a size of 0 in `stat`: their length is the device's size, found by
+//! seeking to the end, and they are read with positioned reads, never mapped.
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -41,6 +45,7 @@ pub struct Source {
     file: Option<File>,
     len: u64,
     modified: Option<SystemTime>,
+    device: bool,
     backing: Backing,
 }
 
@@ -56,7 +61,7 @@ impl Source {
                 std::io::Error::other("is a directory, expected a VMDK file"),
             ));
         }
-        let len = meta.len();
+        let len = device_len(&file, &meta).map_err(|e| Error::io(path, "measure", e))?;
         let backing = if mode == ReadMode::Mmap && meta.is_file() && len > 0 {
             // SAFETY: the map is read-only and the file was opened read-only, so we never write
             // through it. The contract memmap2 asks us to uphold is that nobody truncates or
@@ -78,6 +83,10 @@ impl Source {
             file: Some(file),
             len,
             modified: meta.modified().ok(),
+            device: {
+                use std::os::unix::fs::FileTypeExt;
+                meta.file_type().is_block_device()
+            },
             backing,
         })
     }
@@ -90,6 +99,7 @@ impl Source {
             file: None,
             len: data.len() as u64,
             modified: None,
+            device: false,
             backing: Backing::Memory(data),
         }
     }
@@ -329,16 +339,23 @@ impl Source {
         }
     }
 
+    /// Whether the file is a block device (read with its device size; never cached, since a
+    /// device's content can change under the same metadata).
+    pub fn is_device(&self) -> bool {
+        self.device
+    }
+
     /// Re-stats the file and fails if its length or modification time changed since open.
     pub fn check_unchanged(&self) -> Result<()> {
-        if self.file.is_none() {
+        let Some(file) = &self.file else {
             return Ok(());
-        }
+        };
         let meta = std::fs::metadata(&self.path).map_err(|e| Error::io(&self.path, "stat", e))?;
-        if meta.len() != self.len {
+        let now = device_len(file, &meta).map_err(|e| Error::io(&self.path, "measure", e))?;
+        if now != self.len {
             return Err(Error::Changed {
                 path: self.path.clone(),
-                what: format!("length {} became {}", self.len, meta.len()),
+                what: format!("length {} became {now}", self.len),
             });
         }
         if meta.modified().ok() != self.modified {
@@ -349,6 +366,19 @@ impl Source {
         }
         Ok(())
     }
+}
+
+/// The length of an open file: its size for regular files, and for a block device (whose
+/// `st_size` is 0) the device's size, found by seeking to its end (what `BLKGETSIZE64`
+/// reports, without an ioctl). Every read is positioned, so the descriptor's offset is unused.
+fn device_len(file: &File, meta: &std::fs::Metadata) -> std::io::Result<u64> {
+    use std::io::{Seek, SeekFrom};
+    use std::os::unix::fs::FileTypeExt;
+    if meta.file_type().is_block_device() {
+        let mut f = file;
+        return f.seek(SeekFrom::End(0));
+    }
+    Ok(meta.len())
 }
 
 /// The mapped bytes of a range already checked against the file length.

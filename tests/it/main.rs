@@ -12,6 +12,7 @@ mod changing;
 mod cli;
 mod completions;
 mod corrupt;
+mod devices;
 mod esx;
 mod fuzz_regressions;
 mod growth;
