@@ -203,6 +203,11 @@ pub(super) fn failures(report: &DatastoreReport) -> Result<()> {
 
 /// `lun`.
 pub(super) fn run(g: &GlobalArgs, a: &LunArgs) -> Result<()> {
+    // Chart files that cannot be written are refused before the scan.
+    for base in [&a.chart, &a.chart_locking].into_iter().flatten() {
+        crate::chart::Output::for_path(base)?;
+        crate::outfile::check(base)?;
+    }
     let p = params(&a.model)?;
     if a.dirs.is_empty() && a.lun.is_empty() {
         let (Some(vms), Some(growth), Some(window)) =

@@ -77,7 +77,8 @@ fn a_kdmv_image_on_a_loop_device_reads_with_the_device_size() {
     .expect("info JSON");
     let qemu = qemu_info(&dev.0);
     assert_eq!(
-        info["chain"][0]["virtual_size"], qemu["virtual-size"],
+        info["chain"][0]["virtual_size"],
+        qemu["virtual-size"],
         "virtual size of the image on {}",
         dev.0.display()
     );
@@ -86,8 +87,8 @@ fn a_kdmv_image_on_a_loop_device_reads_with_the_device_size() {
         Some(std::fs::metadata(&img).unwrap().len()),
         "file size is the device's size"
     );
-    let ours: Vec<Value> = serde_json::from_str(&ok([OsStr::new("map"), dev.0.as_os_str()]))
-        .expect("map JSON");
+    let ours: Vec<Value> =
+        serde_json::from_str(&ok([OsStr::new("map"), dev.0.as_os_str()])).expect("map JSON");
     assert_eq!(ours, qemu_map_device(&dev.0), "map of {}", dev.0.display());
 }
 
