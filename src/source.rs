@@ -339,6 +339,27 @@ impl Source {
         }
     }
 
+    /// What identifies the open file's content for the layer cache (`fstat` of the descriptor
+    /// read from, not of the path): device, inode, length, modification and change times in
+    /// nanoseconds. `None` for in-memory sources and anything but a regular file, whose
+    /// content can change under the same metadata.
+    pub fn identity(&self) -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        let m = self.file.as_ref()?.metadata().ok()?;
+        m.is_file().then(|| {
+            format!(
+                "dev {} ino {} len {} mtime {}.{:09} ctime {}.{:09}",
+                m.dev(),
+                m.ino(),
+                m.len(),
+                m.mtime(),
+                m.mtime_nsec(),
+                m.ctime(),
+                m.ctime_nsec()
+            )
+        })
+    }
+
     /// Whether the file is a block device (read with its device size; never cached, since a
     /// device's content can change under the same metadata).
     pub fn is_device(&self) -> bool {

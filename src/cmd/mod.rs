@@ -85,9 +85,10 @@ fn open_chain(g: &GlobalArgs, path: &Path) -> Result<Chain> {
     Ok(chain)
 }
 
-/// The cache of layers below the top, unless `--no-cache` or `DELTASCOPE_NO_CACHE` is set.
+/// The cache of layers below the top, unless `--no-cache`, `--strict` (evidence mode: every
+/// figure computed from the files of this run) or `DELTASCOPE_NO_CACHE` is set.
 fn layer_cache(g: &GlobalArgs) -> Option<crate::cache::LayerCache> {
-    if g.no_cache || std::env::var_os("DELTASCOPE_NO_CACHE").is_some() {
+    if g.no_cache || g.strict || std::env::var_os("DELTASCOPE_NO_CACHE").is_some() {
         return None;
     }
     crate::cache::default_dir().map(crate::cache::LayerCache::new)

@@ -6,41 +6,12 @@
 //! again, also when an assertion fails.
 
 use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
 
 use crate::util::*;
-
-/// A loop device attached to a file, detached on drop (panics unwind through it).
-struct Loop(PathBuf);
-
-impl Loop {
-    fn attach(file: &Path) -> Loop {
-        require("losetup");
-        let out = Command::new("losetup")
-            .args(["-f", "--show"])
-            .arg(file)
-            .output()
-            .expect("run losetup");
-        assert!(
-            out.status.success(),
-            "this test needs a loop device (run as root with loop devices available: \
-             `losetup -f --show FILE` must work): losetup said {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-        Loop(PathBuf::from(
-            String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        ))
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Command::new("losetup").arg("-d").arg(&self.0).status();
-    }
-}
 
 /// `qemu-img map` of the VMDK on a block device, through qemu's `host_device` driver.
 fn qemu_map_device(dev: &Path) -> Vec<Value> {

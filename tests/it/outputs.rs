@@ -132,37 +132,15 @@ fn a_symlink_to_a_regular_file_is_written_through_and_kept() {
     assert_eq!(names(t.path()), ["link.html", "real.html"]);
 }
 
-/// A tmpfs of two pages, unmounted on drop (also when an assertion fails).
-struct SmallDisk(PathBuf);
-
-impl SmallDisk {
-    fn mount(dir: &Path) -> SmallDisk {
-        std::fs::create_dir_all(dir).unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=8k"])
-            .arg("tmpfs")
-            .arg(dir)
-            .output()
-            .expect("run mount");
-        assert!(
-            out.status.success(),
-            "this test needs to mount a small tmpfs to fill it (run as root): mount said {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-        SmallDisk(dir.to_path_buf())
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn a_full_disk_leaves_the_old_file_and_no_temporary_file() {
     let t = tempdir();
-    let disk = SmallDisk::mount(&t.path().join("full"));
+    // A tmpfs of two pages.
+    let disk = Mount::new(
+        &["-t", "tmpfs", "-o", "size=8k"],
+        Path::new("tmpfs"),
+        &t.path().join("full"),
+    );
     for name in ["report.html", "chart.png", "locking.svg"] {
         let out = disk.0.join(name);
         std::fs::write(&out, "old").unwrap();
