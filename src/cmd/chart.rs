@@ -40,6 +40,6 @@ pub(super) fn run(a: &ChartArgs) -> Result<()> {
         forecast: forecast.as_ref(),
     };
     crate::draw_to_file!(&a.output, draw, &chart)?;
-    eprintln!("deltascope: wrote {}", a.output.display());
+    super::note(format_args!("wrote {}", a.output.display()));
     Ok(())
 }

@@ -97,18 +97,18 @@ pub(super) fn record_points(db: &DbArgs, points: &[Point]) -> Result<()> {
     let mut store = open_store(db)?;
     for point in points {
         match store.record(point)? {
-            Recorded::New { segment } => eprintln!(
-                "deltascope: recorded {} at {} ({}, segment {segment}) in {}",
+            Recorded::New { segment } => super::note(format_args!(
+                "recorded {} at {} ({}, segment {segment}) in {}",
                 point.disk,
                 format_time(&point.at),
                 format_size(point.bytes),
                 store.path().display()
-            ),
-            Recorded::Duplicate => eprintln!(
-                "deltascope: {} already has a point at {}: not recorded again",
+            )),
+            Recorded::Duplicate => super::note(format_args!(
+                "{} already has a point at {}: not recorded again",
                 point.disk,
                 format_time(&point.at)
-            ),
+            )),
         }
     }
     Ok(())
@@ -161,9 +161,8 @@ pub(super) fn list(a: &HistoryArgs) -> Result<()> {
     }
     if a.csv {
         return super::to_stdout(|w| {
-            let mut out = csv::Writer::from_writer(w);
-            let io = |e: csv::Error| std::io::Error::other(e.to_string());
-            out.write_record([
+            let mut out = crate::report::csv_out::CsvOut::new(w);
+            out.row([
                 "disk",
                 "at",
                 "segment",
@@ -178,8 +177,7 @@ pub(super) fn list(a: &HistoryArgs) -> Result<()> {
                 "hard_ceiling",
                 "cid",
                 "source",
-            ])
-            .map_err(io)?;
+            ])?;
             let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
             for (_, points) in &series {
                 for p in points {
@@ -187,7 +185,7 @@ pub(super) fn list(a: &HistoryArgs) -> Result<()> {
                         .classes
                         .map(|c| c.map(|v| v.to_string()))
                         .unwrap_or_default();
-                    out.write_record([
+                    out.row([
                         p.disk.clone(),
                         format_time(&p.at),
                         p.segment.to_string(),
@@ -202,19 +200,18 @@ pub(super) fn list(a: &HistoryArgs) -> Result<()> {
                         opt(p.hard_ceiling),
                         p.cid.clone().unwrap_or_default(),
                         p.source.clone(),
-                    ])
-                    .map_err(io)?;
+                    ])?;
                 }
             }
             out.flush()
         });
     }
-    super::to_stdout(|w| {
+    super::to_terminal(|w| {
         if series.is_empty() {
             writeln!(w, "no points in {}", store.path().display())?;
         }
         for (disk, points) in &series {
-            writeln!(w, "{disk}")?;
+            writeln!(w, "{}", crate::sanitize::sanitize(disk))?;
             writeln!(
                 w,
                 "  {:<21} {:>3} {:>11} {:>10} {:>10} {:>12} {:<8} source",
@@ -271,13 +268,13 @@ pub(super) fn import(a: &ImportArgs) -> Result<()> {
         }
     }
     let disks: std::collections::BTreeSet<&str> = points.iter().map(|p| p.disk.as_str()).collect();
-    eprintln!(
-        "deltascope: {}: {} layout, {new} point(s) recorded, {dup} already there, {} disk(s), in {}",
+    super::note(format_args!(
+        "{}: {} layout, {new} point(s) recorded, {dup} already there, {} disk(s), in {}",
         a.file.display(),
         layout.name(),
         disks.len(),
         store.path().display()
-    );
+    ));
     Ok(())
 }
 
@@ -295,9 +292,9 @@ pub(super) fn forecasts(
         .map(|(d, points)| {
             let f = project(&d, &points, weeks, budget);
             if f.is_none() {
-                eprintln!(
-                    "deltascope: {d}: fewer than two points in its latest segment: no forecast"
-                );
+                super::note(format_args!(
+                    "{d}: fewer than two points in its latest segment: no forecast"
+                ));
             }
             (points, f)
         })
@@ -316,9 +313,9 @@ pub(super) fn forecast(a: &ForecastArgs) -> Result<()> {
         t.map(|t| t.format("%Y-%m-%d").to_string())
             .unwrap_or_else(|| "not within reach".into())
     };
-    super::to_stdout(|w| {
+    super::to_terminal(|w| {
         for f in &disks {
-            writeln!(w, "{}", f.disk)?;
+            writeln!(w, "{}", crate::sanitize::sanitize(&f.disk))?;
             writeln!(w, "  model: {}", f.model_reason)?;
             if let Some(c) = f.ceiling_bytes {
                 writeln!(

@@ -131,10 +131,10 @@ pub(super) fn scan_luns(
     for (i, (name, dir)) in luns.iter().enumerate() {
         let f = discover(dir)?;
         for (p, why) in &f.unreadable {
-            eprintln!(
-                "deltascope: warning: {}: cannot be read: {why}",
+            super::note(format_args!(
+                "warning: {}: cannot be read: {why}",
                 p.display()
-            );
+            ));
         }
         disks.extend(f.tops.iter().map(|t| (i, t.clone())));
         found.push((name.clone(), dir.clone(), f));
@@ -185,7 +185,7 @@ pub(super) fn scan_datastore(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
     } else if a.csv {
         super::to_stdout(|w| write_vm_csv(w, &report))?;
     } else {
-        super::to_stdout(|w| lun_text::render_datastore(w, &report))?;
+        super::to_terminal(|w| lun_text::render_datastore(w, &report))?;
     }
     failures(&report)
 }
@@ -233,7 +233,7 @@ pub(super) fn run(g: &GlobalArgs, a: &LunArgs) -> Result<()> {
         } else if a.csv {
             super::to_stdout(|w| write_lun_csv(w, &[("", &model)]))
         } else {
-            super::to_stdout(|w| lun_text::render_model(w, &model))
+            super::to_terminal(|w| lun_text::render_model(w, &model))
         };
     }
     let luns = luns(&a.dirs, &a.lun)?;
@@ -289,7 +289,7 @@ pub(super) fn run(g: &GlobalArgs, a: &LunArgs) -> Result<()> {
             .collect();
         super::to_stdout(|w| write_lun_csv(w, &rows))?;
     } else {
-        super::to_stdout(|w| lun_text::render_datastore(w, &report))?;
+        super::to_terminal(|w| lun_text::render_datastore(w, &report))?;
     }
     failures(&report)
 }
@@ -336,14 +336,10 @@ fn draw_charts(a: &LunArgs, curves: &[Sensitivity]) -> Result<()> {
         for c in curves {
             let path = chart_path(base, &c.lun, curves.len() > 1);
             draw(&path, c)?;
-            eprintln!("deltascope: wrote {}", path.display());
+            super::note(format_args!("wrote {}", path.display()));
         }
     }
     Ok(())
-}
-
-fn csv_err(e: csv::Error) -> std::io::Error {
-    std::io::Error::other(e.to_string())
 }
 
 fn opt<T: ToString>(v: Option<T>) -> String {
@@ -352,8 +348,8 @@ fn opt<T: ToString>(v: Option<T>) -> String {
 
 /// One row per LUN: the model's inputs that vary and its outcome.
 fn write_lun_csv(w: &mut dyn std::io::Write, rows: &[(&str, &LunModel)]) -> std::io::Result<()> {
-    let mut out = csv::Writer::from_writer(w);
-    out.write_record([
+    let mut out = crate::report::csv_out::CsvOut::new(w);
+    out.row([
         "lun",
         "vms",
         "growth_per_vm_bytes",
@@ -369,13 +365,12 @@ fn write_lun_csv(w: &mut dyn std::io::Write, rows: &[(&str, &LunModel)]) -> std:
         "capacity_limit",
         "recommended",
         "binding",
-    ])
-    .map_err(csv_err)?;
+    ])?;
     for (name, m) in rows {
         let i = &m.inputs;
         let o = &m.outcome;
         let v = &o.vms_per_lun;
-        out.write_record([
+        out.row([
             name.to_string(),
             i.vms.to_string(),
             opt(i.growth_per_vm_bytes),
@@ -391,16 +386,15 @@ fn write_lun_csv(w: &mut dyn std::io::Write, rows: &[(&str, &LunModel)]) -> std:
             opt(v.capacity_limit),
             opt(v.recommended),
             opt(v.binding.map(crate::lun::Binding::name)),
-        ])
-        .map_err(csv_err)?;
+        ])?;
     }
     out.flush()
 }
 
 /// One row per disk of a datastore scan.
 fn write_vm_csv(w: &mut dyn std::io::Write, r: &DatastoreReport) -> std::io::Result<()> {
-    let mut out = csv::Writer::from_writer(w);
-    out.write_record([
+    let mut out = crate::report::csv_out::CsvOut::new(w);
+    out.row([
         "lun",
         "path",
         "status",
@@ -421,11 +415,10 @@ fn write_vm_csv(w: &mut dyn std::io::Write, r: &DatastoreReport) -> std::io::Res
         "lock_events",
         "lock_events_per_hour",
         "error",
-    ])
-    .map_err(csv_err)?;
+    ])?;
     for v in &r.vms {
         let c = v.classes;
-        out.write_record([
+        out.row([
             v.lun.clone(),
             v.path.clone(),
             v.status.to_string(),
@@ -446,8 +439,7 @@ fn write_vm_csv(w: &mut dyn std::io::Write, r: &DatastoreReport) -> std::io::Res
             opt(v.lock_events),
             opt(v.lock_events_per_hour),
             opt(v.error.clone()),
-        ])
-        .map_err(csv_err)?;
+        ])?;
     }
     out.flush()
 }

@@ -83,7 +83,7 @@ pub(super) fn run(g: &GlobalArgs, a: &ReportArgs) -> Result<()> {
         page.chain = Some(report);
     }
     write_page(&a.output, &page)?;
-    eprintln!("deltascope: wrote {}", a.output.display());
+    super::note(format_args!("wrote {}", a.output.display()));
     failed
 }
 

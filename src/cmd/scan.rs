@@ -46,6 +46,6 @@ pub(super) fn run(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
     if a.json {
         super::json_to_stdout(&report)
     } else {
-        super::to_stdout(|w| text::render_scan(w, &report))
+        super::to_terminal(|w| text::render_scan(w, &report))
     }
 }

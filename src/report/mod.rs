@@ -3,6 +3,7 @@
 //! (add fields freely, never rename). Renderers (`text`, `json`) compute nothing.
 
 pub mod blame;
+pub mod csv_out;
 pub mod datastore;
 pub mod html;
 pub mod lun_text;

@@ -26,3 +26,4 @@ mod readonly;
 mod report;
 mod samples;
 mod scan_truth;
+mod terminal;

@@ -93,6 +93,10 @@ where
 pub fn require(tool: &str) {
     let pkg = match tool {
         "chromium" => "chromium",
+        "mkntfs" | "ntfscp" => "ntfs-3g",
+        "mkfs.ext4" | "debugfs" => "e2fsprogs",
+        "losetup" | "prlimit" | "mount" => "util-linux",
+        "timeout" | "mkfifo" => "coreutils",
         _ => "qemu-utils",
     };
     let found = Command::new("sh")
