@@ -21,6 +21,7 @@ mod hostile;
 mod json_contract;
 mod lun;
 mod map_qemu;
+mod memory;
 mod outputs;
 mod readonly;
 mod report;
