@@ -18,7 +18,7 @@ use crate::source::ReadMode;
 pub const DEFAULT_MAX_DEPTH: usize = 256;
 
 /// How to open a chain.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ChainOptions {
     /// Map files or read them.
     pub mode: ReadMode,
@@ -26,6 +26,12 @@ pub struct ChainOptions {
     pub max_depth: usize,
     /// Turn warnings into errors.
     pub strict: bool,
+    /// The evidence tree: folders the chain's files may lie in besides the top's own folder
+    /// (the scanned datastore folders; `--map` targets add theirs). A file elsewhere (an
+    /// absolute or `..` extent, a parent hint of `/etc/shadow`) is an `outside_tree` warning.
+    pub roots: Vec<PathBuf>,
+    /// Refuse a file outside the roots before it is opened (`--confine`).
+    pub confine: bool,
 }
 
 impl Default for ChainOptions {
@@ -34,7 +40,71 @@ impl Default for ChainOptions {
             mode: ReadMode::Mmap,
             max_depth: DEFAULT_MAX_DEPTH,
             strict: false,
+            roots: Vec::new(),
+            confine: false,
         }
+    }
+}
+
+/// Where a chain's files may come from, and what was found elsewhere.
+struct Confinement {
+    /// Canonical folders: the top's, and the options' roots.
+    roots: Vec<PathBuf>,
+    confine: bool,
+    /// Warnings for the layer being opened.
+    pending: Vec<Warning>,
+}
+
+impl Confinement {
+    fn new(fs: &dyn FileSet, top: &Path, opts: &ChainOptions) -> Self {
+        let mut roots: Vec<PathBuf> = opts
+            .roots
+            .iter()
+            .map(|r| fs.canonicalize(r).unwrap_or_else(|_| r.clone()))
+            .collect();
+        if let Some(dir) = fs
+            .canonicalize(top)
+            .ok()
+            .and_then(|t| t.parent().map(Path::to_path_buf))
+        {
+            roots.push(dir);
+        }
+        Confinement {
+            roots,
+            confine: opts.confine,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Checks `path` before it is opened: inside the roots, or a warning (an error under
+    /// `--confine`). Paths are compared canonical, so links out of the tree count as out. A
+    /// file that does not exist is left to the open that follows, which names it.
+    fn check(&mut self, fs: &dyn FileSet, path: &Path) -> Result<()> {
+        let Ok(real) = fs.canonicalize(path) else {
+            return Ok(());
+        };
+        if self.roots.iter().any(|r| real.starts_with(r)) {
+            return Ok(());
+        }
+        let roots = self
+            .roots
+            .iter()
+            .map(|r| r.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        if self.confine {
+            return Err(Error::Unreadable {
+                path: path.to_path_buf(),
+                why: format!(
+                    "it lies outside the evidence tree ({roots}) and --confine refuses such files; it was not opened"
+                ),
+            });
+        }
+        self.pending.push(Warning::OutsideTree {
+            path: path.to_path_buf(),
+            roots,
+        });
+        Ok(())
     }
 }
 
@@ -60,6 +130,7 @@ impl Chain {
         let mut order: Vec<PathBuf> = Vec::new();
         let mut warnings = Vec::new();
         let mut next = path.to_path_buf();
+        let mut tree = Confinement::new(fs, path, opts);
         loop {
             let canonical = fs.canonicalize(&next).map_err(|e| match top_first.last() {
                 Some(child) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -81,7 +152,9 @@ impl Chain {
                     cap: opts.max_depth,
                 }));
             }
-            let layer = Layer::open_in(fs, &next, opts.mode)?;
+            tree.check(fs, &next)?;
+            let mut layer = Layer::open_checked(fs, &next, opts.mode, &mut |p| tree.check(fs, p))?;
+            layer.warnings.append(&mut tree.pending);
             let parent = layer
                 .descriptor
                 .parent()

@@ -52,6 +52,11 @@ pub struct GlobalArgs {
     /// layer's metadata; --strict implies it)
     #[arg(long, global = true)]
     pub no_cache: bool,
+    /// Refuse, before opening it, any file of a chain outside the evidence tree (the top's
+    /// folder, or the scanned folders): an absolute or `..` extent, a parent hint pointing
+    /// elsewhere. Without it such files are read with an `outside_tree` warning
+    #[arg(long, global = true)]
+    pub confine: bool,
     /// Never draw a progress bar (one is drawn only when stderr is a terminal anyway)
     #[arg(long, global = true)]
     pub quiet: bool,

@@ -189,7 +189,7 @@ pub fn chain(data: &[u8]) -> Outcome {
         mode: ReadMode::Read,
         // Small, so that deep-chain inputs stay fast; the cap itself is what is exercised.
         max_depth: 16,
-        strict: false,
+        ..ChainOptions::default()
     };
     let r = Chain::open_in(&set, &top, &opts).and_then(|c| {
         let _ = crate::report::layer_infos(&c);

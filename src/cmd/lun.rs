@@ -139,7 +139,11 @@ pub(super) fn scan_luns(
         disks.extend(f.tops.iter().map(|t| (i, t.clone())));
         found.push((name.clone(), dir.clone(), f));
     }
-    let opts = super::chain_options(g);
+    // The evidence tree of a datastore scan: the folders given.
+    let opts = crate::chain::ChainOptions {
+        roots: luns.iter().map(|(_, dir)| dir.clone()).collect(),
+        ..super::chain_options(g)
+    };
     let pool = super::pool(g)?;
     let measured = pool.install(|| crate::scan::measure(&disks, &opts));
     let total: u64 = measured.iter().filter_map(|m| m.as_ref().ok()).sum();

@@ -77,6 +77,8 @@ fn chain_options(g: &GlobalArgs) -> ChainOptions {
         },
         max_depth: g.max_depth,
         strict: g.strict,
+        roots: Vec::new(),
+        confine: g.confine,
     }
 }
 

@@ -83,6 +83,44 @@ pub fn detect(head: &[u8]) -> Magic {
     }
 }
 
+/// What a file that is not a VMDK file looks like, in words, from its first bytes (`head`),
+/// its last 512 bytes (`tail`, where a fixed VHD keeps its footer) and its length. Errors say
+/// this instead of quoting the bytes: a parent hint may name `/etc/shadow`.
+pub fn describe(head: &[u8], tail: &[u8], len: u64) -> &'static str {
+    let at = |off: usize, magic: &[u8]| head.get(off..off + magic.len()) == Some(magic);
+    if len == 0 {
+        "an empty file"
+    } else if at(0, b"QFI\xfb") {
+        "a qcow2 image"
+    } else if at(0, b"vhdxfile") {
+        "a VHDX image"
+    } else if at(0, b"conectix") || tail.starts_with(b"conectix") {
+        "a VHD image"
+    } else if at(0, b"\x7fELF") {
+        "an ELF executable"
+    } else if at(0, b"\x1f\x8b") {
+        "gzip-compressed data"
+    } else if at(0, b"PK\x03\x04") {
+        "a zip archive"
+    } else if at(512, b"EFI PART") {
+        "a raw disk with a GPT partition table"
+    } else if at(510, b"\x55\xaa") {
+        "a raw disk with an MBR partition table"
+    } else if !head.is_empty()
+        && !head.contains(&0)
+        && std::str::from_utf8(head).is_ok_and(|t| {
+            t.chars()
+                .all(|c| !c.is_control() || c.is_ascii_whitespace())
+        })
+    {
+        "text that is not a VMDK descriptor"
+    } else if head.iter().all(|&b| b == 0) {
+        "zeros (no header at all)"
+    } else {
+        "binary data of an unknown kind"
+    }
+}
+
 /// The whole table as one unallocated piece when its first `entry_bytes` bytes of entries are
 /// all zero (nothing allocated): a 2 TiB disk with little data has tens of thousands of such
 /// tables, and every caller would otherwise walk their entries one by one.

@@ -21,7 +21,8 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// A warning as it appears in reports: a stable kind and a message for people.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct WarningReport {
-    /// `cid_mismatch`, `dirty_journal`, `unclean_shutdown`, `reader_dependent`, `note`.
+    /// `cid_mismatch`, `dirty_journal`, `unclean_shutdown`, `reader_dependent`, `note`,
+    /// `outside_tree`.
     pub kind: String,
     /// What it means.
     pub message: String,
@@ -35,6 +36,7 @@ impl From<&Warning> for WarningReport {
             Warning::UncleanShutdown { .. } => "unclean_shutdown",
             Warning::ReaderDependent { .. } => "reader_dependent",
             Warning::Note { .. } => "note",
+            Warning::OutsideTree { .. } => "outside_tree",
         };
         WarningReport {
             kind: kind.to_string(),

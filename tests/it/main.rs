@@ -28,3 +28,4 @@ mod report;
 mod samples;
 mod scan_truth;
 mod terminal;
+mod tree;
