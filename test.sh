@@ -8,6 +8,11 @@
 #   chromium            renders the HTML report in a real browser      (chromium)
 #   a TrueType font     charts measure their text                      (fonts-dejavu-core)
 #   python3             generates the ESX test chains (testdata/)      (python3)
+#   losetup, prlimit,   block devices, address-space limits, dropping  (util-linux)
+#     setpriv, mount      privileges, a small tmpfs (tests run as root)
+#   mkfs.ext4, debugfs  a block-level copy with one grain changed      (e2fsprogs)
+#   mkntfs, ntfscp      NTFS names that differ only after escaping     (ntfs-3g)
+#   /usr/bin/time       peak memory of a cache attack                  (time)
 # Exit: 0 all tests passed; 1 a test failed or something needed is missing.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -28,6 +33,12 @@ for f in "${DELTASCOPE_FONT:-}" /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf 
 done
 [ -n "$font_found" ] || need fonts-dejavu-core "chart text (or set DELTASCOPE_FONT to a .ttf file)"
 have python3 || need python3 "the ESX test-chain generator"
+for t in losetup prlimit setpriv mount; do
+    have "$t" || { need util-linux "$t: block devices, memory limits, privileges"; break; }
+done
+{ have mkfs.ext4 && have debugfs; } || need e2fsprogs "mkfs.ext4 and debugfs: the stale-cache test"
+{ have mkntfs && have ntfscp; } || need ntfs-3g "mkntfs and ntfscp: the NTFS name test"
+[ -x /usr/bin/time ] || need time "/usr/bin/time: the cache-attack memory test"
 
 if [ ${#pkgs[@]} -gt 0 ]; then
     sudo_cmd=()

@@ -75,10 +75,8 @@ pub fn ceiling(chain: &Chain, stats: &[LayerStats]) -> Result<Ceiling> {
             continue;
         }
         let per_table = e.map.table_span() / e.map.grain_bytes().max(1) * entry_bytes;
-        let absent = (0..e.map.table_count())
-            .filter(|&t| !e.map.table_present(t))
-            .count();
-        missing_tables += absent as u64 * per_table;
+        let absent = e.map.table_count() - e.map.present_count();
+        missing_tables += absent * per_table;
     }
     let metadata = top.file_size().saturating_sub(stored) + missing_tables;
     Ok(Ceiling {

@@ -466,19 +466,16 @@ struct Unit {
     table: u64,
 }
 
-fn units(layer: &Layer) -> Vec<Unit> {
-    let mut out = Vec::new();
-    for (ei, e) in layer.extents.iter().enumerate() {
-        for t in 0..e.map.table_count() {
-            if e.map.table_present(t) {
-                out.push(Unit {
-                    extent: ei,
-                    table: t,
-                });
-            }
-        }
-    }
-    out
+/// The work of a layer as runs of present tables, (extent, tables): one entry per run of a
+/// directory, never one per table, so a 64 TiB layer with its tables in one block costs one
+/// entry however many tables it has.
+fn unit_runs(layer: &Layer) -> Vec<(usize, std::ops::Range<u64>)> {
+    layer
+        .extents
+        .iter()
+        .enumerate()
+        .flat_map(|(ei, e)| e.map.present_tables().into_iter().map(move |r| (ei, r)))
+        .collect()
 }
 
 /// Whether units can be classified independently: no 4 KiB block spans two of them.
@@ -581,7 +578,11 @@ fn run_unit(chain: &Chain, li: usize, u: Unit, w: &mut Worker<'_>, gt: &mut Vec<
 
 /// Number of work units (grain tables present) of layer `li`, for progress totals.
 pub fn unit_count(chain: &Chain, li: usize) -> u64 {
-    units(&chain.layers[li]).len() as u64
+    chain.layers[li]
+        .extents
+        .iter()
+        .map(|e| e.map.present_count())
+        .sum()
 }
 
 /// Classifies every grain layer `li` allocates against its parent view, on rayon's current
@@ -612,22 +613,41 @@ fn classify(
 ) -> Result<(LayerStats, Vec<BlockRun>)> {
     let layer = &chain.layers[li];
     let view = ParentView::new(chain, li);
-    let work = units(layer);
+    let work = unit_runs(layer);
+    let units = || {
+        work.iter().flat_map(|(extent, tables)| {
+            tables.clone().map(move |table| Unit {
+                extent: *extent,
+                table,
+            })
+        })
+    };
     if !units_are_block_aligned(layer) {
         // Blocks may span units: one worker, in order.
         let mut w = Worker::new(view, record);
         let mut gt = Vec::new();
-        for u in work {
+        for u in units() {
             run_unit(chain, li, u, &mut w, &mut gt)?;
             progress.inc(1);
         }
         return Ok(w.finish());
     }
     work.par_iter()
-        .with_max_len(1)
+        .flat_map(|(extent, tables)| {
+            let extent = *extent;
+            // Indexed (usize) ranges split evenly; table numbers are far below 2^32.
+            let to = |t: u64| usize::try_from(t).unwrap_or(usize::MAX);
+            (to(tables.start)..to(tables.end))
+                .into_par_iter()
+                .with_max_len(1)
+                .map(move |table| Unit {
+                    extent,
+                    table: table as u64,
+                })
+        })
         .try_fold(
             || (Worker::new(view, record), Vec::new()),
-            |(mut w, mut gt), &u| {
+            |(mut w, mut gt), u| {
                 run_unit(chain, li, u, &mut w, &mut gt)?;
                 // Blocks never span units here: close the last one so workers never share it.
                 close_block(&mut w.block, &mut w.stats, &mut w.rec);

@@ -38,8 +38,9 @@ pub struct GlobalArgs {
     /// truncated during the run gives an I/O error instead of a SIGBUS)
     #[arg(long, global = true)]
     pub no_mmap: bool,
-    /// Treat warnings (parentCID mismatch, dirty SESparse journal, unclean shutdown,
-    /// redundant grain directory mismatch) as errors
+    /// Evidence mode: treat warnings (parentCID mismatch, dirty SESparse journal, unclean
+    /// shutdown, redundant grain directory mismatch) as errors, and compute every figure from
+    /// the files of this run (the layer cache is neither read nor written)
     #[arg(long, global = true)]
     pub strict: bool,
     /// Most layers followed down a chain before giving up
@@ -47,9 +48,15 @@ pub struct GlobalArgs {
     pub max_depth: usize,
     /// Classify every layer afresh: do not use or fill the cache of layers below the top
     /// (kept in $DELTASCOPE_CACHE, $XDG_CACHE_HOME/deltascope or ~/.cache/deltascope, keyed
-    /// by each file's path, size, times and inode)
+    /// by the classification code, each file's path, device, inode, size and times, and each
+    /// layer's metadata; --strict implies it)
     #[arg(long, global = true)]
     pub no_cache: bool,
+    /// Refuse, before opening it, any file of a chain outside the evidence tree (the top's
+    /// folder, or the scanned folders): an absolute or `..` extent, a parent hint pointing
+    /// elsewhere. Without it such files are read with an `outside_tree` warning
+    #[arg(long, global = true)]
+    pub confine: bool,
     /// Never draw a progress bar (one is drawn only when stderr is a terminal anyway)
     #[arg(long, global = true)]
     pub quiet: bool,

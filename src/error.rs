@@ -89,6 +89,14 @@ pub enum CorruptKind {
         /// What the file holds.
         found: String,
     },
+    /// The file is not a VMDK file at all; what it looks like is said in words (`a qcow2
+    /// image`, `text`), never by quoting its bytes (it may be `/etc/shadow`).
+    NotVmdk {
+        /// What the file looks like.
+        looks_like: String,
+        /// What a VMDK file starts with.
+        expected: String,
+    },
     /// A range lies (partly) past the end of the file.
     OutOfBounds {
         /// Absolute offset of the range.
@@ -212,6 +220,13 @@ impl fmt::Display for Corrupt {
             CorruptKind::BadMagic { expected, found } => {
                 write!(f, "magic is {found}, expected {expected}")
             }
+            CorruptKind::NotVmdk {
+                looks_like,
+                expected,
+            } => write!(
+                f,
+                "not a VMDK file: it looks like {looks_like}; expected {expected}"
+            ),
             CorruptKind::OutOfBounds {
                 offset,
                 len,
@@ -490,6 +505,14 @@ pub enum Warning {
         /// How that file was found.
         how: String,
     },
+    /// A file of the chain lies outside the evidence tree (the top's folder and the scanned
+    /// roots): an absolute or `..` extent, a parent hint pointing elsewhere.
+    OutsideTree {
+        /// The file.
+        path: PathBuf,
+        /// The folders the chain's files were expected in.
+        roots: String,
+    },
     /// Any other observation about a layer.
     Note {
         /// The file concerned.
@@ -540,6 +563,12 @@ impl fmt::Display for Warning {
             Warning::Note { path, detail } => {
                 write!(f, "{}: {}", display_path(path), sanitize(detail))
             }
+            Warning::OutsideTree { path, roots } => write!(
+                f,
+                "{}: lies outside the evidence tree ({}) and is read as part of the chain; --confine refuses such files",
+                display_path(path),
+                sanitize(roots)
+            ),
         }
     }
 }

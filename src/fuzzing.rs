@@ -239,6 +239,7 @@ pub fn chain(data: &[u8]) -> Outcome {
             }],
             roots: vec![PathBuf::from("/fuzz")],
         },
+        ..ChainOptions::default()
     };
     let r = Chain::open_in(&set, &top, &opts).and_then(|c| {
         let _ = crate::report::layer_infos(&c);

@@ -77,16 +77,18 @@ impl Layer {
 
     /// Opens the layer at `path`, reading every file from `fs`.
     pub fn open_in(fs: &dyn FileSet, path: &Path, mode: ReadMode) -> Result<Layer> {
-        Self::open_with(fs, path, mode, &PathRules::default())
+        Self::open_with(fs, path, mode, &PathRules::default(), &mut |_| Ok(()))
     }
 
-    /// Opens the layer at `path`, reading every file from `fs`; extent names that begin with
-    /// a `--map` prefix are read under its folder.
+    /// Opens the layer at `path`, reading every file from `fs`: extent names that begin with
+    /// a `--map` prefix are read under its folder, and `check` sees every extent file before
+    /// it is opened (the chain's evidence-tree rule).
     pub fn open_with(
         fs: &dyn FileSet,
         path: &Path,
         mode: ReadMode,
         rules: &PathRules,
+        check: &mut dyn FnMut(&Path) -> Result<()>,
     ) -> Result<Layer> {
         let src = Arc::new(fs.open(path, mode)?);
         let head = src.bytes(
@@ -103,14 +105,11 @@ impl Layer {
                 let text = src.bytes(0, src.len(), &Structure::Descriptor { line: 0 })?;
                 let d = descriptor::parse_descriptor(&text, 0).map_err(|e| Error::corrupt(path, e))?;
                 drop(text);
-                Self::from_descriptor(fs, path, d, vec![src], mode, rules)
+                Self::from_descriptor(fs, path, d, vec![src], mode, rules, check)
             }
             Magic::Cowd => Err(Error::Unreadable { path: path.to_path_buf(), why: "a COWD (vmfsSparse) extent opened on its own; open the descriptor .vmdk that names it (it holds the parent link)".into() }),
             Magic::SeSparse => Err(Error::Unreadable { path: path.to_path_buf(), why: "an SESparse extent opened on its own; open the descriptor .vmdk that names it (it holds the parent link)".into() }),
-            Magic::Unknown => Err(Error::corrupt(path, Corrupt::new(Structure::Descriptor { line: 0 }, 0, crate::error::CorruptKind::BadMagic {
-                expected: "\"KDMV\", \"COWD\", 0xcafebabe (SESparse) or a text descriptor".into(),
-                found: format!("{:02x?}", &head[..head.len().min(8)]),
-            }))),
+            Magic::Unknown => Err(not_vmdk(path, &src, &head, "\"KDMV\", \"COWD\", 0xcafebabe (SESparse) or a text descriptor", Structure::Descriptor { line: 0 })),
         }
     }
 
@@ -184,6 +183,7 @@ impl Layer {
         mut files: Vec<Arc<Source>>,
         mode: ReadMode,
         rules: &PathRules,
+        check: &mut dyn FnMut(&Path) -> Result<()>,
     ) -> Result<Layer> {
         let create_type = d.create_type.clone().unwrap_or_default();
         check_create_type(path, &create_type)?;
@@ -236,6 +236,7 @@ impl Layer {
                     let src = match files.iter().find(|s| s.path() == file) {
                         Some(s) => s.clone(),
                         None => {
+                            check(&file)?;
                             let s = Arc::new(fs.open(&file, mode).map_err(|e| match e {
                                 Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => Error::Io {
                                     path: path.to_path_buf(),
@@ -491,23 +492,46 @@ fn open_extent(
                     }
                     Ok(ExtentMap::SeSparse(ext))
                 }
-                _ => Err(Error::corrupt(
-                    path,
-                    Corrupt::new(
+                _ => {
+                    let head = src.bytes(0, src.len().min(1024), &Structure::ExtentData)?;
+                    Err(not_vmdk(
+                        path,
+                        src,
+                        &head,
+                        "\"KDMV\", \"COWD\" or 0xcafebabe for a sparse extent",
                         Structure::ExtentData,
-                        0,
-                        crate::error::CorruptKind::BadMagic {
-                            expected: "\"KDMV\", \"COWD\" or 0xcafebabe for a sparse extent".into(),
-                            found: format!("{:02x?}", &head[..head.len().min(8)]),
-                        },
-                    ),
-                )),
+                    ))
+                }
             }
         }
         ExtentType::Zero | ExtentType::RawDevice(_) | ExtentType::Other(_) => {
             Err(Error::Other("unreachable extent type".into()))
         }
     }
+}
+
+/// The error for a file that is not a VMDK file: what it looks like, never its bytes.
+fn not_vmdk(path: &Path, src: &Source, head: &[u8], expected: &str, structure: Structure) -> Error {
+    let tail = src
+        .len()
+        .checked_sub(512)
+        .and_then(|at| src.bytes(at, 512, &structure).ok());
+    Error::corrupt(
+        path,
+        Corrupt::new(
+            structure,
+            0,
+            CorruptKind::NotVmdk {
+                looks_like: crate::format::describe(
+                    head,
+                    tail.as_deref().unwrap_or(&[]),
+                    src.len(),
+                )
+                .into(),
+                expected: expected.into(),
+            },
+        ),
+    )
 }
 
 fn hosted_warnings(path: &Path, ext: &hosted::HostedExtent, warnings: &mut Vec<Warning>) {

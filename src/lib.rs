@@ -41,6 +41,7 @@ pub mod history;
 pub mod layer;
 pub mod lun;
 pub mod map;
+pub mod outfile;
 pub mod progress;
 pub mod report;
 pub mod sanitize;

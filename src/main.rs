@@ -1,5 +1,6 @@
 //! The `deltascope` binary: parse the command line, run it, map the outcome to an exit code.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -21,6 +22,9 @@ fn exit_for(e: &Error) -> ExitCode {
     {
         return ExitCode::SUCCESS;
     }
-    eprintln!("deltascope: {e}");
+    // Through the terminal writer: messages quote names from images and imports. A stderr
+    // that cannot be written changes nothing about the exit code (eprintln! would panic).
+    let mut err = deltascope::sanitize::Terminal::new(std::io::stderr().lock());
+    let _ = writeln!(err, "deltascope: {e}").and_then(|()| err.flush());
     ExitCode::from(deltascope::cmd::exit_code(e))
 }

@@ -31,6 +31,10 @@ pub fn scan_chain(
     let parent_ntfs = crate::blame::parent_ntfs(chain);
     let top = chain.layers.len().saturating_sub(1);
     let mut split = None;
+    let keys = match cache {
+        Some(_) => LayerCache::keys(chain, top),
+        None => Vec::new(),
+    };
     let stats = (0..chain.layers.len())
         .map(|i| {
             if i == top
@@ -41,15 +45,13 @@ pub fn scan_chain(
                 split = Some(crate::blame::split_overwritten(p, runs));
                 return Ok(stats);
             }
-            let cached = cache
-                .filter(|_| i < top)
-                .and_then(|c| LayerCache::key(chain, i).map(|k| (c, k)));
+            let cached = cache.zip(keys.get(i).and_then(Option::as_ref));
             if let Some(hit) = cached.as_ref().and_then(|(c, k)| c.get(k)) {
                 progress.inc(unit_count(chain, i));
                 return Ok(hit);
             }
             let s = classify_layer(chain, i, progress)?;
-            if let Some((c, k)) = &cached {
+            if let Some((c, k)) = cached {
                 c.put(k, &s);
             }
             Ok(s)

@@ -140,9 +140,7 @@ impl<'c> ParentView<'c> {
                 )?))
             }
             Outcome::Assemble(top) => {
-                if buf.len() < len {
-                    buf.resize(len, 0);
-                }
+                crate::source::grow(buf, len, &self.chain.top().path)?;
                 let out = &mut buf[..len];
                 if self.fill(top, virt, out, s)? {
                     Ok(ParentBytes::Zero)
@@ -221,7 +219,7 @@ pub fn inflate<'s>(
         let src = e
             .src()
             .ok_or_else(|| Error::Other("compressed extent without a file".into()))?;
-        s.inflated.resize(len, 0);
+        crate::source::grow(&mut s.inflated, len, src.path())?;
         s.inflated_key = None;
         h.read_compressed(src, marker, grain, &mut s.inflated[..len], &mut s.zdata)?;
         s.inflated_key = Some((li, ei, grain));

@@ -30,6 +30,6 @@ pub(super) fn run(g: &GlobalArgs, a: &BlameArgs) -> Result<()> {
     } else if a.csv {
         super::to_stdout(|w| blame::render_csv(w, &report))
     } else {
-        super::to_stdout(|w| blame::render_text(w, &report, a.top))
+        super::to_terminal(|w| blame::render_text(w, &report, a.top))
     }
 }

@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 
 pub(super) fn run(a: &ChartArgs) -> Result<()> {
     crate::chart::Output::for_path(&a.output)?;
+    crate::outfile::check(&a.output)?;
     let budget = super::history::size_arg("--budget", &a.budget)?;
     let store = super::history::open_store(&a.db)?;
     let disk = match &a.disk {
@@ -39,6 +40,6 @@ pub(super) fn run(a: &ChartArgs) -> Result<()> {
         forecast: forecast.as_ref(),
     };
     crate::draw_to_file!(&a.output, draw, &chart)?;
-    eprintln!("deltascope: wrote {}", a.output.display());
+    super::note(format_args!("wrote {}", a.output.display()));
     Ok(())
 }

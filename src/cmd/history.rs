@@ -105,18 +105,18 @@ impl Recording {
         let done = store.record_all(&self.points)?;
         for (point, r) in self.points.iter().zip(done) {
             match r {
-                Recorded::New { segment } => eprintln!(
-                    "deltascope: recorded {} at {} ({}, segment {segment}) in {}",
+                Recorded::New { segment } => super::note(format_args!(
+                    "recorded {} at {} ({}, segment {segment}) in {}",
                     point.disk,
                     format_time(&point.at),
                     format_size(point.bytes),
                     store.path().display()
-                ),
-                Recorded::Duplicate => eprintln!(
-                    "deltascope: {} already has a point at {}: not recorded again",
+                )),
+                Recorded::Duplicate => super::note(format_args!(
+                    "{} already has a point at {}: not recorded again",
                     point.disk,
                     format_time(&point.at)
-                ),
+                )),
             }
         }
         Ok(())
@@ -209,9 +209,8 @@ pub(super) fn list(g: &GlobalArgs, a: &HistoryArgs) -> Result<()> {
     }
     if a.csv {
         return super::to_stdout(|w| {
-            let mut out = csv::Writer::from_writer(w);
-            let io = |e: csv::Error| std::io::Error::other(e.to_string());
-            out.write_record([
+            let mut out = crate::report::csv_out::CsvOut::new(w);
+            out.row([
                 "disk",
                 "at",
                 "segment",
@@ -226,8 +225,7 @@ pub(super) fn list(g: &GlobalArgs, a: &HistoryArgs) -> Result<()> {
                 "hard_ceiling",
                 "cid",
                 "source",
-            ])
-            .map_err(io)?;
+            ])?;
             let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
             for (_, points) in &series {
                 for p in points {
@@ -235,7 +233,7 @@ pub(super) fn list(g: &GlobalArgs, a: &HistoryArgs) -> Result<()> {
                         .classes
                         .map(|c| c.map(|v| v.to_string()))
                         .unwrap_or_default();
-                    out.write_record([
+                    out.row([
                         p.disk.clone(),
                         format_time(&p.at),
                         p.segment.to_string(),
@@ -250,14 +248,13 @@ pub(super) fn list(g: &GlobalArgs, a: &HistoryArgs) -> Result<()> {
                         opt(p.hard_ceiling),
                         p.cid.clone().unwrap_or_default(),
                         p.source.clone(),
-                    ])
-                    .map_err(io)?;
+                    ])?;
                 }
             }
             out.flush()
         });
     }
-    super::to_stdout(|w| {
+    super::to_terminal(|w| {
         if series.is_empty() {
             writeln!(w, "no points in {}", store.path().display())?;
         }
@@ -289,13 +286,13 @@ fn change(g: &GlobalArgs, a: &HistoryArgs) -> Result<()> {
             ));
         }
     };
-    super::to_stdout(|w| {
+    super::to_terminal(|w| {
         writeln!(w, "before:")?;
         write_series(w, &change.before)?;
         writeln!(w, "after:")?;
         write_series(w, &change.after)
     })?;
-    eprintln!("deltascope: {what} in {}", store.path().display());
+    super::note(format_args!("{what} in {}", store.path().display()));
     Ok(())
 }
 
@@ -362,7 +359,7 @@ pub(super) fn import(g: &GlobalArgs, a: &ImportArgs) -> Result<()> {
         },
     )?;
     for note in &import.notes {
-        eprintln!("deltascope: {}: {note}", a.file.display());
+        super::note(format_args!("{}: {note}", a.file.display()));
     }
     let mut store = Store::create(&store_path(&a.db)?)?;
     let done = store.record_all(&import.points)?;
@@ -373,13 +370,13 @@ pub(super) fn import(g: &GlobalArgs, a: &ImportArgs) -> Result<()> {
     let dup = done.len() - new;
     let disks: std::collections::BTreeSet<&str> =
         import.points.iter().map(|p| p.disk.as_str()).collect();
-    eprintln!(
-        "deltascope: {}: {} layout, {new} point(s) recorded, {dup} already there, {} disk(s), in {}",
+    super::note(format_args!(
+        "{}: {} layout, {new} point(s) recorded, {dup} already there, {} disk(s), in {}",
         a.file.display(),
         import.layout.name(),
         disks.len(),
         store.path().display()
-    );
+    ));
     Ok(())
 }
 
@@ -397,9 +394,9 @@ pub(super) fn forecasts(
         .map(|(d, points)| {
             let f = project(&d, &points, weeks, budget);
             if f.is_none() {
-                eprintln!(
-                    "deltascope: {d}: fewer than two points in its latest segment: no forecast"
-                );
+                super::note(format_args!(
+                    "{d}: fewer than two points in its latest segment: no forecast"
+                ));
             }
             (points, f)
         })
@@ -418,9 +415,9 @@ pub(super) fn forecast(a: &ForecastArgs) -> Result<()> {
         t.map(|t| t.format("%Y-%m-%d").to_string())
             .unwrap_or_else(|| "not within reach".into())
     };
-    super::to_stdout(|w| {
+    super::to_terminal(|w| {
         for f in &disks {
-            writeln!(w, "{}", f.disk)?;
+            writeln!(w, "{}", crate::sanitize::sanitize(&f.disk))?;
             writeln!(w, "  model: {}", f.model_reason)?;
             if let Some(c) = f.ceiling_bytes {
                 writeln!(

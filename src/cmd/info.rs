@@ -16,6 +16,6 @@ pub(super) fn run(g: &GlobalArgs, a: &InfoArgs) -> Result<()> {
             "warnings": chain.all_warnings().map(crate::report::WarningReport::from).collect::<Vec<_>>(),
         }))
     } else {
-        super::to_stdout(|w| text::render_info(w, &infos))
+        super::to_terminal(|w| text::render_info(w, &infos))
     }
 }

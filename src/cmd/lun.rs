@@ -103,7 +103,9 @@ fn growth_source_for(
         Ok(Some(m)) => GrowthSource::History(m),
         Ok(None) => GrowthSource::Unknown,
         Err(e) if recording.is_some() => {
-            eprintln!("deltascope: warning: growth from history: {e}; growth is unknown");
+            super::note(format_args!(
+                "warning: growth from history: {e}; growth is unknown"
+            ));
             GrowthSource::Unknown
         }
         Err(e) => return Err(e),
@@ -241,7 +243,7 @@ pub(super) fn scan_datastore(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
     } else if a.csv {
         super::to_stdout(|w| write_vm_csv(w, &report))
     } else {
-        super::to_stdout(|w| lun_text::render_datastore(w, &report))
+        super::to_terminal(|w| lun_text::render_datastore(w, &report))
     };
     if let Some(r) = recording {
         r.commit()?;
@@ -289,6 +291,11 @@ pub(super) fn failures(report: &DatastoreReport) -> Result<()> {
 
 /// `lun`.
 pub(super) fn run(g: &GlobalArgs, a: &LunArgs) -> Result<()> {
+    // Chart files that cannot be written are refused before the scan.
+    for base in [&a.chart, &a.chart_locking].into_iter().flatten() {
+        crate::chart::Output::for_path(base)?;
+        crate::outfile::check(base)?;
+    }
     let p = params(&a.model)?;
     if a.dirs.is_empty() && a.lun.is_empty() {
         let (Some(vms), Some(growth), Some(window)) =
@@ -314,7 +321,7 @@ pub(super) fn run(g: &GlobalArgs, a: &LunArgs) -> Result<()> {
         } else if a.csv {
             super::to_stdout(|w| write_lun_csv(w, &[("", &model)]))
         } else {
-            super::to_stdout(|w| lun_text::render_model(w, &model))
+            super::to_terminal(|w| lun_text::render_model(w, &model))
         };
     }
     let luns = luns(&a.dirs, &a.lun)?;
@@ -370,7 +377,7 @@ pub(super) fn run(g: &GlobalArgs, a: &LunArgs) -> Result<()> {
             .collect();
         super::to_stdout(|w| write_lun_csv(w, &rows))?;
     } else {
-        super::to_stdout(|w| lun_text::render_datastore(w, &report))?;
+        super::to_terminal(|w| lun_text::render_datastore(w, &report))?;
     }
     failures(&report)
 }
@@ -417,14 +424,10 @@ fn draw_charts(a: &LunArgs, curves: &[Sensitivity]) -> Result<()> {
         for c in curves {
             let path = chart_path(base, &c.lun, curves.len() > 1);
             draw(&path, c)?;
-            eprintln!("deltascope: wrote {}", path.display());
+            super::note(format_args!("wrote {}", path.display()));
         }
     }
     Ok(())
-}
-
-fn csv_err(e: csv::Error) -> std::io::Error {
-    std::io::Error::other(e.to_string())
 }
 
 fn opt<T: ToString>(v: Option<T>) -> String {
@@ -433,8 +436,8 @@ fn opt<T: ToString>(v: Option<T>) -> String {
 
 /// One row per LUN: the model's inputs that vary and its outcome.
 fn write_lun_csv(w: &mut dyn std::io::Write, rows: &[(&str, &LunModel)]) -> std::io::Result<()> {
-    let mut out = csv::Writer::from_writer(w);
-    out.write_record([
+    let mut out = crate::report::csv_out::CsvOut::new(w);
+    out.row([
         "lun",
         "vms",
         "growth_per_vm_bytes",
@@ -450,13 +453,12 @@ fn write_lun_csv(w: &mut dyn std::io::Write, rows: &[(&str, &LunModel)]) -> std:
         "capacity_limit",
         "recommended",
         "binding",
-    ])
-    .map_err(csv_err)?;
+    ])?;
     for (name, m) in rows {
         let i = &m.inputs;
         let o = &m.outcome;
         let v = &o.vms_per_lun;
-        out.write_record([
+        out.row([
             name.to_string(),
             i.vms.to_string(),
             opt(i.growth_per_vm_bytes),
@@ -472,8 +474,7 @@ fn write_lun_csv(w: &mut dyn std::io::Write, rows: &[(&str, &LunModel)]) -> std:
             opt(v.capacity_limit),
             opt(v.recommended),
             opt(v.binding.map(crate::lun::Binding::name)),
-        ])
-        .map_err(csv_err)?;
+        ])?;
     }
     out.flush()
 }
@@ -481,8 +482,8 @@ fn write_lun_csv(w: &mut dyn std::io::Write, rows: &[(&str, &LunModel)]) -> std:
 /// One row per disk of a datastore scan. The free-text `error` stays the last column; columns
 /// added later go just before it.
 fn write_vm_csv(w: &mut dyn std::io::Write, r: &DatastoreReport) -> std::io::Result<()> {
-    let mut out = csv::Writer::from_writer(w);
-    out.write_record([
+    let mut out = crate::report::csv_out::CsvOut::new(w);
+    out.row([
         "lun",
         "path",
         "status",
@@ -506,11 +507,10 @@ fn write_vm_csv(w: &mut dyn std::io::Write, r: &DatastoreReport) -> std::io::Res
         "role",
         "chain_delta_bytes",
         "error",
-    ])
-    .map_err(csv_err)?;
+    ])?;
     for v in &r.vms {
         let c = v.classes;
-        out.write_record([
+        out.row([
             v.lun.clone(),
             v.path.clone(),
             v.status.to_string(),
@@ -534,8 +534,7 @@ fn write_vm_csv(w: &mut dyn std::io::Write, r: &DatastoreReport) -> std::io::Res
             v.role.to_string(),
             opt(v.chain_delta_bytes),
             opt(v.error.clone()),
-        ])
-        .map_err(csv_err)?;
+        ])?;
     }
     out.flush()
 }

@@ -34,11 +34,15 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Chart(a) => chart::run(a),
         Command::Lun(a) => lun::run(g, a),
         Command::Report(a) => report::run(g, a),
-        Command::Completions(a) => to_stdout(|w| {
+        Command::Completions(a) => {
+            // clap_complete panics when its writer fails: it writes into memory, and the
+            // script reaches stdout through `to_stdout`, whose errors are errors (exit 1 on
+            // a full disk, a quiet end on a closed pipe).
             let mut cmd = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(a.shell, &mut cmd, "deltascope", w);
-            Ok(())
-        }),
+            let mut script = Vec::new();
+            clap_complete::generate(a.shell, &mut cmd, "deltascope", &mut script);
+            to_stdout(|w| w.write_all(&script))
+        }
         Command::Man(a) => man(a.subcommand.as_deref()),
     }
 }
@@ -91,6 +95,7 @@ fn chain_options(g: &GlobalArgs, roots: &[&Path]) -> Result<ChainOptions> {
             maps,
             roots: roots.iter().map(|r| r.to_path_buf()).collect(),
         },
+        confine: g.confine,
     })
 }
 
@@ -98,14 +103,23 @@ fn chain_options(g: &GlobalArgs, roots: &[&Path]) -> Result<ChainOptions> {
 fn open_chain(g: &GlobalArgs, path: &Path) -> Result<Chain> {
     let chain = Chain::open(path, &chain_options(g, &[])?)?;
     for w in chain.all_warnings() {
-        eprintln!("deltascope: warning: {w}");
+        note(format_args!("warning: {w}"));
     }
     Ok(chain)
 }
 
-/// The cache of layers below the top, unless `--no-cache` or `DELTASCOPE_NO_CACHE` is set.
+/// One line on stderr, `deltascope: MESSAGE`, with every control character of the message
+/// escaped (a folder name cannot clear the screen or fake a line). A stderr that cannot be
+/// written is ignored: the line is a courtesy, and `eprintln!` would panic.
+pub fn note(message: impl std::fmt::Display) {
+    let line = crate::sanitize::sanitize(&message.to_string());
+    let _ = writeln!(std::io::stderr().lock(), "deltascope: {line}");
+}
+
+/// The cache of layers below the top, unless `--no-cache`, `--strict` (evidence mode: every
+/// figure computed from the files of this run) or `DELTASCOPE_NO_CACHE` is set.
 fn layer_cache(g: &GlobalArgs) -> Option<crate::cache::LayerCache> {
-    if g.no_cache || std::env::var_os("DELTASCOPE_NO_CACHE").is_some() {
+    if g.no_cache || g.strict || std::env::var_os("DELTASCOPE_NO_CACHE").is_some() {
         return None;
     }
     crate::cache::default_dir().map(crate::cache::LayerCache::new)
@@ -127,7 +141,18 @@ fn show_progress(g: &GlobalArgs) -> bool {
     !g.quiet && std::io::stderr().is_terminal()
 }
 
-/// Writes to stdout through `f`, mapping write errors (a broken pipe included) to `Error::Io`.
+/// Writes text for people to stdout through `f`, through the sanitizing terminal writer
+/// ([`crate::sanitize::Terminal`]): every table, list and forecast goes this way.
+fn to_terminal(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+    to_stdout(|w| {
+        let mut t = crate::sanitize::Terminal::new(w);
+        f(&mut t)?;
+        t.flush()
+    })
+}
+
+/// Writes data (JSON, CSV, scripts, roff) to stdout through `f`, unchanged; write errors (a
+/// broken pipe included) become `Error::Io`.
 fn to_stdout(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
     let stdout = std::io::stdout();
     let mut lock = std::io::BufWriter::new(stdout.lock());

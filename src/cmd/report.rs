@@ -13,6 +13,8 @@ use crate::progress::NoProgress;
 use crate::report::html::{self, HistoryView, LunChart, Page, Section};
 
 pub(super) fn run(g: &GlobalArgs, a: &ReportArgs) -> Result<()> {
+    // A target that cannot be written is refused before the scan.
+    crate::outfile::check(&a.output)?;
     let started = format_time(&chrono::Utc::now());
     let mut page = Page {
         version: crate::report::VERSION.to_string(),
@@ -81,7 +83,7 @@ pub(super) fn run(g: &GlobalArgs, a: &ReportArgs) -> Result<()> {
         page.chain = Some(report);
     }
     write_page(&a.output, &page)?;
-    eprintln!("deltascope: wrote {}", a.output.display());
+    super::note(format_args!("wrote {}", a.output.display()));
     failed
 }
 
@@ -142,12 +144,8 @@ fn history(a: &ReportArgs) -> Result<Section<HistoryView>> {
     }))
 }
 
-/// Writes the page next to its final name and renames it, so a failed run leaves no half
-/// page behind.
+/// Writes the page by the rule of every output file (`outfile`): a failed run leaves no half
+/// page and no temporary file behind.
 fn write_page(path: &Path, page: &Page) -> Result<()> {
-    let mut buf = Vec::new();
-    html::render(&mut buf, page).map_err(|e| Error::io(path, "render", e))?;
-    let tmp = path.with_extension("html.tmp");
-    std::fs::write(&tmp, &buf).map_err(|e| Error::io(&tmp, "write", e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, "write", e))
+    crate::outfile::write(path, |w| html::render(w, page))
 }

@@ -52,7 +52,7 @@ pub(super) fn run(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
     let printed = if a.json {
         super::json_to_stdout(&report)
     } else {
-        super::to_stdout(|w| text::render_scan(w, &report))
+        super::to_terminal(|w| text::render_scan(w, &report))
     };
     if let (Some(mut r), Some(disk)) = (recording.take(), disk) {
         r.add(disk, &report);

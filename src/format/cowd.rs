@@ -8,7 +8,9 @@
 
 use crate::bytes::{Bytes, le_u32};
 use crate::error::{Corrupt, CorruptKind, Error, Result, Structure};
-use crate::format::{GrainState, Piece, entry_in_metadata, entry_out_of_file, grain_piece};
+use crate::format::{
+    Directory, GrainState, Piece, entry_in_metadata, entry_out_of_file, grain_piece, read_directory,
+};
 use crate::source::Source;
 use crate::units::SECTOR;
 
@@ -109,7 +111,7 @@ pub fn parse_header(data: &[u8], file_len: u64) -> Result<CowdHeader, Corrupt> {
 pub struct CowdExtent {
     /// The header.
     pub header: CowdHeader,
-    gd: Vec<u32>,
+    gd: Directory,
     /// Extent length in bytes.
     pub capacity: u64,
     /// Grain size in bytes.
@@ -140,20 +142,22 @@ impl CowdExtent {
             u64::from(header.num_gd_entries) * 4,
             &Structure::GrainDirectory,
         )?;
-        let raw = src.bytes(gd_off, entries * 4, &Structure::GrainDirectory)?;
-        let gd: Vec<u32> = raw
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        for (t, &sector) in gd.iter().enumerate() {
-            if sector != 0 {
-                src.check_range(
-                    u64::from(sector) * SECTOR,
-                    GTES_PER_GT * 4,
-                    &Structure::GrainTable { index: t as u64 },
-                )?;
-            }
-        }
+        let gd = read_directory(
+            src,
+            gd_off,
+            entries,
+            4,
+            GTES_PER_GT * 4,
+            &Structure::GrainDirectory,
+            &mut |t, sector, _| {
+                if sector == 0 {
+                    return Ok(None);
+                }
+                let at = sector * SECTOR;
+                src.check_range(at, GTES_PER_GT * 4, &Structure::GrainTable { index: t })?;
+                Ok(Some(at))
+            },
+        )?;
         Ok(CowdExtent {
             header,
             gd,
@@ -169,32 +173,29 @@ impl CowdExtent {
     pub fn metadata_ranges(&self) -> Vec<(u64, u64, Structure)> {
         let mut out = vec![(
             u64::from(self.header.gd_offset) * SECTOR,
-            self.gd.len() as u64 * 4,
+            self.gd.len() * 4,
             Structure::GrainDirectory,
         )];
-        for (t, &s) in self.gd.iter().enumerate() {
-            if s != 0 {
-                out.push((
-                    u64::from(s) * SECTOR,
-                    GTES_PER_GT * 4,
-                    Structure::GrainTable { index: t as u64 },
-                ));
-            }
-        }
+        out.extend(
+            self.gd
+                .tables()
+                .map(|(t, off)| (off, GTES_PER_GT * 4, Structure::GrainTable { index: t })),
+        );
         out
     }
 
     /// Whether grain table `t` exists.
     pub fn table_present(&self, t: u64) -> bool {
-        usize::try_from(t)
-            .ok()
-            .and_then(|t| self.gd.get(t))
-            .is_some_and(|&s| s != 0)
+        self.gd.offset(t).is_some()
+    }
+
+    /// The directory of present tables.
+    pub fn directory(&self) -> &Directory {
+        &self.gd
     }
 
     fn table_offset(&self, t: u64) -> Option<u64> {
-        let s = *self.gd.get(usize::try_from(t).ok()?)?;
-        (s != 0).then(|| u64::from(s) * SECTOR)
+        self.gd.offset(t)
     }
 
     fn entry_state(
@@ -239,8 +240,8 @@ impl CowdExtent {
     pub fn count_gte1(&self, src: &Source) -> Result<u64> {
         let mut n = 0;
         let mut scratch = Vec::new();
-        for t in 0..self.gd.len() as u64 {
-            if let Some(off) = self.table_offset(t) {
+        for (t, off) in self.gd.tables() {
+            {
                 let gt = src.read_at(
                     off,
                     (GTES_PER_GT * 4) as usize,

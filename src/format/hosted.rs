@@ -9,7 +9,9 @@ use std::io::Write;
 
 use crate::bytes::{Bytes, le_u32};
 use crate::error::{Corrupt, CorruptKind, Error, Result, Structure};
-use crate::format::{GrainState, Piece, entry_in_metadata, entry_out_of_file, grain_piece};
+use crate::format::{
+    Directory, GrainState, Piece, entry_in_metadata, entry_out_of_file, grain_piece, read_directory,
+};
 use crate::source::Source;
 use crate::units::SECTOR;
 
@@ -154,8 +156,8 @@ pub fn parse_header(
 pub struct HostedExtent {
     /// The header in effect (the footer's copy for GD_AT_END files).
     pub header: KdmvHeader,
-    /// Grain directory: sector of each grain table, 0 = none.
-    gd: Vec<u32>,
+    /// Grain directory: where each present grain table is.
+    gd: Directory,
     /// Extent length in bytes.
     pub capacity: u64,
     /// Grain size in bytes.
@@ -208,7 +210,13 @@ impl HostedExtent {
         let table_span = gtes * grain_bytes;
         let gd_entries = capacity.div_ceil(table_span);
         let gt_bytes = gtes * 4;
-        let gd = load_directory(src, header.gd_offset, gd_entries, Structure::GrainDirectory)?;
+        let gd = load_directory(
+            src,
+            header.gd_offset,
+            gd_entries,
+            gt_bytes,
+            Structure::GrainDirectory,
+        )?;
         let mut ext = HostedExtent {
             capacity,
             grain_bytes,
@@ -223,16 +231,6 @@ impl HostedExtent {
             header,
             gd,
         };
-        for (t, &sector) in ext.gd.iter().enumerate() {
-            if sector != 0 {
-                let off = u64::from(sector) * SECTOR;
-                src.check_range(
-                    off,
-                    ext.gt_bytes,
-                    &Structure::GrainTable { index: t as u64 },
-                )?;
-            }
-        }
         if ext.header.flags & FLAG_REDUNDANT_GD != 0 && ext.header.rgd_offset != 0 {
             ext.check_redundant(src)?;
         }
@@ -240,52 +238,74 @@ impl HostedExtent {
     }
 
     /// Compares the redundant grain directory and its tables with the primary ones; a
-    /// difference becomes a note (the primary is what qemu and VMware read).
+    /// difference becomes a note (the primary is what qemu and VMware read). Tables stored
+    /// back to back in both copies are compared a megabyte at a time, and ranges that are
+    /// holes of the file in both copies (preallocated, never written) are equal unread.
     fn check_redundant(&mut self, src: &Source) -> Result<()> {
         let rgd = load_directory(
             src,
             self.header.rgd_offset,
-            self.gd.len() as u64,
+            self.gd.len(),
+            self.gt_bytes,
             Structure::RedundantGrainDirectory,
         )?;
-        let mut a = Vec::new();
-        let mut b = Vec::new();
         let mut mismatches = 0u64;
-        let mut first = None;
-        for (t, (&p, &r)) in self.gd.iter().zip(rgd.iter()).enumerate() {
-            let t = t as u64;
-            if p == 0 || r == 0 {
-                if p != r {
-                    mismatches += 1;
-                    first.get_or_insert(format!(
-                        "grain directory entry {t}: primary {p:#x}, redundant {r:#x}"
-                    ));
+        let mut first: Option<String> = None;
+        let mut p = self.gd.tables().peekable();
+        let mut r = rgd.tables().peekable();
+        // A batch of tables present in both copies, back to back in each: (first table,
+        // primary offset, redundant offset, tables).
+        let mut batch: Option<(u64, u64, u64, u64)> = None;
+        let mut bufs = (Vec::new(), Vec::new());
+        const BATCH_BYTES: u64 = 1 << 20;
+        loop {
+            let next = match (p.peek().copied(), r.peek().copied()) {
+                (None, None) => None,
+                (Some((tp, op)), Some((tr, or))) if tp == tr => {
+                    p.next();
+                    r.next();
+                    Some((tp, Some(op), Some(or)))
                 }
+                (Some((tp, op)), Some((tr, _))) if tp < tr => {
+                    p.next();
+                    Some((tp, Some(op), None))
+                }
+                (Some((tp, op)), None) => {
+                    p.next();
+                    Some((tp, Some(op), None))
+                }
+                (_, Some((tr, or))) => {
+                    r.next();
+                    Some((tr, None, Some(or)))
+                }
+            };
+            // Extend the batch, or compare it and start another.
+            if let Some((t, Some(op), Some(or))) = next
+                && let Some(b) = batch.as_mut()
+                && b.0 + b.3 == t
+                && b.1 + b.3 * self.gt_bytes == op
+                && b.2 + b.3 * self.gt_bytes == or
+                && (b.3 + 1) * self.gt_bytes <= BATCH_BYTES
+            {
+                b.3 += 1;
                 continue;
             }
-            let pa = src.read_at(
-                u64::from(p) * SECTOR,
-                self.gt_bytes as usize,
-                &mut a,
-                &Structure::GrainTable { index: t },
-            )?;
-            let rb = src.read_at(
-                u64::from(r) * SECTOR,
-                self.gt_bytes as usize,
-                &mut b,
-                &Structure::GrainTable { index: t },
-            )?;
-            if pa != rb {
-                mismatches += 1;
-                if first.is_none() {
-                    let i = (0..self.header.num_gtes_per_gt as usize)
-                        .find(|&i| le_u32(pa, i) != le_u32(rb, i))
-                        .unwrap_or(0);
-                    first = Some(format!(
-                        "grain table {t} entry {i}: primary {:#x}, redundant {:#x}",
-                        le_u32(pa, i).unwrap_or(0),
-                        le_u32(rb, i).unwrap_or(0)
-                    ));
+            if let Some(b) = batch.take() {
+                self.compare_tables(src, b, &mut bufs, &mut mismatches, &mut first)?;
+            }
+            match next {
+                None => break,
+                Some((t, Some(op), Some(or))) => batch = Some((t, op, or, 1)),
+                Some((t, op, or)) => {
+                    mismatches += 1;
+                    first.get_or_insert_with(|| {
+                        let s = |o: Option<u64>| o.map_or(0, |o| o / SECTOR);
+                        format!(
+                            "grain directory entry {t}: primary {:#x}, redundant {:#x}",
+                            s(op),
+                            s(or)
+                        )
+                    });
                 }
             }
         }
@@ -297,48 +317,89 @@ impl HostedExtent {
         Ok(())
     }
 
+    /// Compares `n` tables from table `t0`, stored back to back at `po` (primary) and `ro`
+    /// (redundant).
+    fn compare_tables(
+        &self,
+        src: &Source,
+        (t0, po, ro, n): (u64, u64, u64, u64),
+        (a, b): &mut (Vec<u8>, Vec<u8>),
+        mismatches: &mut u64,
+        first: &mut Option<String>,
+    ) -> Result<()> {
+        let len = n * self.gt_bytes;
+        let hole = |o: u64| {
+            let (data, end) = src.data_run(o, o + len);
+            !data && end >= o + len
+        };
+        if hole(po) && hole(ro) {
+            return Ok(());
+        }
+        let here = Structure::GrainTable { index: t0 };
+        let pa = src.read_at(po, len as usize, a, &here)?;
+        let rb = src.read_at(ro, len as usize, b, &here)?;
+        if pa == rb {
+            return Ok(());
+        }
+        let g = self.gt_bytes as usize;
+        for (k, (x, y)) in pa.chunks(g).zip(rb.chunks(g)).enumerate() {
+            if x != y {
+                *mismatches += 1;
+                if first.is_none() {
+                    let i = (0..self.header.num_gtes_per_gt as usize)
+                        .find(|&i| le_u32(x, i) != le_u32(y, i))
+                        .unwrap_or(0);
+                    *first = Some(format!(
+                        "grain table {} entry {i}: primary {:#x}, redundant {:#x}",
+                        t0 + k as u64,
+                        le_u32(x, i).unwrap_or(0),
+                        le_u32(y, i).unwrap_or(0)
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// File ranges of the grain directories and tables: no grain may share their bytes.
     pub fn metadata_ranges(&self) -> Vec<(u64, u64, Structure)> {
         let mut out = vec![(
             self.header.gd_offset.saturating_mul(SECTOR),
-            self.gd.len() as u64 * 4,
+            self.gd.len() * 4,
             Structure::GrainDirectory,
         )];
         if self.header.flags & FLAG_REDUNDANT_GD != 0 && self.header.rgd_offset != 0 {
             out.push((
                 self.header.rgd_offset.saturating_mul(SECTOR),
-                self.gd.len() as u64 * 4,
+                self.gd.len() * 4,
                 Structure::RedundantGrainDirectory,
             ));
         }
-        for (t, &s) in self.gd.iter().enumerate() {
-            if s != 0 {
-                out.push((
-                    u64::from(s) * SECTOR,
-                    self.gt_bytes,
-                    Structure::GrainTable { index: t as u64 },
-                ));
-            }
-        }
+        out.extend(
+            self.gd
+                .tables()
+                .map(|(t, off)| (off, self.gt_bytes, Structure::GrainTable { index: t })),
+        );
         out
     }
 
     /// Number of grain directory entries.
     pub fn table_count(&self) -> u64 {
-        self.gd.len() as u64
+        self.gd.len()
     }
 
     /// Whether grain table `t` exists.
     pub fn table_present(&self, t: u64) -> bool {
-        usize::try_from(t)
-            .ok()
-            .and_then(|t| self.gd.get(t))
-            .is_some_and(|&s| s != 0)
+        self.gd.offset(t).is_some()
+    }
+
+    /// The directory of present tables.
+    pub fn directory(&self) -> &Directory {
+        &self.gd
     }
 
     fn table_offset(&self, t: u64) -> Option<u64> {
-        let s = *self.gd.get(usize::try_from(t).ok()?)?;
-        (s != 0).then(|| u64::from(s) * SECTOR)
+        self.gd.offset(t)
     }
 
     fn entry_state(
@@ -574,30 +635,31 @@ fn inflate_exact(data: &[u8], out: &mut [u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// Loads `entries` u32 sector numbers at sector `sector`, after proving they are in the file.
+/// Loads a directory of `entries` u32 sector numbers at sector `sector` (0: no table), after
+/// proving it is in the file; each present table of `gt_bytes` must be in the file too.
 fn load_directory(
     src: &Source,
     sector: u64,
     entries: u64,
+    gt_bytes: u64,
     structure: Structure,
-) -> Result<Vec<u32>> {
+) -> Result<Directory> {
     let off = sector.checked_mul(SECTOR).ok_or_else(|| {
         Error::corrupt(
             src.path(),
             Corrupt::overflow(structure.clone(), 56, "gdOffset"),
         )
     })?;
-    let len = entries.checked_mul(4).ok_or_else(|| {
-        Error::corrupt(
-            src.path(),
-            Corrupt::overflow(structure.clone(), off, "grain directory size"),
-        )
-    })?;
-    let raw = src.bytes(off, len, &structure)?;
-    Ok(raw
-        .chunks_exact(4)
-        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect())
+    // Writers place tables on sector boundaries, back to back.
+    let stride = gt_bytes.div_ceil(SECTOR) * SECTOR;
+    read_directory(src, off, entries, 4, stride, &structure, &mut |t, s, _| {
+        if s == 0 {
+            return Ok(None);
+        }
+        let at = s * SECTOR;
+        src.check_range(at, gt_bytes, &Structure::GrainTable { index: t })?;
+        Ok(Some(at))
+    })
 }
 
 /// Reads the footer of a streamOptimized file whose header says GD_AT_END: the three sectors

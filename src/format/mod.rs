@@ -11,6 +11,8 @@ pub mod descriptor;
 pub mod hosted;
 pub mod sesparse;
 
+use std::collections::TryReserveError;
+
 use crate::error::{Corrupt, Error, Result, Structure};
 use crate::source::Source;
 
@@ -78,6 +80,44 @@ pub fn detect(head: &[u8]) -> Magic {
         Some([0xbe, 0xba, 0xfe, 0xca]) if head.get(4..8) == Some(&[0, 0, 0, 0]) => Magic::SeSparse,
         _ if descriptor::looks_like_descriptor(head) => Magic::Descriptor,
         _ => Magic::Unknown,
+    }
+}
+
+/// What a file that is not a VMDK file looks like, in words, from its first bytes (`head`),
+/// its last 512 bytes (`tail`, where a fixed VHD keeps its footer) and its length. Errors say
+/// this instead of quoting the bytes: a parent hint may name `/etc/shadow`.
+pub fn describe(head: &[u8], tail: &[u8], len: u64) -> &'static str {
+    let at = |off: usize, magic: &[u8]| head.get(off..off + magic.len()) == Some(magic);
+    if len == 0 {
+        "an empty file"
+    } else if at(0, b"QFI\xfb") {
+        "a qcow2 image"
+    } else if at(0, b"vhdxfile") {
+        "a VHDX image"
+    } else if at(0, b"conectix") || tail.starts_with(b"conectix") {
+        "a VHD image"
+    } else if at(0, b"\x7fELF") {
+        "an ELF executable"
+    } else if at(0, b"\x1f\x8b") {
+        "gzip-compressed data"
+    } else if at(0, b"PK\x03\x04") {
+        "a zip archive"
+    } else if at(512, b"EFI PART") {
+        "a raw disk with a GPT partition table"
+    } else if at(510, b"\x55\xaa") {
+        "a raw disk with an MBR partition table"
+    } else if !head.is_empty()
+        && !head.contains(&0)
+        && std::str::from_utf8(head).is_ok_and(|t| {
+            t.chars()
+                .all(|c| !c.is_control() || c.is_ascii_whitespace())
+        })
+    {
+        "text that is not a VMDK descriptor"
+    } else if head.iter().all(|&b| b == 0) {
+        "zeros (no header at all)"
+    } else {
+        "binary data of an unknown kind"
     }
 }
 
@@ -217,6 +257,30 @@ impl ExtentMap {
         }
     }
 
+    /// The present tables as runs of table numbers, in order: what classification walks.
+    /// One range per run of the directory (memory follows the tables the file has).
+    pub fn present_tables(&self) -> Vec<std::ops::Range<u64>> {
+        let runs = |d: &Directory| d.runs().map(|(r, _)| r).collect();
+        match self {
+            ExtentMap::Hosted(h) => runs(h.directory()),
+            ExtentMap::Cowd(c) => runs(c.directory()),
+            ExtentMap::SeSparse(s) => runs(s.directory()),
+            ExtentMap::Flat(_) => std::iter::once(0..self.table_count()).collect(),
+            ExtentMap::Zero { .. } => Vec::new(),
+        }
+    }
+
+    /// Number of present tables.
+    pub fn present_count(&self) -> u64 {
+        match self {
+            ExtentMap::Hosted(h) => h.directory().present(),
+            ExtentMap::Cowd(c) => c.directory().present(),
+            ExtentMap::SeSparse(s) => s.directory().present(),
+            ExtentMap::Flat(_) => self.table_count(),
+            ExtentMap::Zero { .. } => 0,
+        }
+    }
+
     /// Whether table `t` exists; an absent table maps nothing.
     pub fn table_present(&self, t: u64) -> bool {
         match self {
@@ -347,4 +411,153 @@ pub(crate) fn entry_in_metadata(
             "a grain after the metadata, which ends at {metadata_end:#x} (the grain would share bytes with headers or tables)"
         ),
     )
+}
+
+/// A grain directory, kept as runs of present tables: a run is tables `first..first + count`
+/// stored back to back from file offset `offset`, `stride` bytes apart. Writers preallocate
+/// their tables in one block (qemu, VMware), so a 64 TiB directory of two million entries is
+/// one run; absent tables cost nothing. The worst case (every table alone) is one run per
+/// present table, each backed by a table of the file, so memory follows the tables a file
+/// really has, never its virtual size.
+#[derive(Debug, Default, Clone)]
+pub struct Directory {
+    entries: u64,
+    stride: u64,
+    present: u64,
+    runs: Vec<Run>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Run {
+    first: u64,
+    offset: u64,
+    count: u64,
+}
+
+impl Directory {
+    /// An empty directory of `entries` entries whose consecutive tables lie `stride` bytes
+    /// apart.
+    pub fn new(entries: u64, stride: u64) -> Self {
+        Directory {
+            entries,
+            stride,
+            present: 0,
+            runs: Vec::new(),
+        }
+    }
+
+    /// Records that table `t` (greater than every table recorded before) is at `offset`.
+    /// Growing the run list is the only allocation; one that cannot be made is an error.
+    pub fn push(&mut self, t: u64, offset: u64) -> std::result::Result<(), TryReserveError> {
+        self.present += 1;
+        if let Some(last) = self.runs.last_mut()
+            && last.first + last.count == t
+            && last
+                .offset
+                .checked_add(last.count.saturating_mul(self.stride))
+                == Some(offset)
+        {
+            last.count += 1;
+            return Ok(());
+        }
+        self.runs.try_reserve(1)?;
+        self.runs.push(Run {
+            first: t,
+            offset,
+            count: 1,
+        });
+        Ok(())
+    }
+
+    /// Number of directory entries (tables covering the extent).
+    pub fn len(&self) -> u64 {
+        self.entries
+    }
+
+    /// Whether the directory has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries == 0
+    }
+
+    /// Number of present tables.
+    pub fn present(&self) -> u64 {
+        self.present
+    }
+
+    /// File offset of table `t`, if present.
+    pub fn offset(&self, t: u64) -> Option<u64> {
+        let i = self.runs.partition_point(|r| r.first <= t).checked_sub(1)?;
+        let r = self.runs.get(i)?;
+        (t < r.first + r.count).then(|| r.offset + (t - r.first) * self.stride)
+    }
+
+    /// The runs of present tables: (tables, file offset of the first).
+    pub fn runs(&self) -> impl Iterator<Item = (std::ops::Range<u64>, u64)> + '_ {
+        self.runs
+            .iter()
+            .map(|r| (r.first..r.first + r.count, r.offset))
+    }
+
+    /// Every present table and its file offset, in table order.
+    pub fn tables(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let stride = self.stride;
+        self.runs
+            .iter()
+            .flat_map(move |r| (0..r.count).map(move |k| (r.first + k, r.offset + k * stride)))
+    }
+}
+
+/// Reads a grain directory of `entries` entries of `entry_bytes` bytes at `offset` of `src`,
+/// a chunk at a time (never a copy of the whole directory): `decode(t, raw, entry_offset)`
+/// says where table `t` is, or `None` when it is absent. The whole directory is checked to lie
+/// in the file first. An allocation that cannot be made is an error, not an abort.
+pub(crate) fn read_directory(
+    src: &Source,
+    offset: u64,
+    entries: u64,
+    entry_bytes: u64,
+    stride: u64,
+    structure: &Structure,
+    decode: &mut dyn FnMut(u64, u64, u64) -> Result<Option<u64>>,
+) -> Result<Directory> {
+    const CHUNK_ENTRIES: u64 = 8192;
+    let len = entries.checked_mul(entry_bytes).ok_or_else(|| {
+        Error::corrupt(
+            src.path(),
+            Corrupt::overflow(structure.clone(), offset, "grain directory size"),
+        )
+    })?;
+    src.check_range(offset, len, structure)?;
+    let mut dir = Directory::new(entries, stride);
+    let mut scratch = vec![0u8; (CHUNK_ENTRIES.min(entries) * entry_bytes) as usize];
+    let mut t = 0;
+    while t < entries {
+        let n = CHUNK_ENTRIES.min(entries - t);
+        let at = offset + t * entry_bytes;
+        // A directory the writer preallocated and never filled is a hole of the file: all
+        // zero entries, no table, nothing to read.
+        let (data, end) = src.data_run(at, at + n * entry_bytes);
+        if !data && end >= at + n * entry_bytes {
+            t += n;
+            continue;
+        }
+        let raw = &mut scratch[..(n * entry_bytes) as usize];
+        src.read_once(at, raw, structure)?;
+        for (k, e) in raw.chunks_exact(entry_bytes as usize).enumerate() {
+            let mut v = [0u8; 8];
+            v[..e.len()].copy_from_slice(e);
+            let entry_at = at + k as u64 * entry_bytes;
+            if let Some(table) = decode(t + k as u64, u64::from_le_bytes(v), entry_at)? {
+                dir.push(t + k as u64, table).map_err(|_| {
+                    Error::io(
+                        src.path(),
+                        "allocate the grain directory",
+                        std::io::Error::from(std::io::ErrorKind::OutOfMemory),
+                    )
+                })?;
+            }
+        }
+        t += n;
+    }
+    Ok(dir)
 }

@@ -7,7 +7,7 @@
 
 use crate::bytes::{Bytes, le_u64};
 use crate::error::{Corrupt, CorruptKind, Error, Result, Structure};
-use crate::format::{GrainState, Piece, entry_out_of_file, grain_piece};
+use crate::format::{Directory, GrainState, Piece, entry_out_of_file, grain_piece, read_directory};
 use crate::source::Source;
 use crate::units::SECTOR;
 
@@ -182,7 +182,7 @@ pub struct SeSparseExtent {
     pub header: SeSparseHeader,
     /// Volatile header.
     pub volatile: VolatileHeader,
-    gd: Vec<u64>,
+    gd: Directory,
     /// Extent length in bytes.
     pub capacity: u64,
     /// 4096.
@@ -222,43 +222,44 @@ impl SeSparseExtent {
             )));
         }
         let gd_off = header.grain_dir_offset * SECTOR;
-        let raw = src.bytes(gd_off, entries * 8, &Structure::GrainDirectory)?;
         let max_tables = header.grain_tables_size / header.grain_table_size;
-        let mut gd = Vec::with_capacity(raw.len() / 8);
-        for (t, chunk) in raw.chunks_exact(8).enumerate() {
-            let e = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-            let entry_off = gd_off + t as u64 * 8;
-            if e == 0 {
-                gd.push(0);
-                continue;
-            }
-            if e & 0xFFFF_FFFF_0000_0000 != GD_ALLOCATED {
-                return Err(c(Corrupt::bad_value(
-                    Structure::GrainDirectory,
-                    entry_off,
-                    "grain directory entry",
-                    e,
-                    "0 or 0x10000000 in the top 32 bits and a table index below",
-                )));
-            }
-            let index = e & 0xFFFF_FFFF;
-            if index >= max_tables {
-                return Err(c(Corrupt::bad_value(
-                    Structure::GrainDirectory,
-                    entry_off,
-                    "grain table index",
-                    index,
-                    format!("below {max_tables}, the tables the grain-table area holds"),
-                )));
-            }
-            let gt_off = (header.grain_tables_offset + index * header.grain_table_size) * SECTOR;
-            src.check_range(
-                gt_off,
-                gtes_per_gt * 8,
-                &Structure::GrainTable { index: t as u64 },
-            )?;
-            gd.push(gt_off);
-        }
+        let stride = header.grain_table_size * SECTOR;
+        let gd = read_directory(
+            src,
+            gd_off,
+            entries,
+            8,
+            stride,
+            &Structure::GrainDirectory,
+            &mut |t, e, entry_off| {
+                if e == 0 {
+                    return Ok(None);
+                }
+                if e & 0xFFFF_FFFF_0000_0000 != GD_ALLOCATED {
+                    return Err(c(Corrupt::bad_value(
+                        Structure::GrainDirectory,
+                        entry_off,
+                        "grain directory entry",
+                        e,
+                        "0 or 0x10000000 in the top 32 bits and a table index below",
+                    )));
+                }
+                let index = e & 0xFFFF_FFFF;
+                if index >= max_tables {
+                    return Err(c(Corrupt::bad_value(
+                        Structure::GrainDirectory,
+                        entry_off,
+                        "grain table index",
+                        index,
+                        format!("below {max_tables}, the tables the grain-table area holds"),
+                    )));
+                }
+                let gt_off =
+                    (header.grain_tables_offset + index * header.grain_table_size) * SECTOR;
+                src.check_range(gt_off, gtes_per_gt * 8, &Structure::GrainTable { index: t })?;
+                Ok(Some(gt_off))
+            },
+        )?;
         Ok(SeSparseExtent {
             header,
             volatile,
@@ -280,18 +281,14 @@ impl SeSparseExtent {
     pub fn metadata_ranges(&self) -> Vec<(u64, u64, Structure)> {
         let mut out = vec![(
             self.header.grain_dir_offset * SECTOR,
-            self.gd.len() as u64 * 8,
+            self.gd.len() * 8,
             Structure::GrainDirectory,
         )];
-        for (t, &o) in self.gd.iter().enumerate() {
-            if o != 0 {
-                out.push((
-                    o,
-                    self.gtes_per_gt * 8,
-                    Structure::GrainTable { index: t as u64 },
-                ));
-            }
-        }
+        out.extend(
+            self.gd
+                .tables()
+                .map(|(t, o)| (o, self.gtes_per_gt * 8, Structure::GrainTable { index: t })),
+        );
         out
     }
 
@@ -300,9 +297,13 @@ impl SeSparseExtent {
         self.table_offset(t).is_some()
     }
 
+    /// The directory of present tables.
+    pub fn directory(&self) -> &Directory {
+        &self.gd
+    }
+
     fn table_offset(&self, t: u64) -> Option<u64> {
-        let o = *self.gd.get(usize::try_from(t).ok()?)?;
-        (o != 0).then_some(o)
+        self.gd.offset(t)
     }
 
     fn entry_state(

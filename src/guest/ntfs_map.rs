@@ -395,8 +395,10 @@ fn path_of(
         }
         match names.get(&cur) {
             Some((parent, name, _)) => {
-                // Names come from the image: no separators or control characters pass.
-                parts.push(crate::sanitize::sanitize(&name.replace('/', "\u{2215}")));
+                // Names come from the image: no separator passes (NTFS names hold none, a
+                // damaged record might). Control characters stay: JSON and CSV carry the real
+                // name, and the text renderer escapes it for the terminal.
+                parts.push(name.replace('/', "\u{2215}"));
                 cur = *parent;
             }
             None => {

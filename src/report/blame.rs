@@ -187,9 +187,8 @@ pub fn render_text(out: &mut dyn Write, r: &BlameReport, top: usize) -> io::Resu
 
 /// Every group as CSV, one row each.
 pub fn render_csv(out: &mut dyn Write, r: &BlameReport) -> io::Result<()> {
-    let mut w = csv::Writer::from_writer(out);
-    let io = |e: csv::Error| io::Error::other(e.to_string());
-    w.write_record([
+    let mut w = super::csv_out::CsvOut::new(out);
+    w.row([
         "kind",
         "path",
         "bytes",
@@ -199,12 +198,11 @@ pub fn render_csv(out: &mut dyn Write, r: &BlameReport) -> io::Result<()> {
         "zeroed",
         "overwrote_live_parent_data",
         "overwrote_parent_free_space",
-    ])
-    .map_err(io)?;
+    ])?;
     for g in &r.groups {
         let c = &g.classes;
         let s = &g.overwritten_split;
-        w.write_record([
+        w.row([
             g.kind.clone(),
             g.path.clone(),
             g.bytes.to_string(),
@@ -214,8 +212,7 @@ pub fn render_csv(out: &mut dyn Write, r: &BlameReport) -> io::Result<()> {
             c.zeroed.to_string(),
             s.live_parent_data.to_string(),
             s.parent_free_space.to_string(),
-        ])
-        .map_err(io)?;
+        ])?;
     }
     w.flush()
 }

@@ -3,6 +3,7 @@
 //! (add fields freely, never rename). Renderers (`text`, `json`) compute nothing.
 
 pub mod blame;
+pub mod csv_out;
 pub mod datastore;
 pub mod html;
 pub mod lun_text;
@@ -21,7 +22,8 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct WarningReport {
     /// `cid_mismatch`, `dirty_journal`, `unclean_shutdown`, `reader_dependent`,
-    /// `parent_remapped`, `note`; for a datastore also `extent_is_a_disk`, `depth_limit`, ...
+    /// `parent_remapped`, `outside_tree`, `note`; for a datastore also `extent_is_a_disk`,
+    /// `depth_limit`, ...
     pub kind: String,
     /// What it means.
     pub message: String,
@@ -36,6 +38,7 @@ impl From<&Warning> for WarningReport {
             Warning::ReaderDependent { .. } => "reader_dependent",
             Warning::ParentRemapped { .. } => "parent_remapped",
             Warning::Note { .. } => "note",
+            Warning::OutsideTree { .. } => "outside_tree",
         };
         WarningReport {
             kind: kind.to_string(),
