@@ -14,6 +14,7 @@ mod completions;
 mod corrupt;
 mod esx;
 mod fuzz_regressions;
+mod golden;
 mod growth;
 mod guide;
 mod hostile;
