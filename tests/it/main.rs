@@ -15,6 +15,7 @@ mod corrupt;
 mod devices;
 mod esx;
 mod fuzz_regressions;
+mod golden;
 mod growth;
 mod guide;
 mod history_store;
