@@ -417,6 +417,59 @@ fn every_subcommand_prints_what_it_printed_before() {
         &[&"scan", &ds.join("lun2/hosted/delta.vmdk")],
     ));
 
+    // The generated copy of a Horizon pod (issue 14): two datastores with linked clones on a
+    // replica, .vmx/.vmsd files, orphans, a renamed copy and a decoy; with and without --map.
+    let pod = t.join("pod");
+    sh(Command::new("bash")
+        .arg(root().join("testdata/make-horizon.sh"))
+        .arg(&pod));
+    qemu_cids(
+        &std::fs::read_dir(pod.join("ds1/ws-vm"))
+            .expect("ws-vm")
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "vmdk"))
+            .collect::<Vec<_>>(),
+        &mut norm,
+    );
+    let (ds1, ds2) = (
+        format!("ds1={}", pod.join("ds1").display()),
+        format!("ds2={}", pod.join("ds2").display()),
+    );
+    let (map1, map2) = (
+        format!(
+            "/vmfs/volumes/5f3a1c2e-8a7b9c0d-1e2f-001122334455={}",
+            pod.join("ds1").display()
+        ),
+        format!(
+            "/vmfs/volumes/6a7b8c9d-01234567-89ab-001122334466={}",
+            pod.join("ds2").display()
+        ),
+    );
+    for (suffix, extra) in [
+        ("", None),
+        ("-json", Some("--json")),
+        ("-csv", Some("--csv")),
+    ] {
+        for mapped in [false, true] {
+            let mut args: Vec<&dyn AsRef<OsStr>> = vec![&"scan", &"--lun", &ds1, &"--lun", &ds2];
+            if mapped {
+                args.extend([&"--map" as &dyn AsRef<OsStr>, &map1, &"--map", &map2]);
+            }
+            if let Some(e) = &extra {
+                args.push(e);
+            }
+            let m = if mapped { "-map" } else { "" };
+            cases.push(case(&format!("pod-scan{m}{suffix}"), &args));
+        }
+    }
+    let clone = pod.join("ds1/vdi-01/vdi-01.vmdk");
+    cases.push(case("pod-clone-info", &[&"info", &clone]));
+    cases.push(case(
+        "pod-clone-scan-map",
+        &[&"scan", &"--map", &map1, &clone],
+    ));
+
     let dir = root().join("testdata/golden");
     let bless = std::env::var_os("DELTASCOPE_BLESS").is_some_and(|v| v == "1");
     if bless {
