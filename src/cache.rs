@@ -169,10 +169,7 @@ impl LayerCache {
             .par_iter()
             .map(layer_identity)
             .collect();
-        let mut text = Some(format!(
-            "deltascope {} code {CODE_ID}\n",
-            crate::report::VERSION
-        ));
+        let mut text = Some(format!("deltascope {} code {CODE_ID}\n", crate::VERSION));
         own.into_iter()
             .map(|o| {
                 let (t, facts) = match (text.as_mut(), o) {

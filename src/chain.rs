@@ -554,7 +554,7 @@ mod tests {
         let c = Chain::open_in(&fs, Path::new("/copy/vm/vm.vmdk"), &opts).unwrap();
         assert_eq!(c.layers[0].path, Path::new("/copy/gold/gold.vmdk"));
         assert_eq!(
-            c.layers[0].extents[0].src().unwrap().path(),
+            c.layers[0].extents[0].file().unwrap().path(),
             Path::new("/copy/gold/gold-flat.vmdk")
         );
         assert_eq!(c.all_warnings().count(), 0);

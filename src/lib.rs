@@ -21,6 +21,9 @@
 //!    command line ([`cli`]) to all of this.
 #![deny(unsafe_code)]
 
+/// deltascope's version, written into every JSON report and every layer cache key.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 pub mod blame;
 pub mod bytes;
 pub mod cache;

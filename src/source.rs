@@ -7,6 +7,9 @@
 //! SIGBUS on a mapped page: [`Source::check_unchanged`] re-stats the file after a scan, and
 //! `--no-mmap` (positioned reads) turns such a truncation into a clean I/O error.
 //!
+//! [`Source`] implements [`ReadAt`], the one thing `format/` asks of a file; its own methods
+//! are the same reads with the file's path attached to every error.
+//!
 //! Block devices (a physical-disk descriptor's `FLAT "/dev/sdb"` extent, a loop device
 //! holding an image) report a size of 0 in `stat`: their length is the device's size, found by
 //! seeking to the end, and they are read with positioned reads, never mapped.
@@ -19,7 +22,8 @@ use std::time::SystemTime;
 
 use memmap2::Mmap;
 
-use crate::error::{Corrupt, CorruptKind, Error, Result, Structure};
+use crate::bytes::{ReadAt, out_of_file};
+use crate::error::{Error, ReadError, Result, Structure};
 
 /// How input files are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -130,25 +134,13 @@ impl Source {
 
     /// Checks that `len` bytes at `offset` lie inside the file.
     pub fn check_range(&self, offset: u64, len: u64, structure: &Structure) -> Result<()> {
-        match offset.checked_add(len) {
-            Some(end) if end <= self.len => Ok(()),
-            _ => Err(self.out_of_bounds(offset, len, structure)),
-        }
+        ReadAt::check_range(self, offset, len, structure).map_err(|c| self.named(c.into()))
     }
 
-    fn out_of_bounds(&self, offset: u64, len: u64, structure: &Structure) -> Error {
-        Error::corrupt(
-            &self.path,
-            Corrupt::new(
-                structure.clone(),
-                offset,
-                CorruptKind::OutOfBounds {
-                    offset,
-                    len,
-                    file_len: self.len,
-                },
-            ),
-        )
+    /// `e` with this file's path.
+    #[cold]
+    fn named(&self, e: ReadError) -> Error {
+        e.in_file(&self.path)
     }
 
     /// `len` bytes at `offset`: borrowed from the map, or read into an owned buffer. The
@@ -159,18 +151,20 @@ impl Source {
             Backing::Mapped(map) => Ok(Cow::Borrowed(mapped(map, offset, len))),
             Backing::Memory(data) => Ok(Cow::Borrowed(mapped(data, offset, len))),
             Backing::Reads => {
-                let n =
-                    usize::try_from(len).map_err(|_| self.out_of_bounds(offset, len, structure))?;
+                let n = usize::try_from(len).map_err(|_| {
+                    self.named(out_of_file(offset, len, self.len, structure).into())
+                })?;
                 let mut buf = Vec::new();
                 grow(&mut buf, n, &self.path)?;
-                self.pread(offset, &mut buf)?;
+                self.pread(offset, &mut buf).map_err(|e| self.named(e))?;
                 Ok(Cow::Owned(buf))
             }
         }
     }
 
     /// The hot-path read: `len` bytes at `offset`, borrowed from the map, or read into
-    /// `scratch` (grown as needed, never shrunk) and borrowed from there.
+    /// `scratch` (grown as needed, never shrunk) and borrowed from there. [`ReadAt::read_at`]
+    /// without the path.
     #[inline]
     pub fn read_at<'a>(
         &'a self,
@@ -179,16 +173,9 @@ impl Source {
         scratch: &'a mut Vec<u8>,
         structure: &Structure,
     ) -> Result<&'a [u8]> {
-        self.check_range(offset, len as u64, structure)?;
-        match &self.backing {
-            Backing::Mapped(map) => Ok(mapped(map, offset, len as u64)),
-            Backing::Memory(data) => Ok(mapped(data, offset, len as u64)),
-            Backing::Reads => {
-                grow(scratch, len, &self.path)?;
-                let buf = &mut scratch[..len];
-                self.pread(offset, buf)?;
-                Ok(buf)
-            }
+        match ReadAt::read_at(self, offset, len, scratch, structure) {
+            Ok(b) => Ok(b),
+            Err(e) => Err(self.named(e)),
         }
     }
 
@@ -204,34 +191,26 @@ impl Source {
                 buf.copy_from_slice(mapped(data, offset, buf.len() as u64));
                 Ok(())
             }
-            Backing::Reads => self.pread(offset, buf),
+            Backing::Reads => self.pread(offset, buf).map_err(|e| self.named(e)),
         }
     }
 
     /// Reads `buf.len()` bytes at `offset` with a positioned read even when the file is
     /// mapped: for metadata read once (a grain directory), whose pages would otherwise stay
-    /// in the process's resident set for the whole run.
+    /// in the process's resident set for the whole run. [`ReadAt::read_once`] with the path.
     pub fn read_once(&self, offset: u64, buf: &mut [u8], structure: &Structure) -> Result<()> {
-        self.check_range(offset, buf.len() as u64, structure)?;
-        match &self.backing {
-            Backing::Memory(data) => {
-                buf.copy_from_slice(mapped(data, offset, buf.len() as u64));
-                Ok(())
-            }
-            Backing::Mapped(_) | Backing::Reads => self.pread(offset, buf),
-        }
+        ReadAt::read_once(self, offset, buf, structure).map_err(|e| self.named(e))
     }
 
-    fn pread(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+    fn pread(&self, offset: u64, buf: &mut [u8]) -> std::result::Result<(), ReadError> {
         match &self.file {
             Some(file) => file
                 .read_exact_at(buf, offset)
-                .map_err(|e| Error::io(&self.path, "read", e)),
-            None => Err(Error::io(
-                &self.path,
-                "read",
-                std::io::Error::other("in-memory source has no file"),
-            )),
+                .map_err(|source| ReadError::Io { op: "read", source }),
+            None => Err(ReadError::Io {
+                op: "read",
+                source: std::io::Error::other("in-memory source has no file"),
+            }),
         }
     }
 
@@ -406,19 +385,69 @@ impl Source {
     }
 }
 
+/// `format/` reads every extent through this: the same checked ranges as the methods of
+/// [`Source`], with errors that name no path (the layer that opened the file names it).
+impl ReadAt for Source {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    #[inline]
+    fn read_at<'a>(
+        &'a self,
+        offset: u64,
+        len: usize,
+        scratch: &'a mut Vec<u8>,
+        structure: &Structure,
+    ) -> std::result::Result<&'a [u8], ReadError> {
+        ReadAt::check_range(self, offset, len as u64, structure)?;
+        match &self.backing {
+            Backing::Mapped(map) => Ok(mapped(map, offset, len as u64)),
+            Backing::Memory(data) => Ok(mapped(data, offset, len as u64)),
+            Backing::Reads => {
+                try_grow(scratch, len)?;
+                let buf = &mut scratch[..len];
+                self.pread(offset, buf)?;
+                Ok(buf)
+            }
+        }
+    }
+
+    fn read_once(
+        &self,
+        offset: u64,
+        buf: &mut [u8],
+        structure: &Structure,
+    ) -> std::result::Result<(), ReadError> {
+        ReadAt::check_range(self, offset, buf.len() as u64, structure)?;
+        match &self.backing {
+            Backing::Memory(data) => {
+                buf.copy_from_slice(mapped(data, offset, buf.len() as u64));
+                Ok(())
+            }
+            Backing::Mapped(_) | Backing::Reads => self.pread(offset, buf),
+        }
+    }
+
+    fn data_run(&self, offset: u64, end: u64) -> (bool, u64) {
+        Source::data_run(self, offset, end)
+    }
+}
+
 /// Grows `buf` to at least `len` bytes (zero-filled), or fails with an out-of-memory I/O error
 /// naming `path` when the allocation cannot be made: buffer sizes come from the input (a
 /// grain of up to 1 GiB), and a refused allocation must be an error, never an abort.
 pub fn grow(buf: &mut Vec<u8>, len: usize, path: &Path) -> Result<()> {
+    try_grow(buf, len).map_err(|e| e.in_file(path))
+}
+
+/// [`grow`] without a path.
+pub fn try_grow(buf: &mut Vec<u8>, len: usize) -> std::result::Result<(), ReadError> {
     if buf.len() < len {
         buf.try_reserve(len - buf.len()).map_err(|_| {
-            Error::io(
-                path,
+            ReadError::out_of_memory(
                 "allocate a buffer",
-                std::io::Error::new(
-                    std::io::ErrorKind::OutOfMemory,
-                    format!("{len} bytes cannot be allocated (an address-space limit?)"),
-                ),
+                format!("{len} bytes cannot be allocated (an address-space limit?)"),
             )
         })?;
         buf.resize(len, 0);

@@ -11,7 +11,7 @@ pub(super) fn run(g: &GlobalArgs, a: &BlameArgs) -> Result<()> {
     let top = chain.layers.len() - 1;
     let bar = super::show_progress(g).then(|| {
         Bar::new(
-            crate::classify::unit_count(&chain, top),
+            crate::classify::table_units(&chain, top),
             "classifying grain tables",
         )
     });
@@ -23,7 +23,7 @@ pub(super) fn run(g: &GlobalArgs, a: &BlameArgs) -> Result<()> {
     if let Some(b) = &bar {
         b.finish();
     }
-    let report = report?;
+    let report = blame::blame_report(&report?);
     chain.check_unchanged()?;
     if a.json {
         super::json_to_stdout(&report)

@@ -202,15 +202,17 @@ pub(super) fn scan_luns(
         None => &NoProgress,
     };
     let cache = super::layer_cache(g);
-    let scans =
-        pool.install(|| crate::scan::scan_disks(disks, &measured, &opts, progress, cache.as_ref()));
+    let scans = pool.install(|| {
+        let scan = crate::scan::ScanOptions::full(g.strict);
+        crate::scan::scan_disks(disks, &measured, &opts, &scan, progress, cache.as_ref())
+    });
     if let Some(b) = &bar {
         b.finish();
     }
     if let Some(r) = record {
         for s in &scans {
-            if let Ok(report) = &s.result {
-                r.add(disk_name(&s.path), report);
+            if let Ok(scan) = &s.result {
+                r.add(disk_name(&s.path), &crate::report::scan_report(scan));
             }
         }
     }
@@ -514,7 +516,7 @@ fn write_vm_csv(w: &mut dyn std::io::Write, r: &DatastoreReport) -> std::io::Res
             v.lun.clone(),
             v.path.clone(),
             v.status.to_string(),
-            opt(v.format.clone()),
+            opt(v.format),
             opt(v.layers),
             opt(v.virtual_size),
             opt(v.delta_bytes),

@@ -70,12 +70,14 @@ pub(super) fn run(g: &GlobalArgs, a: &ReportArgs) -> Result<()> {
         let chain = super::open_chain(g, &a.path)?;
         let pool = super::pool(g)?;
         let cache = super::layer_cache(g);
+        let scan = crate::scan::ScanOptions::full(g.strict);
         let report =
-            pool.install(|| crate::scan::scan_chain(&chain, &NoProgress, cache.as_ref()))?;
+            pool.install(|| crate::scan::scan_chain(&chain, &scan, &NoProgress, cache.as_ref()))?;
+        let report = crate::report::scan_report(&report);
         page.blame = match pool
             .install(|| crate::blame::blame_chain(&chain, crate::blame::GroupBy::File, &NoProgress))
         {
-            Ok(b) => Section::Shown(b),
+            Ok(b) => Section::Shown(crate::report::blame::blame_report(&b)),
             Err(e) => Section::Skipped(e.to_string()),
         };
         chain.check_unchanged()?;

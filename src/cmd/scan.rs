@@ -38,17 +38,18 @@ pub(super) fn run(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
     let chain = super::open_chain(g, path)?;
     let pool = super::pool(g)?;
     let bar = super::show_progress(g)
-        .then(|| Bar::new(crate::scan::units(&chain), "classifying grain tables"));
+        .then(|| Bar::new(crate::scan::table_units(&chain), "classifying grain tables"));
     let progress: &dyn Progress = match &bar {
         Some(b) => b,
         None => &NoProgress,
     };
     let cache = super::layer_cache(g);
-    let report = pool.install(|| crate::scan::scan_chain(&chain, progress, cache.as_ref()));
+    let scan = crate::scan::ScanOptions::full(g.strict);
+    let report = pool.install(|| crate::scan::scan_chain(&chain, &scan, progress, cache.as_ref()));
     if let Some(b) = &bar {
         b.finish();
     }
-    let report = report?;
+    let report = crate::report::scan_report(&report?);
     let printed = if a.json {
         super::json_to_stdout(&report)
     } else {

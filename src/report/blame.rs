@@ -1,24 +1,16 @@
-//! The report of `blame`: the JSON contract (docs/JSON.md, "blame") and its text and CSV
-//! renderings. Groups' `bytes` sum to `allocated_bytes`.
+//! The report of `blame`: the JSON contract (docs/JSON.md, "blame"), built from
+//! [`crate::blame::Blame`] ([`blame_report`]), and its text and CSV renderings. Groups'
+//! `bytes` sum to `allocated_bytes`.
 
 use std::io::{self, Write};
 
 use serde::Serialize;
 
+use crate::blame::Blame;
 use crate::classify::ClassCounts;
 use crate::units::{format_size, percent};
 
-/// Overwritten bytes, by what the parent view held there.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct OverwriteSplit {
-    /// Replaced a file's (or NTFS metadata's) data that was live in the parent.
-    pub live_parent_data: u64,
-    /// Written into clusters the parent's `$Bitmap` marks free but which were not zero (old
-    /// deleted data): growth into free space, like `fresh`.
-    pub parent_free_space: u64,
-    /// The parent view has no readable NTFS volume there.
-    pub unknown: u64,
-}
+pub use crate::blame::OverwriteSplit;
 
 /// Whose parent data a group's overwritten bytes replaced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -90,6 +82,57 @@ pub struct BlameReport {
     pub parent_note: Option<String>,
     /// Every group, most bytes first.
     pub groups: Vec<GroupReport>,
+}
+
+/// The report of a blame.
+pub fn blame_report(b: &Blame) -> BlameReport {
+    BlameReport {
+        deltascope_version: crate::VERSION.into(),
+        layer: b.layer.display().to_string(),
+        disk_bytes: b.disk_bytes,
+        allocated_bytes: b.allocated_bytes,
+        classes: b.classes,
+        group_by: b.group_by.name().into(),
+        volumes: b
+            .volumes
+            .iter()
+            .map(|v| VolumeReport {
+                partition: v.partition.number,
+                partition_kind: v.partition.kind.clone(),
+                start: v.partition.start,
+                bytes: v.partition.len,
+                file_system: if v.cluster_bytes.is_some() {
+                    "ntfs"
+                } else {
+                    "unknown"
+                }
+                .into(),
+                cluster_bytes: v.cluster_bytes,
+                unreadable_records: v.unreadable_records,
+            })
+            .collect(),
+        parent_note: b.parent_note.clone(),
+        groups: b
+            .groups
+            .iter()
+            .map(|g| GroupReport {
+                kind: g.kind.to_string(),
+                path: g.path.clone(),
+                bytes: g.classes.total(),
+                classes: g.classes,
+                overwritten_split: g.overwritten_split,
+                overwrote: g
+                    .overwrote
+                    .iter()
+                    .map(|(kind, path, bytes)| ParentShare {
+                        kind: kind.to_string(),
+                        path: path.clone(),
+                        bytes: *bytes,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
 }
 
 fn label(g: &GroupReport) -> String {
