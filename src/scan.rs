@@ -249,3 +249,72 @@ pub fn scan_disks(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::files::Memory;
+    use crate::progress::NoProgress;
+    use crate::source::ReadMode;
+
+    /// A flat base whose sector 0 says NTFS and holds nothing else, under a flat top.
+    fn chain_over_a_broken_ntfs_volume() -> Chain {
+        let mut files = Memory::new();
+        files.insert(
+            "/vm/base.vmdk",
+            b"# Disk DescriptorFile\nversion=1\nCID=00000001\nparentCID=ffffffff\ncreateType=\"monolithicFlat\"\nRW 2048 FLAT \"base-flat.vmdk\" 0\n".to_vec(),
+        );
+        let mut base = vec![0u8; 1 << 20];
+        base[3..11].copy_from_slice(b"NTFS    ");
+        files.insert("/vm/base-flat.vmdk", base);
+        files.insert(
+            "/vm/top.vmdk",
+            b"# Disk DescriptorFile\nversion=1\nCID=00000002\nparentCID=00000001\ncreateType=\"monolithicFlat\"\nparentFileNameHint=\"base.vmdk\"\nRW 2048 FLAT \"top-flat.vmdk\" 0\n".to_vec(),
+        );
+        files.insert("/vm/top-flat.vmdk", vec![7u8; 1 << 20]);
+        let opts = ChainOptions {
+            mode: ReadMode::Read,
+            ..ChainOptions::default()
+        };
+        Chain::open_in(&files, Path::new("/vm/top.vmdk"), &opts).expect("open the chain")
+    }
+
+    #[test]
+    fn an_unreadable_parent_ntfs_volume_is_a_warning_not_silence() {
+        let chain = chain_over_a_broken_ntfs_volume();
+        let scan = scan_chain(&chain, &ScanOptions::full(false), &NoProgress, None).expect("scan");
+        assert_eq!(scan.ntfs_overwritten, None);
+        let top = scan.top().expect("top");
+        assert!(
+            matches!(
+                top.warnings.as_slice(),
+                [Warning::GuestUnreadable { path, detail }]
+                    if path == Path::new("/vm/top.vmdk") && detail.contains("NTFS volume in partition 1")
+            ),
+            "{:?}",
+            top.warnings
+        );
+        assert!(scan.layers[0].warnings.is_empty());
+        // The classes do not depend on the probe: the first 64 KiB piece of the flat top lies
+        // over the boot sector, the rest over zeros.
+        assert_eq!(top.stats.classes.overwritten, 64 << 10);
+        assert_eq!(top.stats.classes.fresh, (1 << 20) - (64 << 10));
+
+        // Not asked for: no probe, no warning.
+        let plain = ScanOptions {
+            ntfs_split: false,
+            strict: false,
+        };
+        let scan = scan_chain(&chain, &plain, &NoProgress, None).expect("scan");
+        assert!(scan.top().expect("top").warnings.is_empty());
+
+        // --strict: the warning is an error.
+        let e = scan_chain(&chain, &ScanOptions::full(true), &NoProgress, None).unwrap_err();
+        assert!(
+            matches!(e, Error::Strict(Warning::GuestUnreadable { .. })),
+            "{e:?}"
+        );
+    }
+}
