@@ -392,7 +392,8 @@ pub(super) fn forecasts(
     Ok(series
         .into_iter()
         .map(|(d, points)| {
-            let f = project(&d, &points, weeks, budget);
+            let samples: Vec<_> = points.iter().map(|p| p.sample()).collect();
+            let f = project(&d, &samples, weeks, budget);
             if f.is_none() {
                 super::note(format_args!(
                     "{d}: fewer than two points in its latest segment: no forecast"

@@ -124,9 +124,19 @@ fn ser_time<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> std::result::Resul
     s.serialize_str(&format_time(t))
 }
 
-/// RFC 3339 in UTC, seconds precision: `2026-11-01T08:00:00Z`.
-pub fn format_time(t: &DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+pub use crate::units::format_time;
+
+impl Point {
+    /// What the forecast model reads of the point.
+    pub fn sample(&self) -> forecast::Sample {
+        forecast::Sample {
+            at: self.at,
+            segment: self.segment,
+            bytes: self.bytes,
+            expected_ceiling: self.expected_ceiling,
+            hard_ceiling: self.hard_ceiling,
+        }
+    }
 }
 
 /// Parses `2026-11-01T08:00:00Z` (any RFC 3339 offset), or a date or date and time without
