@@ -17,8 +17,8 @@
 //!    [`blame`] attributes the top delta's blocks to guest files.
 //! 8. [`history`] keeps scans over time and projects them; [`chart`] draws growth and the
 //!    LUN model's sensitivity.
-//! 9. [`report`] holds the results (the JSON contract) and renders them; [`cmd`] wires the
-//!    command line ([`cli`]) to all of this.
+//! 9. [`report`] holds the results (the JSON contract), [`render`] renders them; [`cmd`]
+//!    wires the command line ([`cli`]) to all of this.
 #![deny(unsafe_code)]
 
 pub mod blame;
@@ -43,6 +43,7 @@ pub mod lun;
 pub mod map;
 pub mod outfile;
 pub mod progress;
+pub mod render;
 pub mod report;
 pub mod sanitize;
 pub mod scan;

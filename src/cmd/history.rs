@@ -209,7 +209,7 @@ pub(super) fn list(g: &GlobalArgs, a: &HistoryArgs) -> Result<()> {
     }
     if a.csv {
         return super::to_stdout(|w| {
-            let mut out = crate::report::csv_out::CsvOut::new(w);
+            let mut out = crate::render::csv::CsvOut::new(w);
             out.row([
                 "disk",
                 "at",

@@ -2,7 +2,8 @@
 
 use crate::cli::{GlobalArgs, InfoArgs};
 use crate::error::Result;
-use crate::report::{layer_infos, text};
+use crate::render::text;
+use crate::report::layer_infos;
 
 pub(super) fn run(g: &GlobalArgs, a: &InfoArgs) -> Result<()> {
     let chain = super::open_chain(g, &a.path)?;

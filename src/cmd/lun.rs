@@ -10,10 +10,10 @@ use crate::error::{Error, Result};
 use crate::history::disk_name;
 use crate::lun::{Params, VMFS_SPARSE_INCREMENT};
 use crate::progress::{Bar, NoProgress, Progress};
+use crate::render::lun_text;
 use crate::report::datastore::{
     DatastoreReport, GrowthSource, LunModel, ModelSettings, datastore_report, model_from_parameters,
 };
-use crate::report::lun_text;
 use crate::units::parse_duration;
 
 use super::history::Recording;
@@ -436,7 +436,7 @@ fn opt<T: ToString>(v: Option<T>) -> String {
 
 /// One row per LUN: the model's inputs that vary and its outcome.
 fn write_lun_csv(w: &mut dyn std::io::Write, rows: &[(&str, &LunModel)]) -> std::io::Result<()> {
-    let mut out = crate::report::csv_out::CsvOut::new(w);
+    let mut out = crate::render::csv::CsvOut::new(w);
     out.row([
         "lun",
         "vms",
@@ -482,7 +482,7 @@ fn write_lun_csv(w: &mut dyn std::io::Write, rows: &[(&str, &LunModel)]) -> std:
 /// One row per disk of a datastore scan. The free-text `error` stays the last column; columns
 /// added later go just before it.
 fn write_vm_csv(w: &mut dyn std::io::Write, r: &DatastoreReport) -> std::io::Result<()> {
-    let mut out = crate::report::csv_out::CsvOut::new(w);
+    let mut out = crate::render::csv::CsvOut::new(w);
     out.row([
         "lun",
         "path",

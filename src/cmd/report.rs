@@ -1,6 +1,6 @@
 //! `deltascope report`: scan one chain (or a datastore folder), gather what the other
 //! commands would print (scan, history and forecast, blame; datastore and LUN model) and
-//! write it as one HTML page (`report/html.rs`). Sections whose data is missing (no history
+//! write it as one HTML page (`render/html.rs`). Sections whose data is missing (no history
 //! for the disk, no NTFS in the top view) are left out with a note rather than failing.
 
 use std::path::Path;
@@ -10,7 +10,7 @@ use crate::cli::{GlobalArgs, ReportArgs};
 use crate::error::{Error, Result};
 use crate::history::{Store, default_db, format_time};
 use crate::progress::NoProgress;
-use crate::report::html::{self, HistoryView, LunChart, Page, Section};
+use crate::render::html::{self, HistoryView, LunChart, Page, Section};
 
 pub(super) fn run(g: &GlobalArgs, a: &ReportArgs) -> Result<()> {
     // A target that cannot be written is refused before the scan.

@@ -4,7 +4,7 @@
 use crate::cli::{GlobalArgs, ScanArgs};
 use crate::error::{Error, Result};
 use crate::progress::{Bar, NoProgress, Progress};
-use crate::report::text;
+use crate::render::text;
 
 pub(super) fn run(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
     let single = match (a.paths.as_slice(), a.lun.is_empty()) {

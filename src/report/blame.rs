@@ -187,7 +187,7 @@ pub fn render_text(out: &mut dyn Write, r: &BlameReport, top: usize) -> io::Resu
 
 /// Every group as CSV, one row each.
 pub fn render_csv(out: &mut dyn Write, r: &BlameReport) -> io::Result<()> {
-    let mut w = super::csv_out::CsvOut::new(out);
+    let mut w = crate::render::csv::CsvOut::new(out);
     w.row([
         "kind",
         "path",

@@ -1,13 +1,9 @@
 //! Report types: the data every output is rendered from. `scan --json` serializes
 //! [`ScanReport`] as it is; its field names are a contract documented in `docs/JSON.md`
-//! (add fields freely, never rename). Renderers (`text`, `json`) compute nothing.
+//! (add fields freely, never rename). The renderers (`render/`) compute nothing.
 
 pub mod blame;
-pub mod csv_out;
 pub mod datastore;
-pub mod html;
-pub mod lun_text;
-pub mod text;
 
 use serde::Serialize;
 

@@ -4,8 +4,8 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use super::{LayerInfo, LayerReport, ScanReport};
 use crate::classify::ClassCounts;
+use crate::report::{LayerInfo, LayerReport, ScanReport};
 use crate::units::{format_size, percent};
 
 fn name(path: &str) -> String {
