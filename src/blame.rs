@@ -18,7 +18,7 @@ use crate::progress::Progress;
 use crate::report::blame::{BlameReport, GroupReport, OverwriteSplit, ParentShare, VolumeReport};
 
 /// How groups are keyed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GroupBy {
     /// One group per file (or stream, or directory index).
     #[default]

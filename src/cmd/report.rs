@@ -37,13 +37,9 @@ pub(super) fn run(g: &GlobalArgs, a: &ReportArgs) -> Result<()> {
                 "--disk names one disk; a datastore folder has many".into(),
             ));
         }
-        let luns = super::lun::luns(std::slice::from_ref(&a.path), &[])?;
-        let settings = crate::report::datastore::ModelSettings {
-            params: super::lun::params(&a.model)?,
-            increment: super::lun::increment(&a.model)?,
-            growth: super::lun::growth_source(g, &a.model, &a.db)?,
-        };
-        let report = super::lun::scan_luns(g, &luns, &settings, None)?;
+        let luns = super::datastore::luns(std::slice::from_ref(&a.path), &[])?;
+        let settings = super::datastore::settings(g, &a.model, &a.db)?;
+        let report = super::datastore::scan_luns(g, &luns, &settings, None)?;
         page.sensitivity = report
             .luns
             .iter()
@@ -64,7 +60,7 @@ pub(super) fn run(g: &GlobalArgs, a: &ReportArgs) -> Result<()> {
                 },
             })
             .collect();
-        failed = super::lun::failures(&report);
+        failed = super::datastore::failures(&report);
         page.datastore = Some(report);
     } else {
         let chain = super::open_chain(g, &a.path)?;
