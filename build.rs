@@ -23,6 +23,7 @@ const OUTPUT_ONLY: &[&str] = &[
     "src/map.rs",
     "src/outfile.rs",
     "src/progress.rs",
+    "src/render/",
     "src/report/",
     "src/sanitize.rs",
 ];

@@ -84,7 +84,7 @@ pub struct Blame {
 }
 
 /// How groups are keyed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GroupBy {
     /// One group per file (or stream, or directory index).
     #[default]

@@ -88,8 +88,6 @@ pub const SIZE: (u32, u32) = (1200, 700);
 /// `$path`, as its extension says, in memory, and writes the result by the rule of every
 /// output file ([`crate::outfile`]). `$draw` is generic over `DrawingBackend`, so one function
 /// serves both; errors become [`Error::Other`](crate::error::Error) naming the file.
-#[macro_export]
-#[doc(hidden)]
 macro_rules! draw_to_file {
     ($path:expr, $draw:path $(, $arg:expr)* $(,)?) => {{
         use plotters::prelude::*;
@@ -119,6 +117,8 @@ macro_rules! draw_to_file {
         $crate::outfile::write(path, |w| w.write_all(&bytes))
     }};
 }
+
+pub(crate) use draw_to_file;
 
 /// Encodes an RGB buffer of `size` pixels as PNG.
 pub fn encode_png(

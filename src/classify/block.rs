@@ -1,6 +1,6 @@
 //! The 4 KiB block accumulator: pieces of a layer (grains, or parts of one) are cut at 4 KiB
 //! boundaries of the virtual disk, and each block gets the class of all its pieces together
-//! ([`Flags`], first match wins), counted in `blocks_4k`. When a caller asks, the blocks'
+//! (`Flags`, first match wins), counted in `blocks_4k`. When a caller asks, the blocks'
 //! allocated ranges are recorded with their class ([`BlockRun`]): what `blame` attributes to
 //! guest files and `scan` splits by the parent's NTFS volume.
 

@@ -3,9 +3,9 @@
 //! (the parent view reads zero there), or overwritten.
 //!
 //! This file is the driver. Work is split by table unit (one grain table of one extent, a
-//! [`TableUnit`]) and run on rayon's current pool (the caller builds it for `--threads`); each
+//! `TableUnit`) and run on rayon's current pool (the caller builds it for `--threads`); each
 //! worker counts into its own [`LayerStats`] ([`stats`]), cuts pieces into 4 KiB blocks
-//! ([`block`]) and hints the kernel ahead of its reads ([`prefetch`]), and the totals are
+//! ([`block`]) and hints the kernel ahead of its reads (`prefetch`), and the totals are
 //! summed once (`AddAssign`), so results are integers independent of thread count and order.
 //! Buffers are per worker ([`Scratch`]); nothing is allocated per grain.
 

@@ -7,7 +7,6 @@ use crate::error::{Error, Result};
 pub(super) fn run(a: &ChartArgs) -> Result<()> {
     crate::chart::Output::for_path(&a.output)?;
     crate::outfile::check(&a.output)?;
-    let budget = super::history::size_arg("--budget", &a.budget)?;
     let store = super::history::open_store(&a.db)?;
     let disk = match &a.disk {
         Some(d) => d.clone(),
@@ -30,7 +29,7 @@ pub(super) fn run(a: &ChartArgs) -> Result<()> {
             }
         }
     };
-    let all = super::history::forecasts(&store, Some(&disk), a.weeks, budget)?;
+    let all = super::history::forecasts(&store, Some(&disk), a.weeks, a.budget)?;
     let Some((points, forecast)) = all.into_iter().next() else {
         return Err(Error::Other(format!("no points for {disk}")));
     };
@@ -39,7 +38,7 @@ pub(super) fn run(a: &ChartArgs) -> Result<()> {
         points: &points,
         forecast: forecast.as_ref(),
     };
-    crate::draw_to_file!(&a.output, draw, &chart)?;
+    crate::chart::draw_to_file!(&a.output, draw, &chart)?;
     super::note(format_args!("wrote {}", a.output.display()));
     Ok(())
 }

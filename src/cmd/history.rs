@@ -1,21 +1,22 @@
 //! `history` (listing, `--delete`, `--rename`), `import` and `forecast`: the history store
 //! seen from the command line; and `scan --record`'s [`Recording`], whose points are built
-//! here from scan reports and written after the report is printed. Flags that take times or
-//! sizes are read here (`--at`, `--since`, `--tz`, `--budget`).
+//! here from scan reports and written after the report is printed. Times typed on the
+//! command line (`--at`, `--since`) are read in `--tz` here.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use crate::cli::{DbArgs, ForecastArgs, GlobalArgs, HistoryArgs, ImportArgs};
+use crate::cli::{DbArgs, ForecastArgs, GlobalArgs, HistoryArgs, ImportArgs, TimeArg};
 use crate::error::{Error, Result};
 use crate::history::forecast::{DiskForecast, forecast as project};
 use crate::history::import::{Options, read_csv};
-use crate::history::time::{Zone, parse_arg};
+use crate::history::time::Zone;
 use crate::history::{Point, Recorded, Store, default_db, disk_name, format_time};
+use crate::render::history::render_series;
+use crate::render::{Forecasts, History};
 use crate::report::ScanReport;
-use crate::units::{format_size, parse_size};
+use crate::units::format_size;
 
 /// The store `--db` names, or the default one.
 fn store_path(db: &DbArgs) -> Result<PathBuf> {
@@ -30,36 +31,24 @@ pub(super) fn open_store(db: &DbArgs) -> Result<Store> {
     Store::open_read(&store_path(db)?)
 }
 
-/// How times without a zone are read (`--tz`).
-pub(super) fn zone(g: &GlobalArgs) -> Result<Zone> {
-    match &g.tz {
-        Some(t) => Zone::parse(t).map_err(|e| Error::Usage(format!("--tz: {e}"))),
-        None => Ok(Zone::Utc),
-    }
-}
-
-pub(super) fn time_arg(flag: &str, text: &str, zone: Zone) -> Result<DateTime<Utc>> {
-    parse_arg(text, zone).map_err(|e| Error::Usage(format!("{flag} {e}")))
+/// How times without a zone are read (`--tz`, UTC by default).
+pub(super) fn zone(g: &GlobalArgs) -> Zone {
+    g.tz.unwrap_or(Zone::Utc)
 }
 
 /// A time that must not be in the future (`--at` of a record or import, `--since`).
-pub(super) fn past_time_arg(flag: &str, text: &str, zone: Zone) -> Result<DateTime<Utc>> {
-    let t = time_arg(flag, text, zone)?;
+pub(super) fn past_time(flag: &str, t: &TimeArg, zone: Zone) -> Result<DateTime<Utc>> {
+    let at = t.resolve(flag, zone)?;
     let now = Utc::now();
-    if t > now {
+    if at > now {
         return Err(Error::Usage(format!(
-            "{flag} {text}: {} is in the future (it is {} now)",
-            format_time(&t),
+            "{flag} {}: {} is in the future (it is {} now)",
+            t.text,
+            format_time(&at),
             format_time(&now)
         )));
     }
-    Ok(t)
-}
-
-pub(super) fn size_arg(flag: &str, text: &Option<String>) -> Result<Option<u64>> {
-    text.as_deref()
-        .map(|t| parse_size(t).map_err(|e| Error::Usage(format!("{flag}: {e}"))))
-        .transpose()
+    Ok(at)
 }
 
 /// What `scan --record` will record: the time and store are settled before the scan (a bad
@@ -74,9 +63,9 @@ pub(super) struct Recording {
 
 impl Recording {
     /// From `scan --record`'s `--at` (not in the future; default now), `--tz` and `--db`.
-    pub(super) fn new(g: &GlobalArgs, at: Option<&str>, db: &DbArgs) -> Result<Recording> {
+    pub(super) fn new(g: &GlobalArgs, at: Option<&TimeArg>, db: &DbArgs) -> Result<Recording> {
         let at = match at {
-            Some(t) => past_time_arg("--at", t, zone(g)?)?,
+            Some(t) => past_time("--at", t, zone(g))?,
             None => Utc::now(),
         };
         Ok(Recording {
@@ -200,66 +189,13 @@ pub(super) fn list(g: &GlobalArgs, a: &HistoryArgs) -> Result<()> {
     }
     let store = open_store(&a.db)?;
     let series = store.series(a.disk.as_deref())?;
-    if a.json {
-        let disks: Vec<serde_json::Value> = series
-            .iter()
-            .map(|(d, p)| serde_json::json!({"disk": d, "points": p}))
-            .collect();
-        return super::json_to_stdout(&serde_json::json!({ "disks": disks }));
-    }
-    if a.csv {
-        return super::to_stdout(|w| {
-            let mut out = crate::report::csv_out::CsvOut::new(w);
-            out.row([
-                "disk",
-                "at",
-                "segment",
-                "bytes",
-                "file_size",
-                "virtual_size",
-                "fresh",
-                "overwritten",
-                "identical",
-                "zeroed",
-                "expected_ceiling",
-                "hard_ceiling",
-                "cid",
-                "source",
-            ])?;
-            let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
-            for (_, points) in &series {
-                for p in points {
-                    let c = p
-                        .classes
-                        .map(|c| c.map(|v| v.to_string()))
-                        .unwrap_or_default();
-                    out.row([
-                        p.disk.clone(),
-                        format_time(&p.at),
-                        p.segment.to_string(),
-                        p.bytes.to_string(),
-                        opt(p.file_size),
-                        opt(p.virtual_size),
-                        c[0].clone(),
-                        c[1].clone(),
-                        c[2].clone(),
-                        c[3].clone(),
-                        opt(p.expected_ceiling),
-                        opt(p.hard_ceiling),
-                        p.cid.clone().unwrap_or_default(),
-                        p.source.clone(),
-                    ])?;
-                }
-            }
-            out.flush()
-        });
-    }
-    super::to_terminal(|w| {
-        if series.is_empty() {
-            writeln!(w, "no points in {}", store.path().display())?;
-        }
-        write_series(w, &series)
-    })
+    super::print(
+        a.format,
+        &History {
+            store: &store.path().display().to_string(),
+            series: &series,
+        },
+    )
 }
 
 /// `history --delete` and `history --rename`: one transaction each, the disks' points
@@ -274,7 +210,7 @@ fn change(g: &GlobalArgs, a: &HistoryArgs) -> Result<()> {
             (store.rename(old, new)?, format!("renamed {old} to {new}"))
         }
         (None, Some(disk), Some(at)) => {
-            let at = time_arg("--at", at, zone(g)?)?;
+            let at = at.resolve("--at", zone(g))?;
             (
                 store.delete(disk, at)?,
                 format!("deleted the point of {disk} at {}", format_time(&at)),
@@ -288,61 +224,20 @@ fn change(g: &GlobalArgs, a: &HistoryArgs) -> Result<()> {
     };
     super::to_terminal(|w| {
         writeln!(w, "before:")?;
-        write_series(w, &change.before)?;
+        render_series(w, &change.before)?;
         writeln!(w, "after:")?;
-        write_series(w, &change.after)
+        render_series(w, &change.after)
     })?;
     super::note(format_args!("{what} in {}", store.path().display()));
-    Ok(())
-}
-
-/// The text table of `history`: each disk, then one line per point.
-fn write_series(w: &mut dyn Write, series: &[(String, Vec<Point>)]) -> std::io::Result<()> {
-    for (disk, points) in series {
-        writeln!(w, "{disk}")?;
-        if points.is_empty() {
-            writeln!(w, "  no points")?;
-            continue;
-        }
-        writeln!(
-            w,
-            "  {:<21} {:>3} {:>11} {:>10} {:>10} {:>12} {:<8} source",
-            "at", "seg", "allocated", "growth", "fresh", "exp. ceiling", "cid"
-        )?;
-        let mut prev: Option<&Point> = None;
-        for p in points {
-            let growth = match prev {
-                Some(q) if q.segment == p.segment => format_size(p.bytes.saturating_sub(q.bytes)),
-                _ => "-".into(),
-            };
-            writeln!(
-                w,
-                "  {:<21} {:>3} {:>11} {:>10} {:>10} {:>12} {:<8} {}",
-                format_time(&p.at),
-                p.segment,
-                format_size(p.bytes),
-                growth,
-                p.classes
-                    .map(|c| format_size(c[0]))
-                    .unwrap_or_else(|| "-".into()),
-                p.expected_ceiling
-                    .map(format_size)
-                    .unwrap_or_else(|| "-".into()),
-                p.cid.as_deref().unwrap_or("-"),
-                p.source
-            )?;
-            prev = Some(p);
-        }
-    }
     Ok(())
 }
 
 /// `import`: the whole file is parsed first and recorded in one transaction, so a bad line
 /// stores nothing (and creates no store).
 pub(super) fn import(g: &GlobalArgs, a: &ImportArgs) -> Result<()> {
-    let zone = zone(g)?;
+    let zone = zone(g);
     let export_at = match &a.at {
-        Some(t) => past_time_arg("--at", t, zone)?,
+        Some(t) => past_time("--at", t, zone)?,
         None => {
             let m = std::fs::metadata(&a.file)
                 .and_then(|m| m.modified())
@@ -354,7 +249,7 @@ pub(super) fn import(g: &GlobalArgs, a: &ImportArgs) -> Result<()> {
         &a.file,
         &Options {
             export_at,
-            order: a.date_order,
+            order: a.date_order.map(Into::into),
             zone,
         },
     )?;
@@ -405,55 +300,8 @@ pub(super) fn forecasts(
 }
 
 pub(super) fn forecast(a: &ForecastArgs) -> Result<()> {
-    let budget = size_arg("--budget", &a.budget)?;
     let store = open_store(&a.db)?;
-    let all = forecasts(&store, a.disk.as_deref(), a.weeks, budget)?;
+    let all = forecasts(&store, a.disk.as_deref(), a.weeks, a.budget)?;
     let disks: Vec<&DiskForecast> = all.iter().filter_map(|(_, f)| f.as_ref()).collect();
-    if a.json {
-        return super::json_to_stdout(&serde_json::json!({ "disks": disks }));
-    }
-    let opt_t = |t: &Option<DateTime<Utc>>| {
-        t.map(|t| t.format("%Y-%m-%d").to_string())
-            .unwrap_or_else(|| "not within reach".into())
-    };
-    super::to_terminal(|w| {
-        for f in &disks {
-            writeln!(w, "{}", crate::sanitize::sanitize(&f.disk))?;
-            writeln!(w, "  model: {}", f.model_reason)?;
-            if let Some(c) = f.ceiling_bytes {
-                writeln!(
-                    w,
-                    "  ceiling {}; crosses 50 % {}, 80 % {}, 100 % {}",
-                    format_size(c),
-                    opt_t(&f.crossings.ceiling_50),
-                    opt_t(&f.crossings.ceiling_80),
-                    opt_t(&f.crossings.ceiling_100)
-                )?;
-            }
-            if let Some(b) = f.budget_bytes {
-                writeln!(
-                    w,
-                    "  budget {}: crossed {}",
-                    format_size(b),
-                    opt_t(&f.crossings.budget)
-                )?;
-            }
-            writeln!(
-                w,
-                "  {:<12} {:>11} {:>11} {:>11}",
-                "week of", "projected", "low", "high"
-            )?;
-            for p in &f.forecast {
-                writeln!(
-                    w,
-                    "  {:<12} {:>11} {:>11} {:>11}",
-                    p.at.format("%Y-%m-%d"),
-                    format_size(p.bytes),
-                    format_size(p.low),
-                    format_size(p.high)
-                )?;
-            }
-        }
-        Ok(())
-    })
+    super::print(a.format, &Forecasts(&disks))
 }

@@ -1,9 +1,15 @@
-//! Subcommands: the only place where CLI types meet engine types. Each turns its arguments
-//! into options, opens the chain, runs the engine on a local rayon pool (`--threads`), builds
-//! a report and renders it. Warnings reach stderr from here, never from the library.
+//! Subcommands, stage two of the command line: the only place where CLI types meet engine
+//! types. `cli.rs` has parsed and typed every value; each subcommand here turns its values
+//! into the engine's options (chain options with `--map` rules checked against the file
+//! system, a local rayon pool of `--threads`, the layer cache, the LUN model's parameters,
+//! times read in `--tz`), refuses combinations clap cannot express, runs the engine, builds
+//! a report and hands it to a renderer in the `--format` asked for ([`print`]). Warnings
+//! reach stderr from here, never from the library.
 
+mod bar;
 mod blame;
 mod chart;
+mod datastore;
 mod history;
 mod info;
 mod lun;
@@ -17,7 +23,9 @@ use std::path::Path;
 use crate::chain::{Chain, ChainOptions};
 use crate::cli::{Cli, Command, GlobalArgs};
 use crate::error::{Error, Result};
-use crate::files::{PathMap, PathRules};
+use crate::files::PathRules;
+use crate::render::text::Terminal;
+use crate::render::{Format, Printable};
 use crate::source::ReadMode;
 
 /// Runs the parsed command line.
@@ -73,15 +81,15 @@ fn man(sub: Option<&str>) -> Result<()> {
 /// scanned (`roots`, where missing absolute parent hints are looked for).
 fn chain_options(g: &GlobalArgs, roots: &[&Path]) -> Result<ChainOptions> {
     let mut maps = Vec::new();
-    for spec in &g.map {
-        let m = PathMap::parse(spec).map_err(|e| Error::Usage(format!("--map {e}")))?;
-        if !m.dir.is_dir() {
+    for m in &g.map {
+        if !m.map.dir.is_dir() {
             return Err(Error::Usage(format!(
-                "--map {spec:?}: {} is not a folder",
-                m.dir.display()
+                "--map {:?}: {} is not a folder",
+                m.spec,
+                m.map.dir.display()
             )));
         }
-        maps.push(m);
+        maps.push(m.map.clone());
     }
     Ok(ChainOptions {
         mode: if g.no_mmap {
@@ -141,11 +149,21 @@ fn show_progress(g: &GlobalArgs) -> bool {
     !g.quiet && std::io::stderr().is_terminal()
 }
 
+/// Prints a result to stdout in `format`: tables through the terminal writer, JSON and CSV
+/// as they are. The one place where `--format` is looked at.
+fn print(format: Format, result: &dyn Printable) -> Result<()> {
+    match format {
+        Format::Table => to_terminal(|w| result.table(w)),
+        Format::Json => to_stdout(|w| result.json(w)),
+        Format::Csv => to_stdout(|w| result.csv(w)),
+    }
+}
+
 /// Writes text for people to stdout through `f`, through the sanitizing terminal writer
-/// ([`crate::sanitize::Terminal`]): every table, list and forecast goes this way.
+/// ([`Terminal`]): every table, list and forecast goes this way.
 fn to_terminal(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
     to_stdout(|w| {
-        let mut t = crate::sanitize::Terminal::new(w);
+        let mut t = Terminal::new(w);
         f(&mut t)?;
         t.flush()
     })
@@ -159,15 +177,6 @@ fn to_stdout(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()
     f(&mut lock)
         .and_then(|_| lock.flush())
         .map_err(|e| Error::io(Path::new("<stdout>"), "write", e))
-}
-
-/// Writes `value` as pretty JSON and a newline to stdout.
-fn json_to_stdout<T: serde::Serialize>(value: &T) -> Result<()> {
-    to_stdout(|w| {
-        // From keeps the I/O error's kind, so a closed pipe stays a closed pipe.
-        serde_json::to_writer_pretty(&mut *w, value).map_err(std::io::Error::from)?;
-        writeln!(w)
-    })
 }
 
 /// The exit code for an error: 2 for usage errors, 1 for everything else.

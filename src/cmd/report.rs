@@ -1,6 +1,6 @@
 //! `deltascope report`: scan one chain (or a datastore folder), gather what the other
 //! commands would print (scan, history and forecast, blame; datastore and LUN model) and
-//! write it as one HTML page (`report/html.rs`). Sections whose data is missing (no history
+//! write it as one HTML page (`render/html.rs`). Sections whose data is missing (no history
 //! for the disk, no NTFS in the top view) are left out with a note rather than failing.
 
 use std::path::Path;
@@ -10,7 +10,7 @@ use crate::cli::{GlobalArgs, ReportArgs};
 use crate::error::{Error, Result};
 use crate::history::{Store, default_db, format_time};
 use crate::progress::NoProgress;
-use crate::report::html::{self, HistoryView, LunChart, Page, Section};
+use crate::render::html::{self, HistoryView, LunChart, Page, Section};
 
 pub(super) fn run(g: &GlobalArgs, a: &ReportArgs) -> Result<()> {
     // A target that cannot be written is refused before the scan.
@@ -37,13 +37,9 @@ pub(super) fn run(g: &GlobalArgs, a: &ReportArgs) -> Result<()> {
                 "--disk names one disk; a datastore folder has many".into(),
             ));
         }
-        let luns = super::lun::luns(std::slice::from_ref(&a.path), &[])?;
-        let settings = crate::report::datastore::ModelSettings {
-            params: super::lun::params(&a.model)?,
-            increment: super::lun::increment(&a.model)?,
-            growth: super::lun::growth_source(g, &a.model, &a.db)?,
-        };
-        let report = super::lun::scan_luns(g, &luns, &settings, None)?;
+        let luns = super::datastore::luns(std::slice::from_ref(&a.path), &[])?;
+        let settings = super::datastore::settings(g, &a.model, &a.db)?;
+        let report = super::datastore::scan_luns(g, &luns, &settings, None)?;
         page.sensitivity = report
             .luns
             .iter()
@@ -64,7 +60,7 @@ pub(super) fn run(g: &GlobalArgs, a: &ReportArgs) -> Result<()> {
                 },
             })
             .collect();
-        failed = super::lun::failures(&report);
+        failed = super::datastore::failures(&report);
         page.datastore = Some(report);
     } else {
         let chain = super::open_chain(g, &a.path)?;

@@ -1,5 +1,5 @@
 //! SESparse extents (ESXi 6.5+; FORMATS.md section 4): constant and volatile headers, grain
-//! directory, grain tables with four entry types and the rotated grain index ([`Decode`]; the
+//! directory, grain tables with four entry types and the rotated grain index (`Decode`; the
 //! walk is [`GrainTables`]'s).
 //!
 //! The journal's record format is not public. deltascope reads the tables as they are and

@@ -1,8 +1,8 @@
 //! Grain directories and grain tables: what the three sparse formats (`KDMV`, `COWD`,
 //! SESparse) share. A directory says where each grain table is; a table holds one entry per
 //! grain. The walk over a table and the lookup of one grain are written once, here
-//! ([`GrainTables::walk`], [`GrainTables::lookup`]); what an entry means is each format's
-//! [`Decode`].
+//! (`GrainTables::walk`, `GrainTables::lookup`); what an entry means is each format's
+//! `Decode`.
 
 use std::collections::TryReserveError;
 

@@ -23,14 +23,21 @@
 //! - **Names.** A disk recorded from a path is named by [`disk_name`], which keeps paths
 //!   apart that differ only in bytes that are not UTF-8.
 
+// Without the `store` feature the module is the store's data and models only; the links
+// above to `Store` then lead nowhere.
+#![cfg_attr(not(feature = "store"), allow(rustdoc::broken_intra_doc_links))]
+
 pub mod forecast;
 pub mod import;
 pub mod time;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(feature = "store")]
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
+#[cfg(feature = "store")]
 use rusqlite::{
     Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
 };
@@ -199,6 +206,7 @@ pub fn default_db() -> Result<PathBuf> {
 }
 
 /// An open history store.
+#[cfg(feature = "store")]
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
@@ -208,6 +216,7 @@ pub struct Store {
 }
 
 /// What recording a point did.
+#[cfg(feature = "store")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
     /// A new point, in this segment.
@@ -221,6 +230,7 @@ pub enum Recorded {
 
 /// The disks a change touched, as they were before it and as they are after it (read
 /// inside its transaction).
+#[cfg(feature = "store")]
 #[derive(Debug, Clone)]
 pub struct Change {
     /// Each disk with its points, before.
@@ -230,8 +240,10 @@ pub struct Change {
 }
 
 /// A write refused for what it asked (not for the database): rolled back, passed on.
+#[cfg(feature = "store")]
 type Refused<T> = std::result::Result<T, Error>;
 
+#[cfg(feature = "store")]
 impl Store {
     /// Opens the store at `path` for writing, creating it and its folder when missing, and
     /// migrates it.
@@ -458,6 +470,7 @@ impl Store {
     }
 }
 
+#[cfg(feature = "store")]
 fn exists(path: &Path) -> Result<()> {
     if std::fs::symlink_metadata(path).is_err() {
         return Err(Error::Other(format!(
@@ -468,6 +481,7 @@ fn exists(path: &Path) -> Result<()> {
     Ok(())
 }
 
+#[cfg(feature = "store")]
 fn check_version(path: &Path, version: i64) -> Result<()> {
     let known = MIGRATIONS.len() as i64;
     if version > known {
@@ -481,11 +495,13 @@ fn check_version(path: &Path, version: i64) -> Result<()> {
 
 /// The schema version: the highest migration in `schema_migrations`, or `PRAGMA
 /// user_version` for a store made before that table.
+#[cfg(feature = "store")]
 fn schema_version(conn: &Connection) -> rusqlite::Result<i64> {
     Ok(schema_version_of(conn)?.0)
 }
 
 /// The schema version, and whether `schema_migrations` gave it.
+#[cfg(feature = "store")]
 fn schema_version_of(conn: &Connection) -> rusqlite::Result<(i64, bool)> {
     let table: bool = conn.query_row(
         "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
@@ -508,6 +524,7 @@ fn schema_version_of(conn: &Connection) -> rusqlite::Result<(i64, bool)> {
 }
 
 /// Brings the schema up to date inside the caller's transaction; the version after.
+#[cfg(feature = "store")]
 fn migrate(tx: &Transaction) -> rusqlite::Result<Refused<i64>> {
     let mut version = schema_version(tx)?;
     let known = MIGRATIONS.len() as i64;
@@ -545,6 +562,7 @@ fn migrate(tx: &Transaction) -> rusqlite::Result<Refused<i64>> {
     Ok(Ok(version))
 }
 
+#[cfg(feature = "store")]
 fn check_range(p: &Point) -> Result<()> {
     let fields = [
         ("bytes", Some(p.bytes)),
@@ -575,6 +593,7 @@ fn check_range(p: &Point) -> Result<()> {
 
 /// Inserts one point; its segment follows the point before it, and a point inserted before
 /// later ones segments the disk again.
+#[cfg(feature = "store")]
 fn insert(tx: &Transaction, p: &Point) -> rusqlite::Result<Recorded> {
     let at = p.at.timestamp();
     let exists: Option<i64> = tx
@@ -646,6 +665,7 @@ fn insert(tx: &Transaction, p: &Point) -> rusqlite::Result<Recorded> {
 
 /// Numbers the disk's segments again from its first point: a point smaller than the one
 /// before it starts a new one.
+#[cfg(feature = "store")]
 fn resegment(tx: &Transaction, disk: &str) -> rusqlite::Result<()> {
     let rows: Vec<(i64, i64, i64)> = {
         let mut st =
@@ -670,11 +690,13 @@ fn resegment(tx: &Transaction, disk: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
+#[cfg(feature = "store")]
 fn disks_of(conn: &Connection) -> rusqlite::Result<Vec<String>> {
     let mut st = conn.prepare("SELECT DISTINCT disk FROM scans ORDER BY disk")?;
     st.query_map([], |r| r.get(0))?.collect()
 }
 
+#[cfg(feature = "store")]
 fn points_of(conn: &Connection, disk: &str) -> rusqlite::Result<Vec<Point>> {
     let mut st = conn.prepare(
         "SELECT disk, at, segment, bytes, file_size, virtual_size, grain_size, cid, fresh,
@@ -708,6 +730,7 @@ fn points_of(conn: &Connection, disk: &str) -> rusqlite::Result<Vec<Point>> {
     .collect()
 }
 
+#[cfg(feature = "store")]
 fn unknown(path: &Path, disk: &str, known: &[String]) -> Error {
     Error::Other(format!(
         "{}: no points for disk {disk:?}; known disks: {}",
@@ -720,11 +743,13 @@ fn unknown(path: &Path, disk: &str, known: &[String]) -> Error {
     ))
 }
 
+#[cfg(feature = "store")]
 fn unknown_disk(conn: &Connection, path: &Path, disk: &str) -> rusqlite::Result<Error> {
     Ok(unknown(path, disk, &disks_of(conn)?))
 }
 
 /// The test hook's wait (see [`PAUSE_HOOK`]).
+#[cfg(feature = "store")]
 fn pause(marker: &Path) {
     if std::fs::write(marker, b"paused inside a history transaction\n").is_err() {
         return;
@@ -735,6 +760,7 @@ fn pause(marker: &Path) {
     }
 }
 
+#[cfg(feature = "store")]
 fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(
         e.sqlite_error_code(),
@@ -742,11 +768,12 @@ fn is_busy(e: &rusqlite::Error) -> bool {
     )
 }
 
+#[cfg(feature = "store")]
 fn db_err(path: &Path, e: rusqlite::Error) -> Error {
     Error::Other(format!("{}: history store: {e}", path.display()))
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "store"))]
 mod tests {
     use super::*;
 

@@ -2,14 +2,10 @@
 //! ([`scan_report`] from a [`ChainScan`], [`layer_infos`] from a chain, `blame::blame_report`,
 //! `datastore::datastore_report`). `scan --json` serializes [`ScanReport`] as it is; its field
 //! names are a contract documented in `docs/JSON.md` (add fields freely, never rename).
-//! Renderers (`text`, `json`) compute nothing.
+//! The renderers (`render/`) compute nothing.
 
 pub mod blame;
-pub mod csv_out;
 pub mod datastore;
-pub mod html;
-pub mod lun_text;
-pub mod text;
 
 use serde::Serialize;
 

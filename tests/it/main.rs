@@ -6,6 +6,7 @@
 
 mod util;
 
+mod architecture;
 mod blame;
 mod cache;
 mod changing;

@@ -3,7 +3,7 @@
 //! markers and compressed grains of streamOptimized files ([`stream`]).
 //!
 //! This file turns the bytes of one extent into a validated [`HostedExtent`]; the table walk
-//! and lookup are [`GrainTables`]'s, with [`HostedExtent`]'s [`Decode`] saying what an entry
+//! and lookup are [`GrainTables`]'s, with [`HostedExtent`]'s `Decode` saying what an entry
 //! means.
 
 pub mod header;

@@ -4,8 +4,8 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use super::datastore::{DatastoreReport, LunModel};
 use crate::lun::Binding;
+use crate::report::datastore::{DatastoreReport, LunModel};
 use crate::sanitize::sanitize;
 use crate::units::{format_duration, format_size};
 

@@ -11,12 +11,12 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use super::blame::{BlameReport, GroupReport};
-use super::datastore::DatastoreReport;
-use super::{LayerReport, ScanReport};
 use crate::classify::ClassCounts;
 use crate::history::Point;
 use crate::history::forecast::DiskForecast;
+use crate::report::blame::{BlameReport, GroupReport};
+use crate::report::datastore::DatastoreReport;
+use crate::report::{LayerReport, ScanReport};
 use crate::units::format_size;
 
 /// A section shown, or left out with the reason (shown in its place).
