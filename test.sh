@@ -10,6 +10,11 @@
 #   python3             generates the ESX test chains (testdata/)      (python3)
 #   initdb, pg_ctl      a real PostgreSQL server the history tests     (postgresql)
 #                       start themselves (on PATH or in /usr/lib/postgresql/*/bin)
+#   losetup, prlimit,   block devices, address-space limits, dropping  (util-linux)
+#     setpriv, mount      privileges, a small tmpfs (tests run as root)
+#   mkfs.ext4, debugfs  a block-level copy with one grain changed      (e2fsprogs)
+#   mkntfs, ntfscp      NTFS names that differ only after escaping     (ntfs-3g)
+#   /usr/bin/time       peak memory of a cache attack                  (time)
 # Exit: 0 all tests passed; 1 a test failed or something needed is missing.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -36,6 +41,12 @@ for d in "$(dirname "$(readlink -f "$(command -v pg_ctl 2>/dev/null || echo /non
     [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ] && pg_found="$d" && break
 done
 [ -n "$pg_found" ] || need postgresql "initdb and pg_ctl: the history tests start a real PostgreSQL server"
+for t in losetup prlimit setpriv mount; do
+    have "$t" || { need util-linux "$t: block devices, memory limits, privileges"; break; }
+done
+{ have mkfs.ext4 && have debugfs; } || need e2fsprogs "mkfs.ext4 and debugfs: the stale-cache test"
+{ have mkntfs && have ntfscp; } || need ntfs-3g "mkntfs and ntfscp: the NTFS name test"
+[ -x /usr/bin/time ] || need time "/usr/bin/time: the cache-attack memory test"
 
 if [ ${#pkgs[@]} -gt 0 ]; then
     sudo_cmd=()

@@ -23,9 +23,9 @@ PY=${PY:-1}
 THREADS=${THREADS:-2}
 
 command -v hyperfine >/dev/null || { echo "hyperfine is missing: apt-get install hyperfine" >&2; exit 1; }
-(cd "$root" && cargo build --release --locked --quiet --bin deltascope --example baseline)
-ds=$root/target/release/deltascope
-bl=$root/target/release/examples/baseline
+(cd "$root" && cargo build --profile profiling --locked --quiet --bin deltascope --example baseline)
+ds=$root/target/profiling/deltascope
+bl=$root/target/profiling/examples/baseline
 # deltascope keeps the classification of layers below the top between runs (src/cache.rs):
 # hyperfine's warm-up run fills it, so `scan` is what a repeated weekly scan costs, and
 # `scan_nocache` is a first scan that classifies the base too.

@@ -9,12 +9,13 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use deltascope::bytes::is_zero;
 use deltascope::chain::{Chain, ChainOptions};
-use deltascope::classify::{classify_layer, is_zero};
+use deltascope::classify::classify_layer;
 use deltascope::map::layer_map;
 use deltascope::progress::NoProgress;
 use deltascope::source::ReadMode;
-use deltascope::view::{ParentBytes, ParentView, Scratch};
+use deltascope::view::{ComposedView, Scratch, ViewBytes};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -99,7 +100,7 @@ fn parent_lookup(c: &mut Criterion) {
     let top = root().join("testdata/demo/win10-clone-000002.vmdk");
     let chain = Chain::open(&top, &ChainOptions::default()).expect("open demo");
     assert_eq!(chain.layers.len(), 3);
-    let view = ParentView::new(&chain, 2);
+    let view = ComposedView::new(&chain.layers, 2);
     let size = chain.top().virtual_size;
     let mut g = c.benchmark_group("parent_lookup");
     g.throughput(Throughput::Bytes(size));
@@ -109,7 +110,7 @@ fn parent_lookup(c: &mut Criterion) {
         b.iter(|| {
             let mut zero = 0u64;
             for v in (0..size).step_by(4096) {
-                if let ParentBytes::Zero = view
+                if let ViewBytes::Zero = view
                     .resolve(v, 4096, &mut buf, &mut scratch)
                     .expect("resolve")
                 {

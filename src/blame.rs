@@ -8,6 +8,10 @@
 
 use std::collections::HashMap;
 
+use std::path::PathBuf;
+
+use serde::Serialize;
+
 use crate::chain::Chain;
 use crate::classify::{BlockRun, ClassCounts, GrainClass, classify_layer_blocks};
 use crate::error::{Error, Result};
@@ -15,10 +19,72 @@ use crate::guest::ntfs_map::{Holder, Volume};
 use crate::guest::partition::{Partition, partitions};
 use crate::guest::reader::ViewReader;
 use crate::progress::Progress;
-use crate::report::blame::{BlameReport, GroupReport, OverwriteSplit, ParentShare, VolumeReport};
+use crate::view::ComposedView;
+
+/// Overwritten bytes, by what the parent view held there.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct OverwriteSplit {
+    /// Replaced a file's (or NTFS metadata's) data that was live in the parent.
+    pub live_parent_data: u64,
+    /// Written into clusters the parent's `$Bitmap` marks free but which were not zero (old
+    /// deleted data): growth into free space, like `fresh`.
+    pub parent_free_space: u64,
+    /// The parent view has no readable NTFS volume there.
+    pub unknown: u64,
+}
+
+/// One group of the top layer's bytes: a file (or directory, or extension), or one of the
+/// other [`kind`]s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// One of [`kind`].
+    pub kind: &'static str,
+    /// The file's path in the top view (a directory or `*.ext` when grouped so; empty for
+    /// `free_now` and `unpartitioned`).
+    pub path: String,
+    /// Bytes per class (classes of whole 4 KiB blocks, as `scan` counts blocks).
+    pub classes: ClassCounts,
+    /// `classes.overwritten`, split by what the parent view held.
+    pub overwritten_split: OverwriteSplit,
+    /// Whose parent data the overwritten bytes replaced, most first: (kind in the parent
+    /// view, path there, bytes).
+    pub overwrote: Vec<(&'static str, String, u64)>,
+}
+
+/// One partition of the top view, and its NTFS volume if it holds one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlamedVolume {
+    /// The partition.
+    pub partition: Partition,
+    /// NTFS cluster size, when the partition holds NTFS.
+    pub cluster_bytes: Option<u64>,
+    /// NTFS file records that could not be read, when the partition holds NTFS.
+    pub unreadable_records: Option<u64>,
+}
+
+/// What blaming the top layer found: `report::blame` builds the JSON from it.
+#[derive(Debug, Clone)]
+pub struct Blame {
+    /// The top layer's file.
+    pub layer: PathBuf,
+    /// Virtual disk size.
+    pub disk_bytes: u64,
+    /// Bytes the layer's tables map; the groups' bytes sum to it.
+    pub allocated_bytes: u64,
+    /// The layer's bytes per class of their 4 KiB block; the groups' classes sum to it.
+    pub classes: ClassCounts,
+    /// How groups are keyed.
+    pub group_by: GroupBy,
+    /// The partitions found in the top view.
+    pub volumes: Vec<BlamedVolume>,
+    /// Why overwritten bytes could not be looked up in the parent, if so.
+    pub parent_note: Option<String>,
+    /// Every group, most bytes first.
+    pub groups: Vec<Group>,
+}
 
 /// How groups are keyed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GroupBy {
     /// One group per file (or stream, or directory index).
     #[default]
@@ -27,6 +93,17 @@ pub enum GroupBy {
     Dir,
     /// One group per file name extension.
     Ext,
+}
+
+impl GroupBy {
+    /// The name, as the JSON writes it: `file`, `dir` or `ext`.
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupBy::File => "file",
+            GroupBy::Dir => "dir",
+            GroupBy::Ext => "ext",
+        }
+    }
 }
 
 /// Group kinds, as written in JSON.
@@ -50,12 +127,19 @@ struct Guest {
     volumes: Vec<Option<Volume>>,
 }
 
+/// The partitions and NTFS volumes of the disk that `chain.layers[..upto]` compose.
 fn guest(chain: &Chain, upto: usize, disk: u64) -> std::result::Result<Guest, String> {
-    let mut r = ViewReader::new(chain, upto, 0, disk);
-    let parts = partitions(&mut r)?;
+    let view = ComposedView::new(&chain.layers, upto);
+    let parts = partitions(&mut ViewReader::new(view, 0, disk))?;
+    volumes(view, parts)
+}
+
+/// Reads the NTFS volume of each partition; one that holds NTFS but cannot be read is an
+/// error.
+fn volumes(view: ComposedView<'_>, parts: Vec<Partition>) -> std::result::Result<Guest, String> {
     let volumes = parts
         .iter()
-        .map(|p| Volume::read(chain, upto, p))
+        .map(|p| Volume::read(view, p))
         .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(Guest { parts, volumes })
 }
@@ -151,8 +235,7 @@ struct Acc {
 }
 
 /// The parent view of the top layer, when it holds an NTFS volume: what `scan` needs to split
-/// the top's `overwritten` bytes. A parent view whose partitions or volume cannot be read
-/// gives `None` (scan still reports the classes).
+/// the top's `overwritten` bytes.
 pub struct ParentNtfs(Guest);
 
 impl std::fmt::Debug for ParentNtfs {
@@ -161,16 +244,23 @@ impl std::fmt::Debug for ParentNtfs {
     }
 }
 
-/// The NTFS volumes of the top layer's parent view, if there are any.
-pub fn parent_ntfs(chain: &Chain) -> Option<ParentNtfs> {
+/// The NTFS volumes of the top layer's parent view: `Ok(None)` when it has none (a base
+/// alone, no partition table that can be read, no NTFS boot sector), an error naming the
+/// volume when a partition holds NTFS that cannot be read.
+pub fn parent_ntfs(chain: &Chain) -> std::result::Result<Option<ParentNtfs>, String> {
     let n = chain.layers.len();
     if n < 2 {
-        return None;
+        return Ok(None);
     }
-    guest(chain, n - 1, chain.top().virtual_size)
-        .ok()
-        .filter(|g| g.volumes.iter().any(Option::is_some))
-        .map(ParentNtfs)
+    let view = ComposedView::new(&chain.layers, n - 1);
+    let Ok(parts) = partitions(&mut ViewReader::new(view, 0, chain.top().virtual_size)) else {
+        return Ok(None);
+    };
+    let g = volumes(view, parts)?;
+    Ok(g.volumes
+        .iter()
+        .any(Option::is_some)
+        .then_some(ParentNtfs(g)))
 }
 
 /// Splits the overwritten block runs of the top layer by what the parent's volume holds.
@@ -195,7 +285,7 @@ pub fn split_overwritten(parent: &ParentNtfs, runs: Vec<BlockRun>) -> OverwriteS
 }
 
 /// Blames every allocated byte of the top layer of `chain`, on rayon's current pool.
-pub fn blame_chain(chain: &Chain, by: GroupBy, progress: &dyn Progress) -> Result<BlameReport> {
+pub fn blame_chain(chain: &Chain, by: GroupBy, progress: &dyn Progress) -> Result<Blame> {
     let n = chain.layers.len();
     let top = chain.top();
     let disk = top.virtual_size;
@@ -259,23 +349,18 @@ pub fn blame_chain(chain: &Chain, by: GroupBy, progress: &dyn Progress) -> Resul
     let classes = groups
         .values()
         .fold(ClassCounts::default(), |a, g| a + g.classes);
-    let mut out: Vec<GroupReport> = groups
+    let mut out: Vec<Group> = groups
         .into_iter()
-        .map(|((k, path), a)| {
-            let mut overwrote: Vec<ParentShare> = a
+        .map(|((kind, path), a)| {
+            let mut overwrote: Vec<(&'static str, String, u64)> = a
                 .parent
                 .into_iter()
-                .map(|((kind, path), bytes)| ParentShare {
-                    kind: kind.to_string(),
-                    path,
-                    bytes,
-                })
+                .map(|((kind, path), bytes)| (kind, path, bytes))
                 .collect();
-            overwrote.sort_by(|x, y| y.bytes.cmp(&x.bytes).then_with(|| x.path.cmp(&y.path)));
-            GroupReport {
-                kind: k.to_string(),
+            overwrote.sort_by(|x, y| y.2.cmp(&x.2).then_with(|| x.1.cmp(&y.1)));
+            Group {
+                kind,
                 path,
-                bytes: a.classes.total(),
                 classes: a.classes,
                 overwritten_split: a.split,
                 overwrote,
@@ -283,37 +368,28 @@ pub fn blame_chain(chain: &Chain, by: GroupBy, progress: &dyn Progress) -> Resul
         })
         .collect();
     out.sort_by(|x, y| {
-        y.bytes
-            .cmp(&x.bytes)
-            .then_with(|| x.kind.cmp(&y.kind))
+        y.classes
+            .total()
+            .cmp(&x.classes.total())
+            .then_with(|| x.kind.cmp(y.kind))
             .then_with(|| x.path.cmp(&y.path))
     });
     let volumes = g
         .parts
-        .iter()
+        .into_iter()
         .zip(&g.volumes)
-        .map(|(p, v)| VolumeReport {
-            partition: p.number,
-            partition_kind: p.kind.clone(),
-            start: p.start,
-            bytes: p.len,
-            file_system: if v.is_some() { "ntfs" } else { "unknown" }.into(),
+        .map(|(partition, v)| BlamedVolume {
+            partition,
             cluster_bytes: v.as_ref().map(|v| v.cluster),
             unreadable_records: v.as_ref().map(|v| v.unreadable_records),
         })
         .collect();
-    Ok(BlameReport {
-        deltascope_version: crate::report::VERSION.into(),
-        layer: top.path.display().to_string(),
+    Ok(Blame {
+        layer: top.path.clone(),
         disk_bytes: disk,
         allocated_bytes: stats.allocated_bytes,
         classes,
-        group_by: match by {
-            GroupBy::File => "file",
-            GroupBy::Dir => "dir",
-            GroupBy::Ext => "ext",
-        }
-        .into(),
+        group_by: by,
         volumes,
         parent_note,
         groups: out,

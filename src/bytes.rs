@@ -1,4 +1,6 @@
-//! Checked little-endian reads at absolute file offsets: the only user of byteorder.
+//! Checked reads: of little-endian fields at absolute file offsets (the only user of
+//! byteorder), of byte ranges of a file ([`ReadAt`]), and the zero test every grain goes
+//! through ([`is_zero`]).
 //!
 //! byteorder's slice helpers panic on short input, so they are called only on ranges this
 //! module has just obtained with `get`. A [`Bytes`] knows the absolute offset of its first byte
@@ -6,7 +8,122 @@
 
 use byteorder::{ByteOrder, LittleEndian};
 
-use crate::error::{Corrupt, CorruptKind, Structure};
+use crate::error::{Corrupt, CorruptKind, ReadError, Structure};
+
+/// Random access to the bytes of one file: all that `format/` asks of a file. Every range is
+/// checked against [`ReadAt::len`] before it is touched, and errors carry no path (the caller
+/// that opened the file names it). `source::Source` implements it over a read-only map or
+/// positioned reads; tests may implement it over a slice.
+pub trait ReadAt {
+    /// Length of the file in bytes.
+    fn len(&self) -> u64;
+
+    /// Whether the file is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `len` bytes at `offset`: borrowed from the file's map when it has one, else read into
+    /// `scratch` (grown as needed, never shrunk) and borrowed from there. A range past the end
+    /// is an out-of-bounds [`Corrupt`] naming `structure`.
+    fn read_at<'a>(
+        &'a self,
+        offset: u64,
+        len: usize,
+        scratch: &'a mut Vec<u8>,
+        structure: &Structure,
+    ) -> Result<&'a [u8], ReadError>;
+
+    /// Copies `buf.len()` bytes at `offset` into `buf`, with a positioned read even when the
+    /// file is mapped: for metadata read once (a grain directory), whose pages would otherwise
+    /// stay in memory for the whole run.
+    fn read_once(
+        &self,
+        offset: u64,
+        buf: &mut [u8],
+        structure: &Structure,
+    ) -> Result<(), ReadError>;
+
+    /// The run of the file that starts at `offset`: whether it holds data or is a hole of a
+    /// sparse host file, and where the run ends (at most `end`). Files without holes are all
+    /// data.
+    fn data_run(&self, _offset: u64, end: u64) -> (bool, u64) {
+        (true, end)
+    }
+
+    /// Checks that `len` bytes at `offset` lie inside the file.
+    fn check_range(&self, offset: u64, len: u64, structure: &Structure) -> Result<(), Corrupt> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.len() => Ok(()),
+            _ => Err(out_of_file(offset, len, self.len(), structure)),
+        }
+    }
+}
+
+/// Bytes in memory read as a file: what tests of `format/` parse.
+impl ReadAt for [u8] {
+    fn len(&self) -> u64 {
+        <[u8]>::len(self) as u64
+    }
+
+    fn read_at<'a>(
+        &'a self,
+        offset: u64,
+        len: usize,
+        _scratch: &'a mut Vec<u8>,
+        structure: &Structure,
+    ) -> Result<&'a [u8], ReadError> {
+        ReadAt::check_range(self, offset, len as u64, structure)?;
+        // In range: checked against the length just above.
+        Ok(&self[offset as usize..offset as usize + len])
+    }
+
+    fn read_once(
+        &self,
+        offset: u64,
+        buf: &mut [u8],
+        structure: &Structure,
+    ) -> Result<(), ReadError> {
+        let mut none = Vec::new();
+        buf.copy_from_slice(ReadAt::read_at(
+            self,
+            offset,
+            buf.len(),
+            &mut none,
+            structure,
+        )?);
+        Ok(())
+    }
+}
+
+/// The error for `len` bytes at `offset` of a file of `file_len` bytes that reach past its end.
+pub fn out_of_file(offset: u64, len: u64, file_len: u64, structure: &Structure) -> Corrupt {
+    Corrupt::new(
+        structure.clone(),
+        offset,
+        CorruptKind::OutOfBounds {
+            offset,
+            len,
+            file_len,
+        },
+    )
+}
+
+/// Whether every byte is zero, on wide words.
+#[inline]
+pub fn is_zero(data: &[u8]) -> bool {
+    let mut chunks = data.chunks_exact(64);
+    for c in &mut chunks {
+        let mut acc = 0u64;
+        for w in c.chunks_exact(8) {
+            acc |= u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        }
+        if acc != 0 {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(|&b| b == 0)
+}
 
 /// A borrowed slice of a file: its bytes, where they start in the file, and what they hold.
 #[derive(Debug, Clone, Copy)]
@@ -159,6 +276,18 @@ mod tests {
         assert!(b.slice_at(usize::MAX, 2).is_err());
         assert!(b.array_region(0, u64::MAX, 4).is_err());
         assert_eq!(b.array_region(0, 1, 4).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn zero_detection_is_exact_at_every_position() {
+        let mut buf = vec![0u8; 4096 + 17];
+        assert!(is_zero(&buf));
+        for i in [0, 7, 63, 64, 4095, 4096 + 16] {
+            buf[i] = 1;
+            assert!(!is_zero(&buf), "byte {i}");
+            buf[i] = 0;
+        }
+        assert!(is_zero(&[]));
     }
 
     #[test]

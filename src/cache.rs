@@ -2,19 +2,55 @@
 //! snapshot's parent) does not change while deltas hang on it, and a datastore holds dozens of
 //! clones of one replica: its classification is computed once, not once per clone and week.
 //!
-//! A layer's entry is keyed by every file of that layer and of every layer below it (the
-//! classes depend on the parent view): canonical path, length, modification and change times
-//! with nanoseconds, inode and device, and deltascope's version. Any change to any of them is
-//! a miss. The top layer, the one that grows, is never cached. Entries are small JSON files
-//! written atomically (a temporary file renamed into place) under `$DELTASCOPE_CACHE`, else
-//! `$XDG_CACHE_HOME/deltascope`, else `~/.cache/deltascope`; `--no-cache` turns all of this off.
-//! A cache that cannot be read or written is skipped: it never fails a scan.
+//! **What an entry promises.** A layer's entry is reused only when all of these are equal to
+//! what they were when it was written, for that layer and every layer below it (the classes
+//! depend on the parent view):
+//!
+//! - the code: `DELTASCOPE_CODE_ID`, a hash of the classification sources computed by
+//!   `build.rs`, so a build with other classification code never reuses an entry;
+//! - each file's canonical path, and the identity of the file actually read (`fstat` of the
+//!   open descriptor: device, inode, length, modification and change times in nanoseconds);
+//! - each layer's metadata fingerprint: a 128-bit hash of its descriptor and of every
+//!   allocated piece its grain tables map (virtual range, state, file offset), read from the
+//!   files on every run. A block-level copy with one grain allocated, freed or moved in a
+//!   sparse layer is a miss even when every `stat` field matches.
+//!
+//! **What it cannot see**: data rewritten in place under unchanged metadata and unchanged
+//! `stat` fields (a grain's bytes edited at block level in a copy that keeps device, inode and
+//! times; a flat extent's data, which has no tables). The fingerprint is not a cryptographic
+//! hash either: it catches copies and edits, not metadata crafted to collide. The evidence
+//! mode is `--strict` or `--no-cache`: they never read or write the cache.
+//!
+//! **The directory is not trusted.** Entries live under `$DELTASCOPE_CACHE`, else
+//! `$XDG_CACHE_HOME/deltascope`, else `~/.cache/deltascope` (created with mode 0700; a
+//! directory that others may write to is not used). Entries are opened with `O_NOFOLLOW` and
+//! `O_NONBLOCK`, must be regular files of at most [`MAX_ENTRY_BYTES`], and every figure is
+//! checked against the chain (the metadata walk gives the exact allocated, zero-entry and
+//! unmapped bytes and the grain count; the classes must sum to the allocated bytes, and so
+//! on): anything odd is a miss, and the fresh result replaces it. New entries are written to
+//! a temporary file created with `O_EXCL` under a random name and renamed into place. A cache
+//! that cannot be read or written is skipped: it never fails a scan. Layers with a file that
+//! is not a regular file (a block device) are never cached.
 
-use std::os::unix::fs::MetadataExt;
+use std::fs::OpenOptions;
+use std::hash::Hasher;
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use crate::chain::Chain;
-use crate::classify::LayerStats;
+use crate::classify::{ClassCounts, LayerStats};
+use crate::format::GrainState;
+use crate::layer::Layer;
+
+/// What identifies the classification code of this build (see `build.rs`).
+pub const CODE_ID: &str = env!("DELTASCOPE_CODE_ID");
+
+/// The largest entry read; an entry is a few kilobytes (its key lists the files of the layers
+/// below, a few hundred bytes per layer).
+pub const MAX_ENTRY_BYTES: u64 = 1 << 20;
 
 /// Where the cache lives, or `None` when no home for it is known.
 pub fn default_dir() -> Option<PathBuf> {
@@ -33,14 +69,88 @@ pub struct LayerCache {
     dir: PathBuf,
 }
 
-/// The identity of a layer and every layer below it (see [`LayerCache::key`]).
+/// What the metadata walk of a layer found: the figures a cached entry must reproduce.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Facts {
+    allocated_bytes: u64,
+    zero_entry_bytes: u64,
+    unmapped_bytes: u64,
+    grains: u64,
+    virtual_size: u64,
+    file_bytes: u64,
+}
+
+/// The identity of a layer and every layer below it (see [`LayerCache::keys`]), with what its
+/// metadata says, to check an entry's figures against.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheKey(String);
+pub struct CacheKey {
+    text: String,
+    facts: Facts,
+}
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Entry {
     key: String,
     stats: LayerStats,
+}
+
+/// One layer's own part of a key, and its facts; `None` when the layer cannot be cached.
+fn layer_identity(layer: &Layer) -> Option<(String, Facts)> {
+    let mut text = String::from("layer\n");
+    for src in &layer.files {
+        let id = src.identity()?;
+        let path = std::fs::canonicalize(src.path()).ok()?;
+        text.push_str(&format!("{}\t{id}\n", path.display()));
+    }
+    let mut facts = Facts {
+        virtual_size: layer.virtual_size,
+        file_bytes: layer.file_size(),
+        ..Facts::default()
+    };
+    // Two hashers with different prefixes: 128 bits of fingerprint.
+    let mut h = [
+        std::collections::hash_map::DefaultHasher::new(),
+        std::collections::hash_map::DefaultHasher::new(),
+    ];
+    h[1].write_u8(0x5a);
+    let descriptor = format!("{:?}", layer.descriptor);
+    for x in &mut h {
+        x.write(descriptor.as_bytes());
+    }
+    let mut scratch = Vec::new();
+    layer
+        .walk(&mut scratch, &mut |extent, p| {
+            let (kind, at) = match p.state {
+                GrainState::Unallocated => return Ok(()),
+                GrainState::Zero => {
+                    facts.zero_entry_bytes += p.len;
+                    (1u8, 0)
+                }
+                GrainState::Unmapped => {
+                    facts.unmapped_bytes += p.len;
+                    (2, 0)
+                }
+                GrainState::Data { file_offset } => (3, file_offset),
+                GrainState::Compressed { marker, .. } => (4, marker),
+            };
+            facts.allocated_bytes += p.len;
+            facts.grains += 1;
+            for x in &mut h {
+                x.write_usize(extent);
+                x.write_u64(p.virt);
+                x.write_u64(p.len);
+                x.write_u8(kind);
+                x.write_u64(at);
+            }
+            Ok(())
+        })
+        .ok()?;
+    text.push_str(&format!(
+        "metadata {:016x}{:016x}\n",
+        h[0].finish(),
+        h[1].finish()
+    ));
+    Some((text, facts))
 }
 
 impl LayerCache {
@@ -49,30 +159,32 @@ impl LayerCache {
         LayerCache { dir }
     }
 
-    /// The identity of layers `0..=li`: every file's path and metadata. `None` when a file
-    /// cannot be statted (then nothing is cached). Computed once per layer and scan, and
-    /// handed to [`get`](Self::get) and [`put`](Self::put).
-    pub fn key(chain: &Chain, li: usize) -> Option<CacheKey> {
-        let mut key = format!("deltascope {}\n", crate::report::VERSION);
-        for layer in &chain.layers[..=li] {
-            key.push_str("layer\n");
-            for src in &layer.files {
-                let path = std::fs::canonicalize(src.path()).ok()?;
-                let m = std::fs::metadata(&path).ok()?;
-                key.push_str(&format!(
-                    "{}\t{}\t{}.{}\t{}.{}\t{}\t{}\n",
-                    path.display(),
-                    m.len(),
-                    m.mtime(),
-                    m.mtime_nsec(),
-                    m.ctime(),
-                    m.ctime_nsec(),
-                    m.ino(),
-                    m.dev()
-                ));
-            }
-        }
-        Some(CacheKey(key))
+    /// The keys of layers `0..upto`: each names the code, and every file (path, identity)
+    /// and metadata fingerprint of that layer and those below it. A layer with a file that
+    /// cannot be identified (not a regular file, not statted) has no key, nor do the layers
+    /// above it. Each layer's metadata is walked once, the layers in parallel on rayon's
+    /// current pool.
+    pub fn keys(chain: &Chain, upto: usize) -> Vec<Option<CacheKey>> {
+        let own: Vec<Option<(String, Facts)>> = chain.layers[..upto.min(chain.layers.len())]
+            .par_iter()
+            .map(layer_identity)
+            .collect();
+        let mut text = Some(format!("deltascope {} code {CODE_ID}\n", crate::VERSION));
+        own.into_iter()
+            .map(|o| {
+                let (t, facts) = match (text.as_mut(), o) {
+                    (Some(t), Some((mine, facts))) => {
+                        t.push_str(&mine);
+                        (t.clone(), facts)
+                    }
+                    _ => {
+                        text = None;
+                        return None;
+                    }
+                };
+                Some(CacheKey { text: t, facts })
+            })
+            .collect()
     }
 
     fn file_for(&self, key: &str) -> PathBuf {
@@ -84,36 +196,127 @@ impl LayerCache {
         self.dir.join(format!("layer-{h:016x}.json"))
     }
 
-    /// The cached stats of the layer `key` names, if its files and those below it are
-    /// unchanged.
+    /// Whether the directory may be used: a directory (not a link to one planted inside
+    /// another) that nobody but its owner can write to.
+    fn dir_is_private(&self) -> bool {
+        std::fs::symlink_metadata(&self.dir)
+            .is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o022 == 0)
+    }
+
+    /// The cached stats of the layer `key` names, if its entry is present, sound, and
+    /// agrees with the layer's metadata.
     pub fn get(&self, key: &CacheKey) -> Option<LayerStats> {
-        let text = std::fs::read(self.file_for(&key.0)).ok()?;
+        if !self.dir_is_private() {
+            return None;
+        }
+        // O_NOFOLLOW: a link to /dev/zero or elsewhere fails to open; O_NONBLOCK: a FIFO
+        // opens at once instead of waiting for a writer (and is then refused as not a file).
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(self.file_for(&key.text))
+            .ok()?;
+        let meta = file.metadata().ok()?;
+        if !meta.is_file() || meta.len() > MAX_ENTRY_BYTES {
+            return None;
+        }
+        let mut text = Vec::new();
+        file.take(MAX_ENTRY_BYTES + 1).read_to_end(&mut text).ok()?;
         let entry: Entry = serde_json::from_slice(&text).ok()?;
-        (entry.key == key.0).then_some(entry.stats)
+        (entry.key == key.text && plausible(&entry.stats, &key.facts)).then_some(entry.stats)
     }
 
     /// Keeps the stats of the layer `key` names; failures are ignored (the cache is an
     /// optimisation).
     pub fn put(&self, key: &CacheKey, stats: &LayerStats) {
-        let path = self.file_for(&key.0);
         let entry = Entry {
-            key: key.0.clone(),
+            key: key.text.clone(),
             stats: stats.clone(),
         };
-        let _ = write_atomically(&self.dir, &path, &entry);
+        let _ = self.write_entry(&self.file_for(&key.text), &entry);
+    }
+
+    fn write_entry(&self, path: &Path, entry: &Entry) -> std::io::Result<()> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)?;
+        if !self.dir_is_private() {
+            return Err(std::io::Error::other("cache directory writable by others"));
+        }
+        let bytes = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
+        let tmp = self
+            .dir
+            .join(format!(".tmp-{:016x}", crate::outfile::random_u64()));
+        // O_EXCL (create_new): never a file or link someone planted under that name.
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        let done = f
+            .write_all(&bytes)
+            .and_then(|()| std::fs::rename(&tmp, path));
+        if done.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        done
     }
 }
 
-fn write_atomically(dir: &Path, path: &Path, entry: &Entry) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".tmp-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    std::fs::write(
-        &tmp,
-        serde_json::to_vec(entry).map_err(std::io::Error::other)?,
-    )?;
-    std::fs::rename(&tmp, path)
+/// Whether cached stats can be the classification of a layer whose metadata says `f`.
+fn plausible(s: &LayerStats, f: &Facts) -> bool {
+    let sum = |c: &ClassCounts| {
+        c.fresh
+            .checked_add(c.overwritten)
+            .and_then(|v| v.checked_add(c.identical))
+            .and_then(|v| v.checked_add(c.zeroed))
+    };
+    let a = s.allocated_bytes;
+    let Some(blocks) = sum(&s.blocks_4k) else {
+        return false;
+    };
+    // Each class's bytes, summed over the allocation-order profile, within the class.
+    let mut profile = ClassCounts::default();
+    for p in &s.profile {
+        let add = |x: u64, y: u64| x.checked_add(y);
+        match (
+            add(profile.fresh, p.fresh),
+            add(profile.overwritten, p.overwritten),
+            add(profile.identical, p.identical),
+            add(profile.zeroed, p.zeroed),
+        ) {
+            (Some(fresh), Some(overwritten), Some(identical), Some(zeroed)) => {
+                profile = ClassCounts {
+                    fresh,
+                    overwritten,
+                    identical,
+                    zeroed,
+                }
+            }
+            _ => return false,
+        }
+    }
+    a == f.allocated_bytes
+        && s.zero_entry_bytes == f.zero_entry_bytes
+        && s.unmapped_bytes == f.unmapped_bytes
+        && s.grains == f.grains
+        && a <= f.virtual_size
+        && sum(&s.classes) == Some(a)
+        // Every counted block holds 1 to 4096 allocated bytes.
+        && blocks <= a
+        && blocks.checked_mul(crate::classify::BLOCK).is_some_and(|b| b >= a)
+        && s.stored_bytes <= f.file_bytes
+        && s.parent_zero_bytes <= a
+        && s.parent_block_zero_bytes <= a
+        && s.content_zero_bytes <= a
+        // Zero and unmapped entries hold zeros, and zeroed grains hold only zero bytes.
+        && f.zero_entry_bytes
+            .checked_add(f.unmapped_bytes)
+            .is_some_and(|z| z <= s.classes.zeroed)
+        && s.classes.zeroed <= s.content_zero_bytes
+        && profile.fresh <= s.classes.fresh
+        && profile.overwritten <= s.classes.overwritten
+        && profile.identical <= s.classes.identical
+        && profile.zeroed <= s.classes.zeroed
 }

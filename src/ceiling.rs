@@ -10,11 +10,12 @@
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::bytes::is_zero;
 use crate::chain::Chain;
-use crate::classify::{LayerStats, is_zero};
+use crate::classify::LayerStats;
 use crate::error::{Error, Result};
-use crate::format::ExtentMap;
-use crate::view::{ParentBytes, ParentView, Scratch};
+use crate::layer::{Extent, Layer};
+use crate::view::{ComposedView, Scratch, ViewBytes};
 
 /// Virtual bytes one rayon task walks.
 const SPAN: u64 = 1 << 30;
@@ -65,20 +66,9 @@ pub fn ceiling(chain: &Chain, stats: &[LayerStats]) -> Result<Ceiling> {
     };
     // Metadata now (file bytes besides grain data) plus the grain tables still to come.
     let mut missing_tables = 0u64;
-    for e in &top.extents {
-        let entry_bytes = match &e.map {
-            ExtentMap::Hosted(_) | ExtentMap::Cowd(_) => 4,
-            ExtentMap::SeSparse(_) => 8,
-            ExtentMap::Flat(_) | ExtentMap::Zero { .. } => 0,
-        };
-        if entry_bytes == 0 {
-            continue;
-        }
-        let per_table = e.map.table_span() / e.map.grain_bytes().max(1) * entry_bytes;
-        let absent = (0..e.map.table_count())
-            .filter(|&t| !e.map.table_present(t))
-            .count();
-        missing_tables += absent as u64 * per_table;
+    for map in top.extents.iter().filter_map(Extent::map) {
+        let absent = map.table_count() - map.present_count();
+        missing_tables += absent * map.table_bytes();
     }
     let metadata = top.file_size().saturating_sub(stored) + missing_tables;
     Ok(Ceiling {
@@ -89,14 +79,13 @@ pub fn ceiling(chain: &Chain, stats: &[LayerStats]) -> Result<Ceiling> {
 }
 
 /// Whether every piece of `layer` covers whole 4 KiB blocks of the virtual disk.
-fn block_aligned(layer: &crate::layer::Layer) -> bool {
+fn block_aligned(layer: &Layer) -> bool {
     layer.extents.iter().all(|e| {
         e.virt_start % BLOCK == 0
-            && e.map.table_span() % BLOCK == 0
-            && match &e.map {
-                ExtentMap::Flat(_) | ExtentMap::Zero { .. } => true,
-                m => m.grain_bytes() % BLOCK == 0,
-            }
+            && e.table_span() % BLOCK == 0
+            && e.map()
+                .and_then(|m| m.tables())
+                .is_none_or(|t| t.grain_bytes % BLOCK == 0)
     })
 }
 
@@ -124,7 +113,7 @@ impl Walker {
     /// Zero bytes below layer `ti` over `[v, end)` where layer `ti` itself holds nothing.
     fn unwritten_zero(&mut self, chain: &Chain, ti: usize, mut v: u64, end: u64) -> Result<u64> {
         let layer = &chain.layers[ti];
-        let view = ParentView::new(chain, ti);
+        let view = ComposedView::new(&chain.layers, ti);
         let mut total = 0;
         // Runs of consecutive unwritten pieces, each counted by the blocks it touches.
         let mut run: Option<(u64, u64)> = None;
@@ -154,15 +143,15 @@ impl Walker {
     /// Bytes of `[v, end)` whose whole 4 KiB block reads as zero in `view`. Whole chunks that
     /// metadata says are zero are counted without reading; other blocks are read (borrowed
     /// from the map where one grain holds them) and tested.
-    fn zero_below(&mut self, view: &ParentView<'_>, mut v: u64, end: u64) -> Result<u64> {
+    fn zero_below(&mut self, view: &ComposedView<'_>, mut v: u64, end: u64) -> Result<u64> {
         let mut total = 0;
         while v < end {
             let chunk_start = v - v % BLOCK;
             let chunk_end = (chunk_start + CHUNK).min(end.div_ceil(BLOCK) * BLOCK);
             let len = (chunk_end - chunk_start) as usize;
             match view.resolve(chunk_start, len, &mut self.buf, &mut self.scratch)? {
-                ParentBytes::Zero => total += chunk_end.min(end) - v,
-                ParentBytes::Bytes(bytes) => {
+                ViewBytes::Zero => total += chunk_end.min(end) - v,
+                ViewBytes::Bytes(bytes) => {
                     let mut b = chunk_start;
                     while b < chunk_end {
                         let i = (b - chunk_start) as usize;

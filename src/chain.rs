@@ -30,6 +30,10 @@ pub struct ChainOptions {
     pub strict: bool,
     /// Where names written on the host are here (`--map`, scan roots).
     pub paths: PathRules,
+    /// Refuse a file outside the evidence tree before it is opened (`--confine`). The tree is
+    /// the top's own folder, the scanned roots and the `--map` targets; a file elsewhere (an
+    /// absolute or `..` extent, a parent hint of `/etc/shadow`) is an `outside_tree` warning.
+    pub confine: bool,
 }
 
 impl Default for ChainOptions {
@@ -39,7 +43,72 @@ impl Default for ChainOptions {
             max_depth: DEFAULT_MAX_DEPTH,
             strict: false,
             paths: PathRules::default(),
+            confine: false,
         }
+    }
+}
+
+/// Where a chain's files may come from, and what was found elsewhere.
+struct Confinement {
+    /// Canonical folders: the top's, and the options' roots.
+    roots: Vec<PathBuf>,
+    confine: bool,
+    /// Warnings for the layer being opened.
+    pending: Vec<Warning>,
+}
+
+impl Confinement {
+    fn new(fs: &dyn FileSet, top: &Path, opts: &ChainOptions) -> Self {
+        let mut roots: Vec<PathBuf> = opts
+            .paths
+            .roots
+            .iter()
+            .chain(opts.paths.maps.iter().map(|m| &m.dir))
+            .map(|r| fs.canonicalize(r).unwrap_or_else(|_| r.clone()))
+            .collect();
+        if let Some(dir) = fs
+            .canonicalize(top)
+            .ok()
+            .and_then(|t| t.parent().map(Path::to_path_buf))
+        {
+            roots.push(dir);
+        }
+        Confinement {
+            roots,
+            confine: opts.confine,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Checks `path` before it is opened: inside the roots, or a warning (an error under
+    /// `--confine`). Paths are compared canonical, so links out of the tree count as out. A
+    /// file that does not exist is left to the open that follows, which names it.
+    fn check(&mut self, fs: &dyn FileSet, path: &Path) -> Result<()> {
+        let Ok(real) = fs.canonicalize(path) else {
+            return Ok(());
+        };
+        if self.roots.iter().any(|r| real.starts_with(r)) {
+            return Ok(());
+        }
+        let roots = self
+            .roots
+            .iter()
+            .map(|r| r.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        if self.confine {
+            return Err(Error::Unreadable {
+                path: path.to_path_buf(),
+                why: format!(
+                    "it lies outside the evidence tree ({roots}) and --confine refuses such files; it was not opened"
+                ),
+            });
+        }
+        self.pending.push(Warning::OutsideTree {
+            path: path.to_path_buf(),
+            roots,
+        });
+        Ok(())
     }
 }
 
@@ -65,6 +134,7 @@ impl Chain {
         let mut order: Vec<PathBuf> = Vec::new();
         let mut warnings = Vec::new();
         let mut next = path.to_path_buf();
+        let mut tree = Confinement::new(fs, path, opts);
         loop {
             let canonical = fs.canonicalize(&next).map_err(|e| match top_first.last() {
                 // Resolution saw the parent; it went away before it could be opened.
@@ -88,7 +158,11 @@ impl Chain {
                     cap: opts.max_depth,
                 }));
             }
-            let mut layer = Layer::open_with(fs, &next, opts.mode, &opts.paths)?;
+            tree.check(fs, &next)?;
+            let mut layer = Layer::open_with(fs, &next, opts.mode, &opts.paths, &mut |p| {
+                tree.check(fs, p)
+            })?;
+            layer.warnings.append(&mut tree.pending);
             let parent = match layer.descriptor.parent() {
                 None => None,
                 Some(hint) => {
@@ -480,7 +554,7 @@ mod tests {
         let c = Chain::open_in(&fs, Path::new("/copy/vm/vm.vmdk"), &opts).unwrap();
         assert_eq!(c.layers[0].path, Path::new("/copy/gold/gold.vmdk"));
         assert_eq!(
-            c.layers[0].extents[0].src().unwrap().path(),
+            c.layers[0].extents[0].file().unwrap().path(),
             Path::new("/copy/gold/gold-flat.vmdk")
         );
         assert_eq!(c.all_warnings().count(), 0);

@@ -1,9 +1,26 @@
-//! The command line, as clap derive types. No logic lives here: `cmd/` turns these into
-//! configurations and runs them.
+//! The command line, stage one of two: clap derive types whose values arrive typed. Sizes,
+//! durations, times, zones, fractions, `NAME=DIR` and `PREFIX=DIR` go through the value
+//! parsers below, so a bad value is a usage error naming its flag (exit 2) before anything
+//! runs; the choices of the engine (`--by`, `--locking`, `--date-order`) are CLI-side enums
+//! mapped onto the engine's, which knows nothing of clap; every subcommand that prints takes
+//! one `--format` (with `--json` and `--csv` kept as its short forms).
+//!
+//! Stage two is `cmd/`: it turns these values into the engine's options (chain options, a
+//! thread pool, the LUN model's parameters, times read in `--tz`), checks what depends on
+//! the file system or on other flags, runs, and hands the result to a renderer.
 
+use std::fmt;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use chrono::{DateTime, Utc};
+use clap::builder::{ArgPredicate, OsStringValueParser, PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::error::{Error, Result};
+use crate::files::PathMap;
+use crate::history::StoreSpec;
+use crate::history::time::{DateOrder, Written, Zone};
+use crate::render::Format;
 
 /// Exit codes, shown in `--help` and README.
 pub const EXIT_CODES: &str = "Exit codes:
@@ -38,8 +55,9 @@ pub struct GlobalArgs {
     /// truncated during the run gives an I/O error instead of a SIGBUS)
     #[arg(long, global = true)]
     pub no_mmap: bool,
-    /// Treat warnings (parentCID mismatch, dirty SESparse journal, unclean shutdown,
-    /// redundant grain directory mismatch) as errors
+    /// Evidence mode: treat warnings (parentCID mismatch, dirty SESparse journal, unclean
+    /// shutdown, redundant grain directory mismatch) as errors, and compute every figure from
+    /// the files of this run (the layer cache is neither read nor written)
     #[arg(long, global = true)]
     pub strict: bool,
     /// Most layers followed down a chain before giving up
@@ -47,9 +65,15 @@ pub struct GlobalArgs {
     pub max_depth: usize,
     /// Classify every layer afresh: do not use or fill the cache of layers below the top
     /// (kept in $DELTASCOPE_CACHE, $XDG_CACHE_HOME/deltascope or ~/.cache/deltascope, keyed
-    /// by each file's path, size, times and inode)
+    /// by the classification code, each file's path, device, inode, size and times, and each
+    /// layer's metadata; --strict implies it)
     #[arg(long, global = true)]
     pub no_cache: bool,
+    /// Refuse, before opening it, any file of a chain outside the evidence tree (the top's
+    /// folder, or the scanned folders): an absolute or `..` extent, a parent hint pointing
+    /// elsewhere. Without it such files are read with an `outside_tree` warning
+    #[arg(long, global = true)]
+    pub confine: bool,
     /// Never draw a progress bar (one is drawn only when stderr is a terminal anyway)
     #[arg(long, global = true)]
     pub quiet: bool,
@@ -59,12 +83,12 @@ pub struct GlobalArgs {
     /// datastores). Without it, an absolute hint that does not exist here is looked for by
     /// its file name beside the child, then by its last two components under the folders
     /// scanned, with a parent_remapped warning
-    #[arg(long, global = true, value_name = "PREFIX=DIR")]
-    pub map: Vec<String>,
+    #[arg(long, global = true, value_name = "PREFIX=DIR", value_parser = path_map)]
+    pub map: Vec<MapArg>,
     /// How to read times written without a zone (`--at`, `--since`, imported CSV times):
     /// UTC, local (this machine's zone, from TZ) or an offset such as +01:00 [default: UTC]
-    #[arg(long, global = true, value_name = "ZONE", allow_hyphen_values = true)]
-    pub tz: Option<String>,
+    #[arg(long, global = true, value_name = "ZONE", allow_hyphen_values = true, value_parser = zone)]
+    pub tz: Option<Zone>,
 }
 
 /// The subcommands.
@@ -197,8 +221,8 @@ pub struct DbArgs {
     /// postgresql://USER@HOST:PORT/DBNAME (the port may be left out; the password is best
     /// kept in ~/.pgpass or PGPASSWORD) [default: $DELTASCOPE_DB, else
     /// $XDG_DATA_HOME/deltascope/history.sqlite, else ~/.local/share/deltascope/history.sqlite]
-    #[arg(long, value_name = "PATH|URL")]
-    pub db: Option<PathBuf>,
+    #[arg(long, value_name = "PATH|URL", value_parser = OsStringValueParser::new().try_map(store))]
+    pub db: Option<StoreSpec>,
 }
 
 /// Which site's disks, in a store several hosts share.
@@ -208,7 +232,7 @@ pub struct SiteArgs {
     /// import SITE:VM/snapshot), and read recorded growth under those names, so that two
     /// hosts' identical paths stay two disks in a shared store. Letters, digits, '.', '_'
     /// and '-'; --disk names are taken as given [default: $DELTASCOPE_SITE, else no prefix]
-    #[arg(long, value_name = "SITE")]
+    #[arg(long, value_name = "SITE", value_parser = site)]
     pub site: Option<String>,
 }
 
@@ -251,7 +275,11 @@ pub struct DbCheckArgs {
     /// The history store.
     #[command(flatten)]
     pub db: DbArgs,
-    /// Print JSON (docs/JSON.md)
+    /// How to print what was found: a table or JSON (docs/JSON.md)
+    #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = formats(TABLE_JSON),
+        default_value_ifs = JSON_FLAG, conflicts_with = "json")]
+    pub format: Format,
+    /// Print JSON (docs/JSON.md; --format json)
     #[arg(long)]
     pub json: bool,
 }
@@ -265,26 +293,30 @@ pub struct HistoryArgs {
     /// Only this disk [default: all]
     #[arg(long)]
     pub disk: Option<String>,
-    /// Print JSON
+    /// How to print the points: a table, JSON or CSV
+    #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = formats(TABLE_JSON_CSV),
+        default_value_ifs = FORMAT_FLAGS, conflicts_with_all = ["json", "csv"])]
+    pub format: Format,
+    /// Print JSON (--format json)
     #[arg(long, conflicts_with = "csv")]
     pub json: bool,
-    /// Print CSV
+    /// Print CSV (--format csv)
     #[arg(long)]
     pub csv: bool,
     /// Delete the point of --disk at --at (one transaction; the disk's points are printed
     /// before and after)
-    #[arg(long, requires_all = ["disk", "at"], conflicts_with_all = ["json", "csv"])]
+    #[arg(long, requires_all = ["disk", "at"], conflicts_with_all = ["json", "csv", "format"])]
     pub delete: bool,
     /// The time of the point to delete, as `history` prints it
-    #[arg(long, value_name = "TIME", requires = "delete")]
-    pub at: Option<String>,
+    #[arg(long, value_name = "TIME", requires = "delete", value_parser = time)]
+    pub at: Option<TimeArg>,
     /// Give every point of disk OLD to disk NEW (one transaction; printed before and after).
     /// NEW may have points already, at other times: the two series are merged
     #[arg(
         long,
         num_args = 2,
         value_names = ["OLD", "NEW"],
-        conflicts_with_all = ["delete", "disk", "json", "csv"]
+        conflicts_with_all = ["delete", "disk", "json", "csv", "format"]
     )]
     pub rename: Option<Vec<String>>,
 }
@@ -301,13 +333,13 @@ pub struct ImportArgs {
     #[command(flatten)]
     pub site: SiteArgs,
     /// When the export was taken (RVTools, PowerCLI) [default: the file's modification time]
-    #[arg(long, value_name = "TIME")]
-    pub at: Option<String>,
+    #[arg(long, value_name = "TIME", value_parser = time)]
+    pub at: Option<TimeArg>,
     /// Whether dates written 1/11/2026 are day first (dmy: 1 November) or month first (mdy:
     /// 11 January) [default: the order a date in the file proves; refused when every date
     /// could be read both ways]
     #[arg(long, value_enum, value_name = "ORDER")]
-    pub date_order: Option<crate::history::time::DateOrder>,
+    pub date_order: Option<DateOrderArg>,
 }
 
 /// `forecast` arguments.
@@ -324,9 +356,13 @@ pub struct ForecastArgs {
     pub weeks: u32,
     /// A size budget to report the crossing of (20GiB is 20 x 2^30 bytes, 20GB 20 x 10^9;
     /// a bare 20G is refused)
-    #[arg(long, value_name = "BYTES")]
-    pub budget: Option<String>,
-    /// Print JSON (docs/JSON.md)
+    #[arg(long, value_name = "BYTES", value_parser = size)]
+    pub budget: Option<u64>,
+    /// How to print the projections: a table or JSON (docs/JSON.md)
+    #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = formats(TABLE_JSON),
+        default_value_ifs = JSON_FLAG, conflicts_with = "json")]
+    pub format: Format,
+    /// Print JSON (--format json)
     #[arg(long)]
     pub json: bool,
 }
@@ -347,8 +383,8 @@ pub struct ChartArgs {
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub weeks: u32,
     /// A budget line (20GiB is 20 x 2^30 bytes, 20GB 20 x 10^9; a bare 20G is refused)
-    #[arg(long, value_name = "BYTES")]
-    pub budget: Option<String>,
+    #[arg(long, value_name = "BYTES", value_parser = size)]
+    pub budget: Option<u64>,
 }
 
 /// `info` arguments.
@@ -356,7 +392,11 @@ pub struct ChartArgs {
 pub struct InfoArgs {
     /// The top layer's .vmdk (descriptor or monolithic sparse file)
     pub path: PathBuf,
-    /// Print JSON instead of text
+    /// How to print the layers: a table or JSON
+    #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = formats(TABLE_JSON),
+        default_value_ifs = JSON_FLAG, conflicts_with = "json")]
+    pub format: Format,
+    /// Print JSON instead of text (--format json)
     #[arg(long)]
     pub json: bool,
 }
@@ -376,18 +416,22 @@ pub struct MapArgs {
 pub struct BlameArgs {
     /// The top layer's .vmdk (its parents are followed as for scan)
     pub path: PathBuf,
-    /// Print JSON (every group)
+    /// How to print the groups: a table (the top ones), JSON or CSV (every group)
+    #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = formats(TABLE_JSON_CSV),
+        default_value_ifs = FORMAT_FLAGS, conflicts_with_all = ["json", "csv"])]
+    pub format: Format,
+    /// Print JSON (every group; --format json)
     #[arg(long, conflicts_with = "csv")]
     pub json: bool,
-    /// Print CSV (every group, one row each)
+    /// Print CSV (every group, one row each; --format csv)
     #[arg(long)]
     pub csv: bool,
     /// Groups shown in the text table (the rest are summed in one line)
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub top: usize,
     /// Group by file, by directory or by file name extension
-    #[arg(long, value_enum, default_value_t = crate::blame::GroupBy::File)]
-    pub by: crate::blame::GroupBy,
+    #[arg(long, value_enum, default_value_t = GroupByArg::File)]
+    pub by: GroupByArg,
 }
 
 /// `scan` arguments.
@@ -398,12 +442,17 @@ pub struct ScanArgs {
     #[arg(required_unless_present = "lun", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// A LUN as NAME=DIR, for a datastore scan (repeat for several)
-    #[arg(long, value_name = "NAME=DIR")]
-    pub lun: Vec<String>,
-    /// Print JSON (the contract in docs/JSON.md) instead of tables
+    #[arg(long, value_name = "NAME=DIR", value_parser = lun_spec)]
+    pub lun: Vec<LunSpec>,
+    /// How to print: tables, JSON (the contract in docs/JSON.md) or CSV (one row per disk;
+    /// datastore scans only)
+    #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = formats(TABLE_JSON_CSV),
+        default_value_ifs = FORMAT_FLAGS, conflicts_with_all = ["json", "csv"])]
+    pub format: Format,
+    /// Print JSON (the contract in docs/JSON.md) instead of tables (--format json)
     #[arg(long)]
     pub json: bool,
-    /// Print CSV: one row per disk (datastore scans only)
+    /// Print CSV: one row per disk (datastore scans only; --format csv)
     #[arg(long, conflicts_with = "json")]
     pub csv: bool,
     /// Save this scan's summary in the history store (every disk's, for a datastore)
@@ -411,8 +460,8 @@ pub struct ScanArgs {
     pub record: bool,
     /// The time to record the scan at, for back-filled scans (e.g. 2026-11-01T08:00:00Z; not
     /// in the future) [default: now]
-    #[arg(long, value_name = "TIME", requires = "record")]
-    pub at: Option<String>,
+    #[arg(long, value_name = "TIME", requires = "record", value_parser = time)]
+    pub at: Option<TimeArg>,
     /// The disk's name in the history [default: the top layer's canonical path]
     #[arg(long, requires = "record")]
     pub disk: Option<String>,
@@ -433,38 +482,40 @@ pub struct ScanArgs {
 pub struct ModelArgs {
     /// Growth of each VM's delta within --window: a burst such as a boot storm or an AV
     /// definition update (2GiB is 2 x 2^30 bytes, 2GB 2 x 10^9; a bare 2G is refused)
-    #[arg(long, value_name = "BYTES", requires = "window")]
-    pub growth_per_vm: Option<String>,
+    #[arg(long, value_name = "BYTES", requires = "window", value_parser = size)]
+    pub growth_per_vm: Option<u64>,
     /// The window of --growth-per-vm (e.g. 2m, 8h, 4w)
-    #[arg(long, value_name = "DURATION", requires = "growth_per_vm")]
-    pub window: Option<String>,
+    #[arg(long, value_name = "DURATION", requires = "growth_per_vm", value_parser = duration)]
+    pub window: Option<f64>,
     /// The deltas were created (or refreshed) at this time: growth is their size now over
     /// the time since (datastore scans)
-    #[arg(long, value_name = "TIME", conflicts_with = "growth_per_vm")]
-    pub since: Option<String>,
+    #[arg(long, value_name = "TIME", conflicts_with = "growth_per_vm", value_parser = time)]
+    pub since: Option<TimeArg>,
     /// VMFS growth increment of a delta file [default: per format: vmfsSparse 16MiB,
     /// SESparse 1MiB; 16MiB for `lun` on parameters alone]
-    #[arg(long, value_name = "BYTES")]
-    pub increment: Option<String>,
+    #[arg(long, value_name = "BYTES", value_parser = nonzero_size)]
+    pub increment: Option<u64>,
     /// How long one lock holds the LUN under SCSI-2 (an assumption: no public figure)
-    #[arg(long, value_name = "DURATION", default_value = "300us")]
-    pub hold: String,
+    #[arg(long, value_name = "DURATION", default_value = "300us", value_parser = duration)]
+    pub hold: f64,
     /// How VMFS locks: scsi2 (reservations hold the whole LUN) or ats (VAAI, per sector)
     #[arg(long, value_enum, default_value = "scsi2")]
-    pub locking: crate::lun::Locking,
+    pub locking: LockingArg,
     /// Busy-fraction target for the lock limit (share of time the LUN may be reserved)
-    #[arg(long, value_name = "FRACTION", default_value_t = crate::lun::DEFAULT_MAX_BUSY)]
+    #[arg(long, value_name = "FRACTION", default_value_t = crate::lun::DEFAULT_MAX_BUSY,
+        value_parser = busy_fraction)]
     pub max_busy: f64,
     /// LUN size, for the capacity limit (e.g. 2TiB)
-    #[arg(long, value_name = "BYTES")]
-    pub lun_size: Option<String>,
+    #[arg(long, value_name = "BYTES", value_parser = size)]
+    pub lun_size: Option<u64>,
     /// Share of the LUN kept free, for the capacity limit
-    #[arg(long, value_name = "FRACTION", default_value_t = crate::lun::DEFAULT_HEADROOM)]
+    #[arg(long, value_name = "FRACTION", default_value_t = crate::lun::DEFAULT_HEADROOM,
+        value_parser = headroom)]
     pub headroom: f64,
     /// Bytes one VM's delta reaches at its ceiling [default: the mean expected ceiling of
     /// the deltas scanned]
-    #[arg(long, value_name = "BYTES")]
-    pub ceiling_per_vm: Option<String>,
+    #[arg(long, value_name = "BYTES", value_parser = nonzero_size)]
+    pub ceiling_per_vm: Option<u64>,
 }
 
 /// `lun` arguments.
@@ -475,8 +526,8 @@ pub struct LunArgs {
     #[arg(value_name = "DIR", conflicts_with = "vms")]
     pub dirs: Vec<PathBuf>,
     /// A LUN as NAME=DIR (repeat for several)
-    #[arg(long, value_name = "NAME=DIR", conflicts_with = "vms")]
-    pub lun: Vec<String>,
+    #[arg(long, value_name = "NAME=DIR", conflicts_with = "vms", value_parser = lun_spec)]
+    pub lun: Vec<LunSpec>,
     /// VMs on the LUN (parameters alone; a datastore scan counts them)
     #[arg(long, value_name = "N")]
     pub vms: Option<u64>,
@@ -489,10 +540,14 @@ pub struct LunArgs {
     /// The site whose recorded growth to read.
     #[command(flatten)]
     pub site: SiteArgs,
-    /// Print JSON (docs/JSON.md)
+    /// How to print the model: a table, JSON (docs/JSON.md) or CSV (one row per LUN)
+    #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = formats(TABLE_JSON_CSV),
+        default_value_ifs = FORMAT_FLAGS, conflicts_with_all = ["json", "csv"])]
+    pub format: Format,
+    /// Print JSON (docs/JSON.md; --format json)
     #[arg(long)]
     pub json: bool,
-    /// Print CSV: one row per LUN
+    /// Print CSV: one row per LUN (--format csv)
     #[arg(long, conflicts_with = "json")]
     pub csv: bool,
     /// Draw busy fraction against VMs per LUN for increments of 1, 8, 16 and 64 MiB (.svg or
@@ -504,6 +559,279 @@ pub struct LunArgs {
     pub chart_locking: Option<PathBuf>,
 }
 
+// ---- output formats ------------------------------------------------------------------------
+
+/// The formats of subcommands that print tables, JSON and CSV.
+const TABLE_JSON_CSV: &[&str] = &["table", "json", "csv"];
+/// The formats of subcommands without a CSV form.
+const TABLE_JSON: &[&str] = &["table", "json"];
+
+/// `--json` and `--csv` are short for `--format json` and `--format csv`: given, they choose
+/// the default of `--format` (and conflict with an explicit one).
+const FORMAT_FLAGS: [(&str, ArgPredicate, Option<&str>); 2] = [
+    ("json", ArgPredicate::IsPresent, Some("json")),
+    ("csv", ArgPredicate::IsPresent, Some("csv")),
+];
+/// The same for subcommands without a CSV form: `--json` only.
+const JSON_FLAG: [(&str, ArgPredicate, Option<&str>); 1] =
+    [("json", ArgPredicate::IsPresent, Some("json"))];
+
+/// `--format`, offering `names` (a subset of table, json, csv).
+fn formats(names: &'static [&'static str]) -> impl TypedValueParser<Value = Format> {
+    PossibleValuesParser::new(names).map(|name| match name.as_str() {
+        "json" => Format::Json,
+        "csv" => Format::Csv,
+        _ => Format::Table,
+    })
+}
+
+// ---- CLI-side enums, mapped onto the engine's -----------------------------------------------
+
+/// `blame --by`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GroupByArg {
+    /// One group per file (or stream, or directory index).
+    File,
+    /// One group per directory holding the files.
+    Dir,
+    /// One group per file name extension.
+    Ext,
+}
+
+impl From<GroupByArg> for crate::blame::GroupBy {
+    fn from(a: GroupByArg) -> Self {
+        match a {
+            GroupByArg::File => crate::blame::GroupBy::File,
+            GroupByArg::Dir => crate::blame::GroupBy::Dir,
+            GroupByArg::Ext => crate::blame::GroupBy::Ext,
+        }
+    }
+}
+
+/// `--locking`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LockingArg {
+    /// SCSI-2 reservations: every lock reserves the whole LUN for every host.
+    Scsi2,
+    /// ATS (VAAI compare-and-write): a lock is one sector; other VMs are not held up.
+    Ats,
+}
+
+impl From<LockingArg> for crate::lun::Locking {
+    fn from(a: LockingArg) -> Self {
+        match a {
+            LockingArg::Scsi2 => crate::lun::Locking::Scsi2,
+            LockingArg::Ats => crate::lun::Locking::Ats,
+        }
+    }
+}
+
+/// `import --date-order`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DateOrderArg {
+    /// Day, month, year: `1/11/2026` is 1 November 2026.
+    Dmy,
+    /// Month, day, year (US): `1/11/2026` is 11 January 2026.
+    Mdy,
+}
+
+impl From<DateOrderArg> for DateOrder {
+    fn from(a: DateOrderArg) -> Self {
+        match a {
+            DateOrderArg::Dmy => DateOrder::Dmy,
+            DateOrderArg::Mdy => DateOrder::Mdy,
+        }
+    }
+}
+
+// ---- value parsers ------------------------------------------------------------------------
+
+/// A flag value that does not parse. `main` prints it as `deltascope: FLAG` followed by
+/// [`BadValue::tail`], the way every usage error of deltascope reads, and exits 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadValue {
+    /// What separates the flag from the message (`": "` or `" "`).
+    sep: &'static str,
+    /// What is wrong, without the flag.
+    message: String,
+}
+
+impl BadValue {
+    fn new(sep: &'static str, message: impl Into<String>) -> BadValue {
+        BadValue {
+            sep,
+            message: message.into(),
+        }
+    }
+
+    /// The error line after the flag's name, e.g. `: size "2G" is ambiguous: ...`.
+    pub fn tail(&self) -> String {
+        format!("{}{}", self.sep, self.message)
+    }
+}
+
+impl fmt::Display for BadValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for BadValue {}
+
+/// A size such as `2GiB` or `2GB` in bytes (a bare `2G` is refused: it could be either).
+fn size(text: &str) -> std::result::Result<u64, BadValue> {
+    crate::units::parse_size(text).map_err(|e| BadValue::new(": ", e))
+}
+
+/// A size of at least one byte.
+fn nonzero_size(text: &str) -> std::result::Result<u64, BadValue> {
+    match size(text)? {
+        0 => Err(BadValue::new(" ", "must be more than 0")),
+        n => Ok(n),
+    }
+}
+
+/// A duration such as `300us`, `2m` or `4w`, longer than zero, in seconds.
+fn duration(text: &str) -> std::result::Result<f64, BadValue> {
+    let s = crate::units::parse_duration(text).map_err(|e| BadValue::new(": ", e))?;
+    if s <= 0.0 {
+        return Err(BadValue::new(" ", "must be longer than 0"));
+    }
+    Ok(s)
+}
+
+/// `--max-busy`: above 0, at most 1.
+fn busy_fraction(text: &str) -> std::result::Result<f64, BadValue> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
+        _ => Err(BadValue::new(
+            " ",
+            format!("{text}: expected a fraction above 0 and at most 1 (0.01 = 1 % of the time)"),
+        )),
+    }
+}
+
+/// `--headroom`: from 0 up to, not including, 1.
+fn headroom(text: &str) -> std::result::Result<f64, BadValue> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        _ => Err(BadValue::new(
+            " ",
+            format!("{text}: expected a fraction from 0 up to (not including) 1"),
+        )),
+    }
+}
+
+/// `--tz`: UTC, local or a fixed offset.
+fn zone(text: &str) -> std::result::Result<Zone, BadValue> {
+    Zone::parse(text).map_err(|e| BadValue::new(": ", e))
+}
+
+/// A time as typed: RFC 3339, or a date and time without a zone, which stage two reads in
+/// `--tz` ([`TimeArg::resolve`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeArg {
+    /// The text as typed, for messages.
+    pub text: String,
+    written: Written,
+}
+
+impl TimeArg {
+    /// The instant, reading a time without a zone in `zone`; `flag` names the flag in the
+    /// error of a local time that does not exist (or exists twice) in that zone.
+    pub fn resolve(&self, flag: &str, zone: Zone) -> Result<DateTime<Utc>> {
+        self.written
+            .resolve(DateOrder::Dmy, zone)
+            .map_err(|e| Error::Usage(format!("{flag} {e}")))
+    }
+}
+
+/// A time flag's value. Slash dates are refused: on the command line nothing tells their
+/// order (the message is `history::time::parse_arg`'s).
+fn time(text: &str) -> std::result::Result<TimeArg, BadValue> {
+    match Written::parse(text) {
+        Some(Written::Slash { .. }) | None => Err(BadValue::new(
+            " ",
+            crate::history::time::parse_arg(text, Zone::Utc)
+                .err()
+                .unwrap_or_default(),
+        )),
+        Some(written) => Ok(TimeArg {
+            text: text.to_string(),
+            written,
+        }),
+    }
+}
+
+/// `--db`: a SQLite file, or a PostgreSQL URL read for its syntax (a malformed one is quoted
+/// without its password); stage two fills in a URL's defaults from the environment.
+fn store(text: std::ffi::OsString) -> std::result::Result<StoreSpec, BadValue> {
+    StoreSpec::parse(&text).map_err(|e| BadValue::new(": ", e))
+}
+
+/// `--site`: letters, digits, '.', '_' and '-' ([`crate::history::check_site`]).
+fn site(text: &str) -> std::result::Result<String, BadValue> {
+    crate::history::check_site(text)
+        .map(|()| text.to_string())
+        .map_err(|e| BadValue::new(" ", e))
+}
+
+/// `--lun NAME=DIR`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LunSpec {
+    /// The LUN's name.
+    pub name: String,
+    /// Its folder.
+    pub dir: PathBuf,
+}
+
+fn lun_spec(text: &str) -> std::result::Result<LunSpec, BadValue> {
+    match text
+        .split_once('=')
+        .filter(|(n, d)| !n.is_empty() && !d.is_empty())
+    {
+        Some((name, dir)) => Ok(LunSpec {
+            name: name.to_string(),
+            dir: PathBuf::from(dir),
+        }),
+        None => Err(BadValue::new(
+            " ",
+            format!("{text:?}: expected NAME=DIR, such as ds1=/vmfs/volumes/ds1"),
+        )),
+    }
+}
+
+/// `--map PREFIX=DIR`, parsed; whether DIR is a folder is checked when a chain is opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapArg {
+    /// The text as typed, for messages.
+    pub spec: String,
+    /// The rule.
+    pub map: PathMap,
+}
+
+fn path_map(text: &str) -> std::result::Result<MapArg, BadValue> {
+    PathMap::parse(text)
+        .map(|map| MapArg {
+            spec: text.to_string(),
+            map,
+        })
+        .map_err(|e| BadValue::new(" ", e))
+}
+
+/// The line `main` prints for a clap error caused by one of the value parsers above
+/// (`deltascope: --budget: size "2G" is ambiguous: ...`); `None` for clap's own errors,
+/// which clap prints itself.
+pub fn bad_value_line(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    let bad = std::error::Error::source(e)?.downcast_ref::<BadValue>()?;
+    let flag = match e.get(ContextKind::InvalidArg)? {
+        ContextValue::String(s) => s.split(' ').next().unwrap_or(s).to_string(),
+        _ => return None,
+    };
+    Some(format!("deltascope: {flag}{}", bad.tail()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -512,5 +840,133 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    fn parse(args: &[&str]) -> std::result::Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("deltascope").chain(args.iter().copied()))
+    }
+
+    fn format_of(args: &[&str]) -> Format {
+        match parse(args).expect("parses").command {
+            Command::Scan(a) => a.format,
+            Command::Info(a) => a.format,
+            Command::Db(DbCommand {
+                action: DbAction::Check(a),
+            }) => a.format,
+            c => panic!("{c:?}"),
+        }
+    }
+
+    #[test]
+    fn json_and_csv_are_short_for_format() {
+        assert_eq!(format_of(&["scan", "x.vmdk"]), Format::Table);
+        assert_eq!(format_of(&["scan", "--json", "x.vmdk"]), Format::Json);
+        assert_eq!(format_of(&["scan", "--csv", "d"]), Format::Csv);
+        assert_eq!(format_of(&["scan", "--format", "csv", "d"]), Format::Csv);
+        assert_eq!(format_of(&["info", "--json", "x.vmdk"]), Format::Json);
+        assert_eq!(format_of(&["db", "check"]), Format::Table);
+        assert_eq!(format_of(&["db", "check", "--json"]), Format::Json);
+        assert!(parse(&["db", "check", "--format", "csv"]).is_err());
+        assert!(parse(&["scan", "--json", "--format", "table", "x.vmdk"]).is_err());
+        assert!(parse(&["scan", "--json", "--csv", "x.vmdk"]).is_err());
+        // A subcommand refuses a format it cannot print.
+        assert!(parse(&["info", "--format", "csv", "x.vmdk"]).is_err());
+        assert!(parse(&["info", "--csv", "x.vmdk"]).is_err());
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors_naming_the_flag() {
+        for (args, line) in [
+            (
+                &["forecast", "--budget", "2G"][..],
+                "deltascope: --budget: size \"2G\" is ambiguous: write 2GiB for 2 x 2^30 bytes or 2GB for 2 x 10^9 bytes",
+            ),
+            (
+                &[
+                    "lun",
+                    "--vms",
+                    "1",
+                    "--growth-per-vm",
+                    "1GiB",
+                    "--window",
+                    "1h",
+                    "--increment",
+                    "0",
+                ][..],
+                "deltascope: --increment must be more than 0",
+            ),
+            (
+                &[
+                    "lun",
+                    "--vms",
+                    "1",
+                    "--growth-per-vm",
+                    "1GiB",
+                    "--window",
+                    "0s",
+                ][..],
+                "deltascope: --window must be longer than 0",
+            ),
+            (
+                &["lun", "--vms", "1", "--max-busy", "2"][..],
+                "deltascope: --max-busy 2: expected a fraction above 0 and at most 1 (0.01 = 1 % of the time)",
+            ),
+            (
+                &["scan", "--lun", "nodir"][..],
+                "deltascope: --lun \"nodir\": expected NAME=DIR, such as ds1=/vmfs/volumes/ds1",
+            ),
+        ] {
+            let e = parse(args).expect_err("refused");
+            assert_eq!(e.exit_code(), 2, "{args:?}");
+            assert_eq!(bad_value_line(&e).as_deref(), Some(line), "{args:?}");
+        }
+        // A site that could be part of a path, and a URL that does not parse (quoted
+        // without its password).
+        let e = parse(&["scan", "--site", "paris/2", "x.vmdk"]).expect_err("refused");
+        assert_eq!(
+            bad_value_line(&e).as_deref(),
+            Some(
+                "deltascope: --site \"paris/2\": a site is named with letters, digits, '.', '_' and '-' (such as paris or dc-2)"
+            )
+        );
+        let e =
+            parse(&["history", "--db", "postgresql://u:s3cret@db:port/x"]).expect_err("refused");
+        let line = bad_value_line(&e).expect("ours");
+        assert!(
+            line.starts_with(
+                "deltascope: --db: postgresql://u:***@db:port/x: not a PostgreSQL URL"
+            ),
+            "{line}"
+        );
+        assert!(!line.contains("s3cret"), "{line}");
+        let e = parse(&["scan", "--at", "1/2/2026", "--record", "x.vmdk"]).expect_err("refused");
+        let line = bad_value_line(&e).expect("ours");
+        assert!(
+            line.starts_with("deltascope: --at \"1/2/2026\": expected a time"),
+            "{line}"
+        );
+        // clap's own errors stay clap's.
+        let e = parse(&["scan", "--threads", "lots", "x.vmdk"]).expect_err("refused");
+        assert_eq!(bad_value_line(&e), None);
+    }
+
+    #[test]
+    fn engine_choices_map_one_to_one() {
+        use crate::blame::GroupBy;
+        use crate::lun::Locking;
+        assert_eq!(GroupBy::from(GroupByArg::Dir), GroupBy::Dir);
+        assert_eq!(Locking::from(LockingArg::Ats), Locking::Ats);
+        assert_eq!(DateOrder::from(DateOrderArg::Mdy), DateOrder::Mdy);
+        for (a, e) in [
+            (LockingArg::Scsi2, Locking::Scsi2),
+            (LockingArg::Ats, Locking::Ats),
+        ] {
+            let name = a
+                .to_possible_value()
+                .expect("visible")
+                .get_name()
+                .to_string();
+            assert_eq!(name, e.name());
+        }
     }
 }

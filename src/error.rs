@@ -1,9 +1,10 @@
 //! The one error type of the library, and the warnings that travel in reports.
 //!
 //! Format parsers (`format/`, `bytes.rs`) know nothing of paths: they return a path-free
-//! [`Corrupt`] that names the on-disk structure, its absolute byte offset and what was wrong.
-//! `chain.rs` attaches the file's path on the way up ([`Error::Corrupt`]). Messages follow one
-//! shape: lowercase clauses, offsets in hex, what was found and what was allowed.
+//! [`Corrupt`] that names the on-disk structure, its absolute byte offset and what was wrong,
+//! or a [`ReadError`] when the read itself failed. `layer.rs` attaches the file's path once, on
+//! the way up ([`ReadError::in_file`], [`Error::Corrupt`]). Messages follow one shape:
+//! lowercase clauses, offsets in hex, what was found and what was allowed.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -88,6 +89,14 @@ pub enum CorruptKind {
         expected: String,
         /// What the file holds.
         found: String,
+    },
+    /// The file is not a VMDK file at all; what it looks like is said in words (`a qcow2
+    /// image`, `text`), never by quoting its bytes (it may be `/etc/shadow`).
+    NotVmdk {
+        /// What the file looks like.
+        looks_like: String,
+        /// What a VMDK file starts with.
+        expected: String,
     },
     /// A range lies (partly) past the end of the file.
     OutOfBounds {
@@ -212,6 +221,13 @@ impl fmt::Display for Corrupt {
             CorruptKind::BadMagic { expected, found } => {
                 write!(f, "magic is {found}, expected {expected}")
             }
+            CorruptKind::NotVmdk {
+                looks_like,
+                expected,
+            } => write!(
+                f,
+                "not a VMDK file: it looks like {looks_like}; expected {expected}"
+            ),
             CorruptKind::OutOfBounds {
                 offset,
                 len,
@@ -241,6 +257,46 @@ impl fmt::Display for Corrupt {
             CorruptKind::Overlap { message } => write!(f, "{message}"),
             CorruptKind::Decompress { message } => write!(f, "{message}"),
         }
+    }
+}
+
+/// A failure reading one file, before anyone has said which file: the bytes are corrupt, or
+/// the read itself failed. What `format/` and [`ReadAt`](crate::bytes::ReadAt) return; the
+/// caller that opened the file names it with [`ReadError::in_file`].
+#[derive(Debug)]
+pub enum ReadError {
+    /// A structure is corrupt.
+    Corrupt(Corrupt),
+    /// The operating system refused a read or an allocation.
+    Io {
+        /// What was being done ("read", "allocate a buffer", ...).
+        op: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+impl ReadError {
+    /// The error with the path of the file it happened in.
+    pub fn in_file(self, path: &Path) -> Error {
+        match self {
+            ReadError::Corrupt(corrupt) => Error::corrupt(path, corrupt),
+            ReadError::Io { op, source } => Error::io(path, op, source),
+        }
+    }
+
+    /// An allocation of `what` that cannot be made: an error, never an abort.
+    pub fn out_of_memory(op: &'static str, detail: String) -> Self {
+        ReadError::Io {
+            op,
+            source: std::io::Error::new(std::io::ErrorKind::OutOfMemory, detail),
+        }
+    }
+}
+
+impl From<Corrupt> for ReadError {
+    fn from(c: Corrupt) -> Self {
+        ReadError::Corrupt(c)
     }
 }
 
@@ -490,6 +546,22 @@ pub enum Warning {
         /// How that file was found.
         how: String,
     },
+    /// A file of the chain lies outside the evidence tree (the top's folder and the scanned
+    /// roots): an absolute or `..` extent, a parent hint pointing elsewhere.
+    OutsideTree {
+        /// The file.
+        path: PathBuf,
+        /// The folders the chain's files were expected in.
+        roots: String,
+    },
+    /// The top's parent view holds an NTFS volume that cannot be read, so the scan does not
+    /// split the top's overwritten bytes by it (`ntfs_overwritten` is null).
+    GuestUnreadable {
+        /// The top layer.
+        path: PathBuf,
+        /// What could not be read, and why.
+        detail: String,
+    },
     /// Any other observation about a layer.
     Note {
         /// The file concerned.
@@ -540,6 +612,18 @@ impl fmt::Display for Warning {
             Warning::Note { path, detail } => {
                 write!(f, "{}: {}", display_path(path), sanitize(detail))
             }
+            Warning::GuestUnreadable { path, detail } => write!(
+                f,
+                "{}: the parent view's NTFS volume cannot be read, so overwritten bytes are not split into live parent data and parent free space: {}",
+                display_path(path),
+                sanitize(detail)
+            ),
+            Warning::OutsideTree { path, roots } => write!(
+                f,
+                "{}: lies outside the evidence tree ({}) and is read as part of the chain; --confine refuses such files",
+                display_path(path),
+                sanitize(roots)
+            ),
         }
     }
 }

@@ -7,11 +7,12 @@
 use std::path::{Path, PathBuf};
 
 use crate::chain::{Chain, ChainOptions};
-use crate::error::Result;
+use crate::error::ReadError;
 use crate::files::Memory;
-use crate::format::{ExtentMap, GrainState, cowd, descriptor, detect, hosted, sesparse};
+use crate::format::{ExtentMap, GrainState, WalkError, cowd, descriptor, detect, hosted, sesparse};
 use crate::layer::Layer;
 use crate::progress::NoProgress;
+use crate::scan::ScanOptions;
 use crate::source::{ReadMode, Source};
 
 /// The fuzz targets, by the name of their directory under `fuzz/fuzz_targets` and
@@ -84,7 +85,9 @@ pub fn descriptor_text(data: &[u8]) -> Outcome {
 /// adds the embedded descriptor).
 pub fn kdmv(data: &[u8]) -> Outcome {
     let src = Source::from_bytes(Path::new(DISK), data.to_vec());
-    let r = hosted::HostedExtent::open(&src).and_then(|h| exercise(&ExtentMap::Hosted(h), &src));
+    let r = hosted::HostedExtent::open(&src)
+        .and_then(|h| exercise(&ExtentMap::Hosted(h), &src))
+        .map_err(|e| e.in_file(src.path()));
     let mut files = Memory::new();
     files.insert(DISK, data.to_vec());
     let layer = Layer::open_in(&files, Path::new(DISK), ReadMode::Read).map(|_| ());
@@ -114,6 +117,7 @@ pub fn cowd_extent(data: &[u8]) -> Outcome {
             c.count_gte1(&src)?;
             exercise(&ExtentMap::Cowd(c), &src)
         })
+        .map_err(|e| e.in_file(src.path()))
         .into()
 }
 
@@ -122,32 +126,35 @@ pub fn sesparse_extent(data: &[u8]) -> Outcome {
     let src = Source::from_bytes(Path::new(DISK), data.to_vec());
     sesparse::SeSparseExtent::open(&src)
         .and_then(|s| exercise(&ExtentMap::SeSparse(s), &src))
+        .map_err(|e| e.in_file(src.path()))
         .into()
 }
 
 /// Walks every table of `map`, looks up the start and the last byte of every piece, and
 /// inflates every compressed grain.
-fn exercise(map: &ExtentMap, src: &Source) -> Result<()> {
+fn exercise(map: &ExtentMap, src: &Source) -> std::result::Result<(), ReadError> {
     let mut scratch = Vec::new();
     let mut pieces = Vec::new();
     for t in 0..map.table_count() {
-        map.walk_table(Some(src), t, &mut scratch, &mut |p| {
+        map.walk_table(src, t, &mut scratch, &mut |p| {
             pieces.push(p);
-            Ok(())
+            Ok::<(), ReadError>(())
+        })
+        .map_err(|e| match e {
+            WalkError::Read(e) | WalkError::Visit(e) => e,
         })?;
     }
     let mut out = Vec::new();
     let mut zdata = Vec::new();
     for p in pieces {
-        map.lookup(Some(src), p.virt, &mut scratch)?;
+        map.lookup(src, p.virt, &mut scratch)?;
         if p.len > 1 {
-            map.lookup(Some(src), p.virt + p.len - 1, &mut scratch)?;
+            map.lookup(src, p.virt + p.len - 1, &mut scratch)?;
         }
-        if let (GrainState::Compressed { marker, grain }, ExtentMap::Hosted(h)) = (p.state, map) {
-            h.compressed_len(src, marker, grain, &mut scratch)?;
-            let len = h.grain_bytes.min(h.capacity - grain * h.grain_bytes) as usize;
-            out.resize(len, 0);
-            h.read_compressed(src, marker, grain, &mut out, &mut zdata)?;
+        if let GrainState::Compressed { marker, grain } = p.state {
+            map.compressed_len(src, marker, grain, &mut scratch)?;
+            out.resize(map.grain_len(grain) as usize, 0);
+            map.inflate(src, marker, grain, &mut out, &mut zdata)?;
         }
     }
     Ok(())
@@ -239,6 +246,7 @@ pub fn chain(data: &[u8]) -> Outcome {
             }],
             roots: vec![PathBuf::from("/fuzz")],
         },
+        ..ChainOptions::default()
     };
     let r = Chain::open_in(&set, &top, &opts).and_then(|c| {
         let _ = crate::report::layer_infos(&c);
@@ -249,7 +257,8 @@ pub fn chain(data: &[u8]) -> Outcome {
         // with the virtual size a few bytes of descriptor can claim (up to the 128 TiB cap);
         // that is bounded, but not by a fuzzer's timeout.
         if c.layers.iter().all(|l| l.virtual_size <= SCAN_LIMIT) {
-            crate::scan::scan_chain(&c, &NoProgress, None)?;
+            let scan = crate::scan::scan_chain(&c, &ScanOptions::full(false), &NoProgress, None)?;
+            let _ = crate::report::scan_report(&scan);
         }
         Ok(())
     });

@@ -2,17 +2,21 @@
 //!
 //! Opening a layer reads the descriptor (embedded in a `KDMV` file or a separate text file),
 //! resolves extent file names against the descriptor's directory, opens every extent file
-//! read-only and validates its metadata. Following parents is `chain.rs`'s job.
+//! read-only and validates its metadata through `format/`. This is where a file gets its name:
+//! `format/` reports path-free errors, and every one of them leaves here with the path of the
+//! file it happened in. Following parents is `chain.rs`'s job.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::error::{Corrupt, CorruptKind, Error, Result, Structure, Warning};
+use crate::error::{Corrupt, CorruptKind, Error, ReadError, Result, Structure, Warning};
 use crate::files::{Disk, FileSet, PathRules};
 use crate::format::descriptor::{self, Descriptor, ExtentLine, ExtentType, MAX_DESCRIPTOR_BYTES};
+use crate::format::flat::FLAT_GRAINS_PER_TABLE;
 use crate::format::{
-    ExtentMap, FlatExtent, GrainState, Magic, Piece, cowd, detect, hosted, sesparse,
+    ExtentMap, FLAT_GRAIN, FlatExtent, Format, GrainState, Magic, Piece, WalkError, cowd, detect,
+    hosted, sesparse,
 };
 use crate::source::{ReadMode, Source};
 use crate::units::SECTOR;
@@ -27,18 +31,39 @@ pub const MAX_VIRTUAL_BYTES: u64 = 1 << 47;
 pub struct Extent {
     /// First virtual byte of the layer this extent covers.
     pub virt_start: u64,
-    /// The allocation map.
-    pub map: ExtentMap,
-    /// The file behind it (none for `ZERO`).
-    pub source: Option<Arc<Source>>,
+    /// What backs it: nothing (`ZERO`), or a file read through its format's map.
+    pub backing: Backing,
     /// The descriptor line it came from (none for a monolithic file read on its own).
     pub line: Option<ExtentLine>,
+}
+
+/// What backs an extent. An extent read from a file holds that file: there is no map without
+/// its file.
+#[derive(Debug)]
+// A layer has a handful of extents; boxing the map would add a pointer chase to every lookup.
+#[allow(clippy::large_enum_variant)]
+pub enum Backing {
+    /// `ZERO`: no file; reads as zeros and holds nothing.
+    Zero {
+        /// Extent length in bytes.
+        capacity: u64,
+    },
+    /// An extent file, and its allocation map.
+    File {
+        /// The allocation map, whatever the format.
+        map: ExtentMap,
+        /// The file the map reads.
+        source: Arc<Source>,
+    },
 }
 
 impl Extent {
     /// Virtual length in bytes.
     pub fn len(&self) -> u64 {
-        self.map.capacity()
+        match &self.backing {
+            Backing::Zero { capacity } => *capacity,
+            Backing::File { map, .. } => map.capacity(),
+        }
     }
 
     /// Whether the extent covers no bytes.
@@ -46,9 +71,90 @@ impl Extent {
         self.len() == 0
     }
 
-    /// The file, if any.
-    pub fn src(&self) -> Option<&Source> {
-        self.source.as_deref()
+    /// The file, if any (none for `ZERO`).
+    pub fn file(&self) -> Option<&Source> {
+        match &self.backing {
+            Backing::Zero { .. } => None,
+            Backing::File { source, .. } => Some(source),
+        }
+    }
+
+    /// The allocation map of an extent read from a file.
+    pub fn map(&self) -> Option<&ExtentMap> {
+        match &self.backing {
+            Backing::Zero { .. } => None,
+            Backing::File { map, .. } => Some(map),
+        }
+    }
+
+    /// The extent's data format.
+    pub fn format(&self) -> Format {
+        self.map().map_or(Format::Zero, ExtentMap::format)
+    }
+
+    /// Grain size in bytes ([`FLAT_GRAIN`] for flat and zero extents).
+    pub fn grain_bytes(&self) -> u64 {
+        self.map().map_or(FLAT_GRAIN, ExtentMap::grain_bytes)
+    }
+
+    /// Virtual bytes one table (walk unit) covers.
+    pub fn table_span(&self) -> u64 {
+        self.map()
+            .map_or(FLAT_GRAIN * FLAT_GRAINS_PER_TABLE, ExtentMap::table_span)
+    }
+
+    /// Number of tables (walk units) covering the extent: none for `ZERO`, whose walk is the
+    /// whole extent as one piece (counting its spans would loop 2^38 times over a descriptor
+    /// line of 2^63 bytes).
+    pub fn table_count(&self) -> u64 {
+        self.map().map_or(0, ExtentMap::table_count)
+    }
+
+    /// The present tables as runs of table numbers, in order (none for `ZERO`).
+    pub fn present_tables(&self) -> Vec<std::ops::Range<u64>> {
+        self.map().map_or_else(Vec::new, ExtentMap::present_tables)
+    }
+
+    /// Number of present tables.
+    pub fn present_count(&self) -> u64 {
+        self.map().map_or(0, ExtentMap::present_count)
+    }
+
+    /// Calls `f` for every piece table `t` maps (in extent virtual bytes), allocated or not,
+    /// in virtual order; errors of the file name it.
+    pub fn walk_table(
+        &self,
+        t: u64,
+        scratch: &mut Vec<u8>,
+        f: &mut dyn FnMut(Piece) -> Result<()>,
+    ) -> Result<()> {
+        match &self.backing {
+            Backing::Zero { .. } => Ok(()),
+            Backing::File { map, source } => {
+                map.walk_table(&**source, t, scratch, f)
+                    .map_err(|e| match e {
+                        WalkError::Read(e) => e.in_file(source.path()),
+                        WalkError::Visit(e) => e,
+                    })
+            }
+        }
+    }
+
+    /// What backs extent byte `virt` (in extent virtual bytes), and the end of the run that
+    /// starts there.
+    #[inline]
+    pub fn lookup(&self, virt: u64, scratch: &mut Vec<u8>) -> Result<Piece> {
+        match &self.backing {
+            Backing::Zero { capacity } => Ok(Piece {
+                virt,
+                len: capacity.saturating_sub(virt),
+                state: GrainState::Unallocated,
+            }),
+            Backing::File { map, source } => match map.lookup(&**source, virt, scratch) {
+                Ok(p) => Ok(p),
+                Err(e) => Err(e.in_file(source.path())),
+            },
+        }
     }
 }
 
@@ -77,16 +183,18 @@ impl Layer {
 
     /// Opens the layer at `path`, reading every file from `fs`.
     pub fn open_in(fs: &dyn FileSet, path: &Path, mode: ReadMode) -> Result<Layer> {
-        Self::open_with(fs, path, mode, &PathRules::default())
+        Self::open_with(fs, path, mode, &PathRules::default(), &mut |_| Ok(()))
     }
 
-    /// Opens the layer at `path`, reading every file from `fs`; extent names that begin with
-    /// a `--map` prefix are read under its folder.
+    /// Opens the layer at `path`, reading every file from `fs`: extent names that begin with
+    /// a `--map` prefix are read under its folder, and `check` sees every extent file before
+    /// it is opened (the chain's evidence-tree rule).
     pub fn open_with(
         fs: &dyn FileSet,
         path: &Path,
         mode: ReadMode,
         rules: &PathRules,
+        check: &mut dyn FnMut(&Path) -> Result<()>,
     ) -> Result<Layer> {
         let src = Arc::new(fs.open(path, mode)?);
         let head = src.bytes(
@@ -103,20 +211,17 @@ impl Layer {
                 let text = src.bytes(0, src.len(), &Structure::Descriptor { line: 0 })?;
                 let d = descriptor::parse_descriptor(&text, 0).map_err(|e| Error::corrupt(path, e))?;
                 drop(text);
-                Self::from_descriptor(fs, path, d, vec![src], mode, rules)
+                Self::from_descriptor(fs, path, d, vec![src], mode, rules, check)
             }
             Magic::Cowd => Err(Error::Unreadable { path: path.to_path_buf(), why: "a COWD (vmfsSparse) extent opened on its own; open the descriptor .vmdk that names it (it holds the parent link)".into() }),
             Magic::SeSparse => Err(Error::Unreadable { path: path.to_path_buf(), why: "an SESparse extent opened on its own; open the descriptor .vmdk that names it (it holds the parent link)".into() }),
-            Magic::Unknown => Err(Error::corrupt(path, Corrupt::new(Structure::Descriptor { line: 0 }, 0, crate::error::CorruptKind::BadMagic {
-                expected: "\"KDMV\", \"COWD\", 0xcafebabe (SESparse) or a text descriptor".into(),
-                found: format!("{:02x?}", &head[..head.len().min(8)]),
-            }))),
+            Magic::Unknown => Err(not_vmdk(path, &src, &head, "\"KDMV\", \"COWD\", 0xcafebabe (SESparse) or a text descriptor", Structure::Descriptor { line: 0 })),
         }
     }
 
     /// A `KDMV` file with its descriptor embedded (monolithicSparse, streamOptimized).
     fn open_monolithic(path: &Path, src: Arc<Source>) -> Result<Layer> {
-        let ext = hosted::HostedExtent::open(&src)?;
+        let ext = hosted::HostedExtent::open(&*src).map_err(|e| e.in_file(path))?;
         let h = &ext.header;
         if h.descriptor_offset == 0 {
             return Err(Error::Unreadable { path: path.to_path_buf(), why: "a sparse extent without an embedded descriptor (one file of a split twoGbMaxExtentSparse disk); open the descriptor .vmdk that names it".into() });
@@ -145,7 +250,7 @@ impl Layer {
                 ),
             ));
         }
-        if ext.capacity > MAX_VIRTUAL_BYTES {
+        if ext.capacity() > MAX_VIRTUAL_BYTES {
             return Err(Error::corrupt(
                 path,
                 Corrupt::new(
@@ -153,7 +258,7 @@ impl Layer {
                     12,
                     CorruptKind::TooMany {
                         field: "capacity in bytes",
-                        found: ext.capacity,
+                        found: ext.capacity(),
                         max: MAX_VIRTUAL_BYTES,
                     },
                 ),
@@ -161,14 +266,16 @@ impl Layer {
         }
         let mut warnings = Vec::new();
         hosted_warnings(path, &ext, &mut warnings);
-        let virtual_size = ext.capacity;
+        let virtual_size = ext.capacity();
         Ok(Layer {
             path: path.to_path_buf(),
             descriptor: d,
             extents: vec![Extent {
                 virt_start: 0,
-                map: ExtentMap::Hosted(ext),
-                source: Some(src.clone()),
+                backing: Backing::File {
+                    map: ExtentMap::Hosted(ext),
+                    source: src.clone(),
+                },
                 line: None,
             }],
             virtual_size,
@@ -184,6 +291,7 @@ impl Layer {
         mut files: Vec<Arc<Source>>,
         mode: ReadMode,
         rules: &PathRules,
+        check: &mut dyn FnMut(&Path) -> Result<()>,
     ) -> Result<Layer> {
         let create_type = d.create_type.clone().unwrap_or_default();
         check_create_type(path, &create_type)?;
@@ -209,13 +317,10 @@ impl Layer {
                     Corrupt::overflow(Structure::Extent { index }, 0, "extent sectors"),
                 )
             })?;
-            let (map, source) = match &line.kind {
-                ExtentType::Zero => (
-                    ExtentMap::Zero {
-                        capacity: line_bytes,
-                    },
-                    None,
-                ),
+            let backing = match &line.kind {
+                ExtentType::Zero => Backing::Zero {
+                    capacity: line_bytes,
+                },
                 ExtentType::RawDevice(word) => {
                     return Err(Error::Unreadable {
                         path: path.to_path_buf(),
@@ -236,6 +341,7 @@ impl Layer {
                     let src = match files.iter().find(|s| s.path() == file) {
                         Some(s) => s.clone(),
                         None => {
+                            check(&file)?;
                             let s = Arc::new(fs.open(&file, mode).map_err(|e| match e {
                                 Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => Error::Io {
                                     path: path.to_path_buf(),
@@ -270,24 +376,25 @@ impl Layer {
                             ));
                         }
                     }
-                    let map = open_extent(kind, line, &src, line_bytes, &mut warnings)?;
-                    (map, Some(src))
+                    let map = match kind {
+                        ExtentType::Flat | ExtentType::Vmfs => {
+                            open_flat(line, &src, line_bytes, &mut warnings)?
+                        }
+                        _ => open_sparse(&src, &mut warnings)?,
+                    };
+                    Backing::File { map, source: src }
                 }
             };
-            let len = map.capacity();
-            if matches!(
-                map,
-                ExtentMap::Hosted(_) | ExtentMap::Cowd(_) | ExtentMap::SeSparse(_)
-            ) && len != line_bytes
-            {
+            let extent = Extent {
+                virt_start: virt,
+                backing,
+                line: Some(line.clone()),
+            };
+            let len = extent.len();
+            if extent.map().and_then(ExtentMap::tables).is_some() && len != line_bytes {
                 warnings.push(Warning::Note { path: path.to_path_buf(), detail: format!("descriptor line {} says {} sectors, the extent header says {}; the header is used, as qemu does", line.line, line.sectors, len / SECTOR) });
             }
-            extents.push(Extent {
-                virt_start: virt,
-                map,
-                source,
-                line: Some(line.clone()),
-            });
+            extents.push(extent);
             virt = virt
                 .checked_add(len)
                 .filter(|&v| v <= MAX_VIRTUAL_BYTES)
@@ -321,36 +428,33 @@ impl Layer {
         self.descriptor.create_type.as_deref().unwrap_or("?")
     }
 
-    /// A short name for the layer's data format, from its extents.
-    pub fn format(&self) -> &'static str {
-        let mut name: Option<&'static str> = None;
+    /// The layer's data format, from its extents: theirs when they agree (`ZERO` extents
+    /// aside), [`Format::Mixed`] when they do not, [`Format::Zero`] when there is nothing else.
+    pub fn format(&self) -> Format {
+        let mut name: Option<Format> = None;
         for e in &self.extents {
-            let n = match &e.map {
-                ExtentMap::Hosted(h) if h.compressed => "streamOptimized",
-                ExtentMap::Hosted(_) => "hostedSparse",
-                ExtentMap::Cowd(_) => "vmfsSparse",
-                ExtentMap::SeSparse(_) => "seSparse",
-                ExtentMap::Flat(_) => "flat",
-                ExtentMap::Zero { .. } => continue,
+            let n = match e.map() {
+                Some(map) => map.format(),
+                None => continue,
             };
             match name {
                 None => name = Some(n),
-                Some(m) if m != n => return "mixed",
+                Some(m) if m != n => return Format::Mixed,
                 _ => {}
             }
         }
-        name.unwrap_or("zero")
+        name.unwrap_or(Format::Zero)
     }
 
-    /// The layer's grain size: the smallest grain of its sparse extents, or [`crate::format::FLAT_GRAIN`]
+    /// The layer's grain size: the smallest grain of its sparse extents, or [`FLAT_GRAIN`]
     /// for layers without grains.
     pub fn grain_size(&self) -> u64 {
         self.extents
             .iter()
-            .filter(|e| !matches!(e.map, ExtentMap::Zero { .. } | ExtentMap::Flat(_)))
-            .map(|e| e.map.grain_bytes())
+            .filter_map(|e| e.map()?.tables())
+            .map(|t| t.grain_bytes)
             .min()
-            .unwrap_or(crate::format::FLAT_GRAIN)
+            .unwrap_or(FLAT_GRAIN)
     }
 
     /// Sum of the sizes of the layer's files on disk (apparent length).
@@ -372,7 +476,7 @@ impl Layer {
             return Ok(None);
         };
         let e = &self.extents[i];
-        let mut p = e.map.lookup(e.src(), virt - e.virt_start, scratch)?;
+        let mut p = e.lookup(virt - e.virt_start, scratch)?;
         p.virt += e.virt_start;
         Ok(Some((i, p)))
     }
@@ -390,7 +494,7 @@ impl Layer {
         f: &mut dyn FnMut(usize, Piece) -> Result<()>,
     ) -> Result<()> {
         for (i, e) in self.extents.iter().enumerate() {
-            if let ExtentMap::Zero { capacity } = e.map {
+            if let Backing::Zero { capacity } = e.backing {
                 f(
                     i,
                     Piece {
@@ -401,8 +505,8 @@ impl Layer {
                 )?;
                 continue;
             }
-            for t in 0..e.map.table_count() {
-                e.map.walk_table(e.src(), t, scratch, &mut |mut p| {
+            for t in 0..e.table_count() {
+                e.walk_table(t, scratch, &mut |mut p| {
                     p.virt += e.virt_start;
                     f(i, p)
                 })?;
@@ -430,84 +534,104 @@ fn check_create_type(path: &Path, create_type: &str) -> Result<()> {
     }
 }
 
-fn open_extent(
-    kind: &ExtentType,
+/// A raw data extent (`FLAT`, `VMFS`): the line's offset into `src`.
+fn open_flat(
     line: &ExtentLine,
-    src: &Arc<Source>,
+    src: &Source,
     line_bytes: u64,
     warnings: &mut Vec<Warning>,
 ) -> Result<ExtentMap> {
     let path = src.path();
-    match kind {
-        ExtentType::Flat | ExtentType::Vmfs => {
-            let data_offset = line.offset.checked_mul(SECTOR).ok_or_else(|| {
-                Error::corrupt(
-                    path,
-                    Corrupt::overflow(Structure::Extent { index: 0 }, 0, "extent offset"),
-                )
-            })?;
-            let flat = FlatExtent {
-                data_offset,
-                capacity: line_bytes,
-                file_len: src.len(),
-            };
-            if flat.available() < line_bytes {
-                warnings.push(Warning::Note { path: path.to_path_buf(), detail: format!("flat extent needs {} bytes from offset {data_offset} but the file has {}; the missing part reads as zeros, as qemu reads it", line_bytes, src.len()) });
-            }
-            Ok(ExtentMap::Flat(flat))
+    let data_offset = line.offset.checked_mul(SECTOR).ok_or_else(|| {
+        Error::corrupt(
+            path,
+            Corrupt::overflow(Structure::Extent { index: 0 }, 0, "extent offset"),
+        )
+    })?;
+    let flat = FlatExtent {
+        data_offset,
+        capacity: line_bytes,
+        file_len: src.len(),
+    };
+    if flat.available() < line_bytes {
+        warnings.push(Warning::Note { path: path.to_path_buf(), detail: format!("flat extent needs {} bytes from offset {data_offset} but the file has {}; the missing part reads as zeros, as qemu reads it", line_bytes, src.len()) });
+    }
+    Ok(ExtentMap::Flat(flat))
+}
+
+/// A sparse extent (`SPARSE`, `VMFSSPARSE`, `SESPARSE`): the format is the file's magic, not
+/// the type word (qemu goes by magic too, FORMATS.md 1.5).
+fn open_sparse(src: &Source, warnings: &mut Vec<Warning>) -> Result<ExtentMap> {
+    let path = src.path();
+    let named = |e: ReadError| e.in_file(path);
+    let head = src.bytes(0, src.len().min(512), &Structure::ExtentData)?;
+    match detect(&head) {
+        Magic::Kdmv => {
+            let ext = hosted::HostedExtent::open(src).map_err(named)?;
+            hosted_warnings(path, &ext, warnings);
+            Ok(ExtentMap::Hosted(ext))
         }
-        ExtentType::Sparse | ExtentType::VmfsSparse | ExtentType::SeSparse => {
-            let head = src.bytes(0, src.len().min(512), &Structure::ExtentData)?;
-            // The type word does not decide the format: qemu goes by magic (FORMATS.md 1.5).
-            match detect(&head) {
-                Magic::Kdmv => {
-                    let ext = hosted::HostedExtent::open(src)?;
-                    hosted_warnings(path, &ext, warnings);
-                    Ok(ExtentMap::Hosted(ext))
-                }
-                Magic::Cowd => {
-                    let ext = cowd::CowdExtent::open(src)?;
-                    let n = ext.count_gte1(src)?;
-                    if n > 0 {
-                        warnings.push(Warning::ReaderDependent { path: path.to_path_buf(), detail: format!("{n} grain table entries are 1: read as zero grains, as dissect and Xen Orchestra read them (qemu reads sector 1 of the file instead)") });
-                    }
-                    if ext.header.unclean_shutdown != 0 {
-                        warnings.push(Warning::UncleanShutdown {
-                            path: path.to_path_buf(),
-                        });
-                    }
-                    Ok(ExtentMap::Cowd(ext))
-                }
-                Magic::SeSparse => {
-                    let ext = sesparse::SeSparseExtent::open(src)?;
-                    if ext.is_dirty() {
-                        warnings.push(Warning::DirtyJournal {
-                            path: path.to_path_buf(),
-                            detail: format!(
-                                "volatile header replayJournal = {}",
-                                ext.volatile.replay_journal
-                            ),
-                        });
-                    }
-                    Ok(ExtentMap::SeSparse(ext))
-                }
-                _ => Err(Error::corrupt(
-                    path,
-                    Corrupt::new(
-                        Structure::ExtentData,
-                        0,
-                        crate::error::CorruptKind::BadMagic {
-                            expected: "\"KDMV\", \"COWD\" or 0xcafebabe for a sparse extent".into(),
-                            found: format!("{:02x?}", &head[..head.len().min(8)]),
-                        },
+        Magic::Cowd => {
+            let ext = cowd::CowdExtent::open(src).map_err(named)?;
+            let n = ext.count_gte1(src).map_err(named)?;
+            if n > 0 {
+                warnings.push(Warning::ReaderDependent { path: path.to_path_buf(), detail: format!("{n} grain table entries are 1: read as zero grains, as dissect and Xen Orchestra read them (qemu reads sector 1 of the file instead)") });
+            }
+            if ext.header.unclean_shutdown != 0 {
+                warnings.push(Warning::UncleanShutdown {
+                    path: path.to_path_buf(),
+                });
+            }
+            Ok(ExtentMap::Cowd(ext))
+        }
+        Magic::SeSparse => {
+            let ext = sesparse::SeSparseExtent::open(src).map_err(named)?;
+            if ext.is_dirty() {
+                warnings.push(Warning::DirtyJournal {
+                    path: path.to_path_buf(),
+                    detail: format!(
+                        "volatile header replayJournal = {}",
+                        ext.volatile.replay_journal
                     ),
-                )),
+                });
             }
+            Ok(ExtentMap::SeSparse(ext))
         }
-        ExtentType::Zero | ExtentType::RawDevice(_) | ExtentType::Other(_) => {
-            Err(Error::Other("unreachable extent type".into()))
+        _ => {
+            let head = src.bytes(0, src.len().min(1024), &Structure::ExtentData)?;
+            Err(not_vmdk(
+                path,
+                src,
+                &head,
+                "\"KDMV\", \"COWD\" or 0xcafebabe for a sparse extent",
+                Structure::ExtentData,
+            ))
         }
     }
+}
+
+/// The error for a file that is not a VMDK file: what it looks like, never its bytes.
+fn not_vmdk(path: &Path, src: &Source, head: &[u8], expected: &str, structure: Structure) -> Error {
+    let tail = src
+        .len()
+        .checked_sub(512)
+        .and_then(|at| src.bytes(at, 512, &structure).ok());
+    Error::corrupt(
+        path,
+        Corrupt::new(
+            structure,
+            0,
+            CorruptKind::NotVmdk {
+                looks_like: crate::format::describe(
+                    head,
+                    tail.as_deref().unwrap_or(&[]),
+                    src.len(),
+                )
+                .into(),
+                expected: expected.into(),
+            },
+        ),
+    )
 }
 
 fn hosted_warnings(path: &Path, ext: &hosted::HostedExtent, warnings: &mut Vec<Warning>) {

@@ -13,7 +13,7 @@
 use serde::Serialize;
 
 /// How VMFS takes its metadata locks on this LUN.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Locking {
     /// SCSI-2 reservations: every lock reserves the whole LUN for every host.

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::error::{Corrupt, CorruptKind, Error, Result, Structure};
 use crate::format::{ExtentMap, GrainState, Piece};
-use crate::layer::Layer;
+use crate::layer::{Backing, Layer};
 
 /// One run of the map, with qemu's field names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -81,10 +81,16 @@ pub fn layer_map(layer: &Layer) -> Result<Vec<MapEntry>> {
             return Ok(());
         }
         let extent = &layer.extents[ei];
-        match (p.state, &extent.map, extent.src()) {
+        match (p.state, &extent.backing) {
             // qemu recurses into the file of a flat extent: holes of a sparse host file read
             // as zero there (present, zero and data all set).
-            (GrainState::Data { file_offset }, ExtentMap::Flat(_), Some(src)) => {
+            (
+                GrainState::Data { file_offset },
+                Backing::File {
+                    map: ExtentMap::Flat(_),
+                    source: src,
+                },
+            ) => {
                 let end = file_offset + p.len;
                 let mut off = file_offset;
                 while off < end {
@@ -124,13 +130,13 @@ enum Owner {
 /// was never written by a correct writer. Flat extents may share a file by design.
 fn check_overlaps(layer: &Layer, entries: &[MapEntry]) -> Result<()> {
     for (ei, extent) in layer.extents.iter().enumerate() {
-        let (ExtentMap::Hosted(_) | ExtentMap::Cowd(_) | ExtentMap::SeSparse(_)) = &extent.map
-        else {
+        let Backing::File { map, source: src } = &extent.backing else {
             continue;
         };
-        let Some(src) = extent.src() else { continue };
-        let mut ranges: Vec<(u64, u64, Owner)> = extent
-            .map
+        if map.tables().is_none() {
+            continue;
+        }
+        let mut ranges: Vec<(u64, u64, Owner)> = map
             .metadata_ranges()
             .into_iter()
             .map(|(o, l, s)| (o, l, Owner::Meta(s)))

@@ -1,21 +1,95 @@
 //! A scan: every layer of one chain classified and the top's ceilings computed; and the scan
 //! of many disks at once (a datastore), each disk on its own, so that one broken chain is
 //! reported and the others still scanned.
+//!
+//! A scan returns facts ([`ChainScan`]): per layer what it is and what classification found,
+//! the top's ceilings, and what was noticed on the way. `report` turns them into the JSON
+//! contract. Looking into the guest is a step the caller asks for ([`ScanOptions`]).
 
 use std::path::PathBuf;
 
 use rayon::prelude::*;
 
+use crate::blame::OverwriteSplit;
 use crate::cache::LayerCache;
+use crate::ceiling::Ceiling;
 use crate::chain::{Chain, ChainOptions};
-use crate::classify::{GrainClass, classify_layer, classify_layer_blocks, unit_count};
-use crate::error::Result;
+use crate::classify::{GrainClass, LayerStats, classify_layer, classify_layer_blocks};
+use crate::error::{Error, Result, Warning};
+use crate::format::Format;
 use crate::progress::Progress;
-use crate::report::{ScanReport, scan_report};
 
-/// Grain-table units a scan of `chain` walks (for a progress bar's length).
-pub fn units(chain: &Chain) -> u64 {
-    (0..chain.layers.len()).map(|i| unit_count(chain, i)).sum()
+/// What a scan does besides classifying every layer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanOptions {
+    /// Read the top's parent view as a guest disk: when it holds an NTFS volume, split the
+    /// top's overwritten bytes into live parent data and parent free space
+    /// ([`ChainScan::ntfs_overwritten`]). A volume that cannot be read is a
+    /// `guest_unreadable` warning on the top layer.
+    pub ntfs_split: bool,
+    /// Turn a warning the scan raises into an error (`--strict`).
+    pub strict: bool,
+}
+
+impl ScanOptions {
+    /// Everything the command line's `scan` does: the NTFS split included.
+    pub fn full(strict: bool) -> Self {
+        ScanOptions {
+            ntfs_split: true,
+            strict,
+        }
+    }
+}
+
+/// One layer of a scanned chain: what it is, and what classification found.
+#[derive(Debug, Clone)]
+pub struct ScannedLayer {
+    /// The layer's file, as opened.
+    pub path: PathBuf,
+    /// Data format.
+    pub format: Format,
+    /// The descriptor's createType (`?` when it has none).
+    pub create_type: String,
+    /// Virtual size in bytes.
+    pub virtual_size: u64,
+    /// Grain size in bytes.
+    pub grain_size: u64,
+    /// `CID`.
+    pub cid: Option<u32>,
+    /// `parentCID`.
+    pub parent_cid: Option<u32>,
+    /// Sum of the layer's file lengths.
+    pub file_size: u64,
+    /// What was noticed about this layer: opening it, and (on the top) scanning.
+    pub warnings: Vec<Warning>,
+    /// What classification found.
+    pub stats: LayerStats,
+}
+
+/// What a scan of one chain found.
+#[derive(Debug, Clone)]
+pub struct ChainScan {
+    /// Base first, top last.
+    pub layers: Vec<ScannedLayer>,
+    /// The top layer's ceilings.
+    pub ceiling: Option<Ceiling>,
+    /// The top's overwritten bytes split by its parent view's NTFS volume, when asked for and
+    /// the parent view holds one.
+    pub ntfs_overwritten: Option<OverwriteSplit>,
+}
+
+impl ChainScan {
+    /// The top layer.
+    pub fn top(&self) -> Option<&ScannedLayer> {
+        self.layers.last()
+    }
+}
+
+/// Table units a scan of `chain` walks (for a progress bar's length).
+pub fn table_units(chain: &Chain) -> u64 {
+    (0..chain.layers.len())
+        .map(|i| crate::classify::table_units(chain, i))
+        .sum()
 }
 
 /// Classifies every layer of `chain` (each layer's grain tables in parallel on the current
@@ -23,14 +97,35 @@ pub fn units(chain: &Chain) -> u64 {
 /// Layers below the top come from `cache` when it holds them unchanged, and go into it.
 pub fn scan_chain(
     chain: &Chain,
+    opts: &ScanOptions,
     progress: &dyn Progress,
     cache: Option<&LayerCache>,
-) -> Result<ScanReport> {
+) -> Result<ChainScan> {
+    let top = chain.layers.len().saturating_sub(1);
     // When the top's parent view holds NTFS, the top's overwritten blocks are listed too, to
     // split them into live parent data and parent free space (memory: overwritten blocks only).
-    let parent_ntfs = crate::blame::parent_ntfs(chain);
-    let top = chain.layers.len().saturating_sub(1);
+    let mut guest_warning = None;
+    let parent_ntfs = if opts.ntfs_split {
+        crate::blame::parent_ntfs(chain).unwrap_or_else(|detail| {
+            guest_warning = Some(Warning::GuestUnreadable {
+                path: chain.top().path.clone(),
+                detail,
+            });
+            None
+        })
+    } else {
+        None
+    };
+    if opts.strict
+        && let Some(w) = guest_warning
+    {
+        return Err(Error::Strict(w));
+    }
     let mut split = None;
+    let keys = match cache {
+        Some(_) => LayerCache::keys(chain, top),
+        None => Vec::new(),
+    };
     let stats = (0..chain.layers.len())
         .map(|i| {
             if i == top
@@ -41,27 +136,50 @@ pub fn scan_chain(
                 split = Some(crate::blame::split_overwritten(p, runs));
                 return Ok(stats);
             }
-            let cached = cache
-                .filter(|_| i < top)
-                .and_then(|c| LayerCache::key(chain, i).map(|k| (c, k)));
+            let cached = cache.zip(keys.get(i).and_then(Option::as_ref));
             if let Some(hit) = cached.as_ref().and_then(|(c, k)| c.get(k)) {
-                progress.inc(unit_count(chain, i));
+                progress.inc(crate::classify::table_units(chain, i));
                 return Ok(hit);
             }
             let s = classify_layer(chain, i, progress)?;
-            if let Some((c, k)) = &cached {
+            if let Some((c, k)) = cached {
                 c.put(k, &s);
             }
             Ok(s)
         })
         .collect::<Result<Vec<_>>>()?;
-    let mut report = scan_report(chain, &stats);
-    report.ntfs_overwritten = split;
-    if !stats.is_empty() {
-        report.ceiling = Some(crate::ceiling::ceiling(chain, &stats)?);
-    }
+    let ceiling = if stats.is_empty() {
+        None
+    } else {
+        Some(crate::ceiling::ceiling(chain, &stats)?)
+    };
     chain.check_unchanged()?;
-    Ok(report)
+    let mut layers: Vec<ScannedLayer> = chain
+        .layers
+        .iter()
+        .zip(stats)
+        .enumerate()
+        .map(|(i, (l, stats))| ScannedLayer {
+            path: l.path.clone(),
+            format: l.format(),
+            create_type: l.create_type().to_string(),
+            virtual_size: l.virtual_size,
+            grain_size: l.grain_size(),
+            cid: l.descriptor.cid,
+            parent_cid: l.descriptor.parent_cid,
+            file_size: l.file_size(),
+            warnings: chain.layer_warnings(i),
+            stats,
+        })
+        .collect();
+    if let (Some(w), Some(t)) = (guest_warning, layers.last_mut()) {
+        t.warnings.push(w);
+    }
+    Ok(ChainScan {
+        layers,
+        ceiling,
+        ntfs_overwritten: split,
+    })
 }
 
 /// One disk of a datastore scan and what became of it.
@@ -72,19 +190,19 @@ pub struct DiskScan {
     /// The top layer.
     pub path: PathBuf,
     /// The scan, or the error that stopped it, as a message naming file and structure.
-    pub result: std::result::Result<ScanReport, String>,
+    pub result: std::result::Result<ChainScan, String>,
     /// The canonical path of each layer of the chain, base first (empty when it failed): the
     /// one name a file has, so that a layer two chains share is counted once.
     pub layer_files: Vec<PathBuf>,
 }
 
-/// Opens every disk once to size the work: grain-table units per disk, or why it cannot be
-/// opened. Chains are closed again, so that a datastore of thousands of disks never holds
-/// thousands of open files.
+/// Opens every disk once to size the work: table units per disk, or why it cannot be opened.
+/// Chains are closed again, so that a datastore of thousands of disks never holds thousands
+/// of open files.
 pub fn measure(disks: &[(usize, PathBuf)], opts: &ChainOptions) -> Vec<Result<u64>> {
     disks
         .par_iter()
-        .map(|(_, p)| Chain::open(p, opts).map(|c| units(&c)))
+        .map(|(_, p)| Chain::open(p, opts).map(|c| table_units(&c)))
         .collect()
 }
 
@@ -94,6 +212,7 @@ pub fn scan_disks(
     disks: &[(usize, PathBuf)],
     measured: &[Result<u64>],
     opts: &ChainOptions,
+    scan: &ScanOptions,
     progress: &dyn Progress,
     cache: Option<&LayerCache>,
 ) -> Vec<DiskScan> {
@@ -105,7 +224,7 @@ pub fn scan_disks(
                 Err(e) => Err(e.to_string()),
                 Ok(_) => Chain::open(path, opts)
                     .and_then(|c| {
-                        let r = scan_chain(&c, progress, cache)?;
+                        let r = scan_chain(&c, scan, progress, cache)?;
                         let files = c
                             .layers
                             .iter()
@@ -129,4 +248,73 @@ pub fn scan_disks(
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::files::Memory;
+    use crate::progress::NoProgress;
+    use crate::source::ReadMode;
+
+    /// A flat base whose sector 0 says NTFS and holds nothing else, under a flat top.
+    fn chain_over_a_broken_ntfs_volume() -> Chain {
+        let mut files = Memory::new();
+        files.insert(
+            "/vm/base.vmdk",
+            b"# Disk DescriptorFile\nversion=1\nCID=00000001\nparentCID=ffffffff\ncreateType=\"monolithicFlat\"\nRW 2048 FLAT \"base-flat.vmdk\" 0\n".to_vec(),
+        );
+        let mut base = vec![0u8; 1 << 20];
+        base[3..11].copy_from_slice(b"NTFS    ");
+        files.insert("/vm/base-flat.vmdk", base);
+        files.insert(
+            "/vm/top.vmdk",
+            b"# Disk DescriptorFile\nversion=1\nCID=00000002\nparentCID=00000001\ncreateType=\"monolithicFlat\"\nparentFileNameHint=\"base.vmdk\"\nRW 2048 FLAT \"top-flat.vmdk\" 0\n".to_vec(),
+        );
+        files.insert("/vm/top-flat.vmdk", vec![7u8; 1 << 20]);
+        let opts = ChainOptions {
+            mode: ReadMode::Read,
+            ..ChainOptions::default()
+        };
+        Chain::open_in(&files, Path::new("/vm/top.vmdk"), &opts).expect("open the chain")
+    }
+
+    #[test]
+    fn an_unreadable_parent_ntfs_volume_is_a_warning_not_silence() {
+        let chain = chain_over_a_broken_ntfs_volume();
+        let scan = scan_chain(&chain, &ScanOptions::full(false), &NoProgress, None).expect("scan");
+        assert_eq!(scan.ntfs_overwritten, None);
+        let top = scan.top().expect("top");
+        assert!(
+            matches!(
+                top.warnings.as_slice(),
+                [Warning::GuestUnreadable { path, detail }]
+                    if path == Path::new("/vm/top.vmdk") && detail.contains("NTFS volume in partition 1")
+            ),
+            "{:?}",
+            top.warnings
+        );
+        assert!(scan.layers[0].warnings.is_empty());
+        // The classes do not depend on the probe: the first 64 KiB piece of the flat top lies
+        // over the boot sector, the rest over zeros.
+        assert_eq!(top.stats.classes.overwritten, 64 << 10);
+        assert_eq!(top.stats.classes.fresh, (1 << 20) - (64 << 10));
+
+        // Not asked for: no probe, no warning.
+        let plain = ScanOptions {
+            ntfs_split: false,
+            strict: false,
+        };
+        let scan = scan_chain(&chain, &plain, &NoProgress, None).expect("scan");
+        assert!(scan.top().expect("top").warnings.is_empty());
+
+        // --strict: the warning is an error.
+        let e = scan_chain(&chain, &ScanOptions::full(true), &NoProgress, None).unwrap_err();
+        assert!(
+            matches!(e, Error::Strict(Warning::GuestUnreadable { .. })),
+            "{e:?}"
+        );
+    }
 }

@@ -6,6 +6,13 @@
 //! offset cannot fault. A file truncated by someone else *during* a scan can still raise
 //! SIGBUS on a mapped page: [`Source::check_unchanged`] re-stats the file after a scan, and
 //! `--no-mmap` (positioned reads) turns such a truncation into a clean I/O error.
+//!
+//! [`Source`] implements [`ReadAt`], the one thing `format/` asks of a file; its own methods
+//! are the same reads with the file's path attached to every error.
+//!
+//! Block devices (a physical-disk descriptor's `FLAT "/dev/sdb"` extent, a loop device
+//! holding an image) report a size of 0 in `stat`: their length is the device's size, found by
+//! seeking to the end, and they are read with positioned reads, never mapped.
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -15,7 +22,8 @@ use std::time::SystemTime;
 
 use memmap2::Mmap;
 
-use crate::error::{Corrupt, CorruptKind, Error, Result, Structure};
+use crate::bytes::{ReadAt, out_of_file};
+use crate::error::{Error, ReadError, Result, Structure};
 
 /// How input files are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -41,6 +49,7 @@ pub struct Source {
     file: Option<File>,
     len: u64,
     modified: Option<SystemTime>,
+    device: bool,
     backing: Backing,
 }
 
@@ -56,8 +65,9 @@ impl Source {
                 std::io::Error::other("is a directory, expected a VMDK file"),
             ));
         }
-        let len = meta.len();
-        let backing = if mode == ReadMode::Mmap && meta.is_file() && len > 0 {
+        let len = device_len(&file, &meta).map_err(|e| Error::io(path, "measure", e))?;
+        let budgeted = mode == ReadMode::Mmap && meta.is_file() && len > 0 && reserve_map(len);
+        let backing = if budgeted {
             // SAFETY: the map is read-only and the file was opened read-only, so we never write
             // through it. The contract memmap2 asks us to uphold is that nobody truncates or
             // modifies the file while it is mapped. We cannot enforce that for files on a
@@ -68,7 +78,10 @@ impl Source {
             match unsafe { Mmap::map(&file) } {
                 Ok(map) => Backing::Mapped(map),
                 // A failed map is not an error: positioned reads give identical results.
-                Err(_) => Backing::Reads,
+                Err(_) => {
+                    release_map(len);
+                    Backing::Reads
+                }
             }
         } else {
             Backing::Reads
@@ -78,6 +91,10 @@ impl Source {
             file: Some(file),
             len,
             modified: meta.modified().ok(),
+            device: {
+                use std::os::unix::fs::FileTypeExt;
+                meta.file_type().is_block_device()
+            },
             backing,
         })
     }
@@ -90,6 +107,7 @@ impl Source {
             file: None,
             len: data.len() as u64,
             modified: None,
+            device: false,
             backing: Backing::Memory(data),
         }
     }
@@ -116,25 +134,13 @@ impl Source {
 
     /// Checks that `len` bytes at `offset` lie inside the file.
     pub fn check_range(&self, offset: u64, len: u64, structure: &Structure) -> Result<()> {
-        match offset.checked_add(len) {
-            Some(end) if end <= self.len => Ok(()),
-            _ => Err(self.out_of_bounds(offset, len, structure)),
-        }
+        ReadAt::check_range(self, offset, len, structure).map_err(|c| self.named(c.into()))
     }
 
-    fn out_of_bounds(&self, offset: u64, len: u64, structure: &Structure) -> Error {
-        Error::corrupt(
-            &self.path,
-            Corrupt::new(
-                structure.clone(),
-                offset,
-                CorruptKind::OutOfBounds {
-                    offset,
-                    len,
-                    file_len: self.len,
-                },
-            ),
-        )
+    /// `e` with this file's path.
+    #[cold]
+    fn named(&self, e: ReadError) -> Error {
+        e.in_file(&self.path)
     }
 
     /// `len` bytes at `offset`: borrowed from the map, or read into an owned buffer. The
@@ -145,17 +151,20 @@ impl Source {
             Backing::Mapped(map) => Ok(Cow::Borrowed(mapped(map, offset, len))),
             Backing::Memory(data) => Ok(Cow::Borrowed(mapped(data, offset, len))),
             Backing::Reads => {
-                let n =
-                    usize::try_from(len).map_err(|_| self.out_of_bounds(offset, len, structure))?;
-                let mut buf = vec![0u8; n];
-                self.pread(offset, &mut buf)?;
+                let n = usize::try_from(len).map_err(|_| {
+                    self.named(out_of_file(offset, len, self.len, structure).into())
+                })?;
+                let mut buf = Vec::new();
+                grow(&mut buf, n, &self.path)?;
+                self.pread(offset, &mut buf).map_err(|e| self.named(e))?;
                 Ok(Cow::Owned(buf))
             }
         }
     }
 
     /// The hot-path read: `len` bytes at `offset`, borrowed from the map, or read into
-    /// `scratch` (grown as needed, never shrunk) and borrowed from there.
+    /// `scratch` (grown as needed, never shrunk) and borrowed from there. [`ReadAt::read_at`]
+    /// without the path.
     #[inline]
     pub fn read_at<'a>(
         &'a self,
@@ -164,18 +173,9 @@ impl Source {
         scratch: &'a mut Vec<u8>,
         structure: &Structure,
     ) -> Result<&'a [u8]> {
-        self.check_range(offset, len as u64, structure)?;
-        match &self.backing {
-            Backing::Mapped(map) => Ok(mapped(map, offset, len as u64)),
-            Backing::Memory(data) => Ok(mapped(data, offset, len as u64)),
-            Backing::Reads => {
-                if scratch.len() < len {
-                    scratch.resize(len, 0);
-                }
-                let buf = &mut scratch[..len];
-                self.pread(offset, buf)?;
-                Ok(buf)
-            }
+        match ReadAt::read_at(self, offset, len, scratch, structure) {
+            Ok(b) => Ok(b),
+            Err(e) => Err(self.named(e)),
         }
     }
 
@@ -191,20 +191,26 @@ impl Source {
                 buf.copy_from_slice(mapped(data, offset, buf.len() as u64));
                 Ok(())
             }
-            Backing::Reads => self.pread(offset, buf),
+            Backing::Reads => self.pread(offset, buf).map_err(|e| self.named(e)),
         }
     }
 
-    fn pread(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+    /// Reads `buf.len()` bytes at `offset` with a positioned read even when the file is
+    /// mapped: for metadata read once (a grain directory), whose pages would otherwise stay
+    /// in the process's resident set for the whole run. [`ReadAt::read_once`] with the path.
+    pub fn read_once(&self, offset: u64, buf: &mut [u8], structure: &Structure) -> Result<()> {
+        ReadAt::read_once(self, offset, buf, structure).map_err(|e| self.named(e))
+    }
+
+    fn pread(&self, offset: u64, buf: &mut [u8]) -> std::result::Result<(), ReadError> {
         match &self.file {
             Some(file) => file
                 .read_exact_at(buf, offset)
-                .map_err(|e| Error::io(&self.path, "read", e)),
-            None => Err(Error::io(
-                &self.path,
-                "read",
-                std::io::Error::other("in-memory source has no file"),
-            )),
+                .map_err(|source| ReadError::Io { op: "read", source }),
+            None => Err(ReadError::Io {
+                op: "read",
+                source: std::io::Error::other("in-memory source has no file"),
+            }),
         }
     }
 
@@ -329,16 +335,44 @@ impl Source {
         }
     }
 
+    /// What identifies the open file's content for the layer cache (`fstat` of the descriptor
+    /// read from, not of the path): device, inode, length, modification and change times in
+    /// nanoseconds. `None` for in-memory sources and anything but a regular file, whose
+    /// content can change under the same metadata.
+    pub fn identity(&self) -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        let m = self.file.as_ref()?.metadata().ok()?;
+        m.is_file().then(|| {
+            format!(
+                "dev {} ino {} len {} mtime {}.{:09} ctime {}.{:09}",
+                m.dev(),
+                m.ino(),
+                m.len(),
+                m.mtime(),
+                m.mtime_nsec(),
+                m.ctime(),
+                m.ctime_nsec()
+            )
+        })
+    }
+
+    /// Whether the file is a block device (read with its device size; never cached, since a
+    /// device's content can change under the same metadata).
+    pub fn is_device(&self) -> bool {
+        self.device
+    }
+
     /// Re-stats the file and fails if its length or modification time changed since open.
     pub fn check_unchanged(&self) -> Result<()> {
-        if self.file.is_none() {
+        let Some(file) = &self.file else {
             return Ok(());
-        }
+        };
         let meta = std::fs::metadata(&self.path).map_err(|e| Error::io(&self.path, "stat", e))?;
-        if meta.len() != self.len {
+        let now = device_len(file, &meta).map_err(|e| Error::io(&self.path, "measure", e))?;
+        if now != self.len {
             return Err(Error::Changed {
                 path: self.path.clone(),
-                what: format!("length {} became {}", self.len, meta.len()),
+                what: format!("length {} became {now}", self.len),
             });
         }
         if meta.modified().ok() != self.modified {
@@ -348,6 +382,134 @@ impl Source {
             });
         }
         Ok(())
+    }
+}
+
+/// `format/` reads every extent through this: the same checked ranges as the methods of
+/// [`Source`], with errors that name no path (the layer that opened the file names it).
+impl ReadAt for Source {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    #[inline]
+    fn read_at<'a>(
+        &'a self,
+        offset: u64,
+        len: usize,
+        scratch: &'a mut Vec<u8>,
+        structure: &Structure,
+    ) -> std::result::Result<&'a [u8], ReadError> {
+        ReadAt::check_range(self, offset, len as u64, structure)?;
+        match &self.backing {
+            Backing::Mapped(map) => Ok(mapped(map, offset, len as u64)),
+            Backing::Memory(data) => Ok(mapped(data, offset, len as u64)),
+            Backing::Reads => {
+                try_grow(scratch, len)?;
+                let buf = &mut scratch[..len];
+                self.pread(offset, buf)?;
+                Ok(buf)
+            }
+        }
+    }
+
+    fn read_once(
+        &self,
+        offset: u64,
+        buf: &mut [u8],
+        structure: &Structure,
+    ) -> std::result::Result<(), ReadError> {
+        ReadAt::check_range(self, offset, buf.len() as u64, structure)?;
+        match &self.backing {
+            Backing::Memory(data) => {
+                buf.copy_from_slice(mapped(data, offset, buf.len() as u64));
+                Ok(())
+            }
+            Backing::Mapped(_) | Backing::Reads => self.pread(offset, buf),
+        }
+    }
+
+    fn data_run(&self, offset: u64, end: u64) -> (bool, u64) {
+        Source::data_run(self, offset, end)
+    }
+}
+
+/// Grows `buf` to at least `len` bytes (zero-filled), or fails with an out-of-memory I/O error
+/// naming `path` when the allocation cannot be made: buffer sizes come from the input (a
+/// grain of up to 1 GiB), and a refused allocation must be an error, never an abort.
+pub fn grow(buf: &mut Vec<u8>, len: usize, path: &Path) -> Result<()> {
+    try_grow(buf, len).map_err(|e| e.in_file(path))
+}
+
+/// [`grow`] without a path.
+pub fn try_grow(buf: &mut Vec<u8>, len: usize) -> std::result::Result<(), ReadError> {
+    if buf.len() < len {
+        buf.try_reserve(len - buf.len()).map_err(|_| {
+            ReadError::out_of_memory(
+                "allocate a buffer",
+                format!("{len} bytes cannot be allocated (an address-space limit?)"),
+            )
+        })?;
+        buf.resize(len, 0);
+    }
+    Ok(())
+}
+
+/// Whether a map of `len` more bytes fits the address-space budget: under a limit
+/// (`ulimit -v`), maps may take at most half of it, so that the heap always keeps the other
+/// half (a map counts in full against the limit, however little of it is read). Without a
+/// limit every map fits. Returns whether `len` was added to the mapped total.
+fn reserve_map(len: u64) -> bool {
+    use std::sync::atomic::Ordering;
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit` into the struct we pass, which lives on our stack.
+    #[allow(unsafe_code)]
+    let r = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut rl) };
+    if r != 0 || rl.rlim_cur == libc::RLIM_INFINITY {
+        return true;
+    }
+    let budget = rl.rlim_cur / 2;
+    MAPPED
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |m| {
+            m.checked_add(len).filter(|&t| t <= budget)
+        })
+        .is_ok()
+}
+
+/// Gives back what [`reserve_map`] counted (a no-op without a limit: the total only counts
+/// under one, and never goes below zero).
+fn release_map(len: u64) {
+    let _ = MAPPED.fetch_update(
+        std::sync::atomic::Ordering::SeqCst,
+        std::sync::atomic::Ordering::SeqCst,
+        |m| Some(m.saturating_sub(len)),
+    );
+}
+
+/// Bytes mapped by live sources when an address-space limit is in force.
+static MAPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The length of an open file: its size for regular files, and for a block device (whose
+/// `st_size` is 0) the device's size, found by seeking to its end (what `BLKGETSIZE64`
+/// reports, without an ioctl). Every read is positioned, so the descriptor's offset is unused.
+fn device_len(file: &File, meta: &std::fs::Metadata) -> std::io::Result<u64> {
+    use std::io::{Seek, SeekFrom};
+    use std::os::unix::fs::FileTypeExt;
+    if meta.file_type().is_block_device() {
+        let mut f = file;
+        return f.seek(SeekFrom::End(0));
+    }
+    Ok(meta.len())
+}
+
+impl Drop for Source {
+    fn drop(&mut self) {
+        if let Backing::Mapped(map) = &self.backing {
+            release_map(map.len() as u64);
+        }
     }
 }
 

@@ -1,6 +1,12 @@
-//! Units of the disk: sectors, and human sizes (`2GiB`, `2GB`) for input and output.
+//! Units of the disk: sectors, human sizes (`2GiB`, `2GB`) and durations for input and output,
+//! and the one way times are written (RFC 3339, UTC).
 //!
 //! JSON always carries plain byte integers; binary units appear only in text for people.
+
+/// RFC 3339 in UTC, seconds precision: `2026-11-01T08:00:00Z` (how JSON and CSV write times).
+pub fn format_time(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
 
 /// Bytes per sector in every VMDK format (FORMATS.md, introduction).
 pub const SECTOR: u64 = 512;

@@ -1,14 +1,19 @@
-//! The parent view: the composed disk of all layers below a layer, read without building it.
+//! The composed view: the disk that layers `0..upto` of a chain show together, read without
+//! building it. Under layer `i` it is that layer's parent view; with `upto` = every layer it
+//! is the top's own view (what the guest sees).
 //!
-//! A read walks down the chain piece by piece: a layer's allocated data is read from its
+//! A read walks down the layers piece by piece: a layer's allocated data is read from its
 //! file, its zero grains read as zeros, and unallocated ranges fall through to the layer
 //! below; below the base everything is zero. The common case (the whole range backed by one
 //! grain of one layer, or unallocated everywhere) is answered without copying: a borrowed
 //! slice of the map, or "zero" without reading anything.
 
-use crate::chain::Chain;
-use crate::error::{Error, Result};
+use std::path::Path;
+
+use crate::error::Result;
 use crate::format::{ExtentMap, GrainState};
+use crate::layer::{Backing, Layer};
+use crate::source::Source;
 
 /// Reusable buffers of one worker thread, so reads allocate nothing per grain.
 #[derive(Debug, Default)]
@@ -22,9 +27,9 @@ pub struct Scratch {
     inflated_key: Option<(usize, usize, u64)>,
 }
 
-/// What the parent view holds over a range.
+/// What the view holds over a range.
 #[derive(Debug, Clone, Copy)]
-pub enum ParentBytes<'a> {
+pub enum ViewBytes<'a> {
     /// All zero, known from metadata: nothing was read.
     Zero,
     /// The bytes.
@@ -41,35 +46,41 @@ enum Outcome {
         extent: usize,
         file_offset: u64,
     },
-    /// Several pieces (or a compressed grain) below `.0`: assemble them.
+    /// Several pieces (or a compressed grain) of `layers[..0]`: assemble them.
     Assemble(usize),
 }
 
-/// The composed disk of `chain.layers[..below]`.
+/// The composed disk of `layers[..upto]`.
 #[derive(Debug, Clone, Copy)]
-pub struct ParentView<'c> {
-    chain: &'c Chain,
-    below: usize,
+pub struct ComposedView<'c> {
+    layers: &'c [Layer],
+    upto: usize,
 }
 
-impl<'c> ParentView<'c> {
-    /// The view under layer `index` (for the base: an all-zero disk).
-    pub fn new(chain: &'c Chain, index: usize) -> Self {
-        ParentView {
-            chain,
-            below: index,
+impl<'c> ComposedView<'c> {
+    /// The view that `layers[..upto]` compose: the parent view of layer `upto`, or with
+    /// `upto == layers.len()` the top's own view. `upto == 0` is an all-zero disk.
+    pub fn new(layers: &'c [Layer], upto: usize) -> Self {
+        ComposedView {
+            layers,
+            upto: upto.min(layers.len()),
         }
+    }
+
+    /// How many layers the view composes.
+    pub fn upto(&self) -> usize {
+        self.upto
     }
 
     /// Where the view's bytes over `[virt, virt + len)` come from (metadata only).
     fn outcome(&self, virt: u64, len: usize, s: &mut Scratch) -> Result<Outcome> {
         let end = virt + len as u64;
-        let mut top = self.below;
+        let mut top = self.upto;
         loop {
             if top == 0 {
                 return Ok(Outcome::Zero);
             }
-            let layer = &self.chain.layers[top - 1];
+            let layer = &self.layers[top - 1];
             let Some((ei, p)) = layer.lookup(virt, &mut s.gte)? else {
                 return Ok(Outcome::Zero);
             };
@@ -117,50 +128,53 @@ impl<'c> ParentView<'c> {
         len: usize,
         buf: &'a mut Vec<u8>,
         s: &mut Scratch,
-    ) -> Result<ParentBytes<'a>>
+    ) -> Result<ViewBytes<'a>>
     where
         'c: 'a,
     {
         let outcome = self.outcome(virt, len, s)?;
         match outcome {
-            Outcome::Zero => Ok(ParentBytes::Zero),
+            Outcome::Zero => Ok(ViewBytes::Zero),
             Outcome::Data {
                 layer,
                 extent,
                 file_offset,
-            } => {
-                let src = self.chain.layers[layer].extents[extent]
-                    .src()
-                    .ok_or_else(|| Error::Other("data extent without a file".into()))?;
-                Ok(ParentBytes::Bytes(src.read_at(
+            } => match self.layers[layer].extents[extent].file() {
+                Some(src) => Ok(ViewBytes::Bytes(src.read_at(
                     file_offset,
                     len,
                     buf,
                     &crate::error::Structure::ExtentData,
-                )?))
-            }
+                )?)),
+                // Only a file holds data; a ZERO extent reads as zeros.
+                None => Ok(ViewBytes::Zero),
+            },
             Outcome::Assemble(top) => {
-                if buf.len() < len {
-                    buf.resize(len, 0);
-                }
+                let named = self.layers.last().map_or(Path::new(""), |l| &l.path);
+                crate::source::grow(buf, len, named)?;
                 let out = &mut buf[..len];
-                if self.fill(top, virt, out, s)? {
-                    Ok(ParentBytes::Zero)
+                if self.fill_below(top, virt, out, s)? {
+                    Ok(ViewBytes::Zero)
                 } else {
-                    Ok(ParentBytes::Bytes(out))
+                    Ok(ViewBytes::Bytes(out))
                 }
             }
         }
     }
 
-    /// Reads the view of `layers[..top]` at `virt` into `out`; returns whether the bytes are
-    /// known to be zero without having been read.
-    pub fn fill(&self, top: usize, virt: u64, out: &mut [u8], s: &mut Scratch) -> Result<bool> {
+    /// Reads the view at `virt` into `out`; returns whether the bytes are known to be zero
+    /// without having been read.
+    pub fn fill(&self, virt: u64, out: &mut [u8], s: &mut Scratch) -> Result<bool> {
+        self.fill_below(self.upto, virt, out, s)
+    }
+
+    /// [`ComposedView::fill`] of the view of `layers[..top]`.
+    fn fill_below(&self, top: usize, virt: u64, out: &mut [u8], s: &mut Scratch) -> Result<bool> {
         if top == 0 {
             out.fill(0);
             return Ok(true);
         }
-        let layer = &self.chain.layers[top - 1];
+        let layer = &self.layers[top - 1];
         let mut known_zero = true;
         let mut pos = 0usize;
         while pos < out.len() {
@@ -172,26 +186,29 @@ impl<'c> ParentView<'c> {
             let n = (p.len.min((out.len() - pos) as u64)) as usize;
             let piece = &mut out[pos..pos + n];
             match p.state {
-                GrainState::Unallocated => known_zero &= self.fill(top - 1, v, piece, s)?,
+                GrainState::Unallocated => known_zero &= self.fill_below(top - 1, v, piece, s)?,
                 GrainState::Zero | GrainState::Unmapped => piece.fill(0),
-                GrainState::Data { file_offset } => {
-                    let src = layer.extents[ei]
-                        .src()
-                        .ok_or_else(|| Error::Other("data extent without a file".into()))?;
-                    src.read_into(file_offset, piece, &crate::error::Structure::ExtentData)?;
-                    known_zero = false;
-                }
+                GrainState::Data { file_offset } => match layer.extents[ei].file() {
+                    Some(src) => {
+                        src.read_into(file_offset, piece, &crate::error::Structure::ExtentData)?;
+                        known_zero = false;
+                    }
+                    // Only a file holds data; a ZERO extent reads as zeros.
+                    None => piece.fill(0),
+                },
                 GrainState::Compressed { marker, grain } => {
-                    let grain_data = inflate(self.chain, top - 1, ei, marker, grain, s)?;
                     let e = &layer.extents[ei];
-                    let ExtentMap::Hosted(h) = &e.map else {
-                        return Err(Error::Other(
-                            "compressed grain outside a hosted extent".into(),
-                        ));
-                    };
-                    let at = (v - e.virt_start - grain * h.grain_bytes) as usize;
-                    piece.copy_from_slice(&grain_data[at..at + n]);
-                    known_zero = false;
+                    match &e.backing {
+                        Backing::File { map, source } => {
+                            let key = (top - 1, ei);
+                            let grain_data = inflate(key, map, source, marker, grain, s)?;
+                            let at = (v - e.virt_start - grain * map.grain_bytes()) as usize;
+                            piece.copy_from_slice(&grain_data[at..at + n]);
+                            known_zero = false;
+                        }
+                        // Only a file holds compressed grains; a ZERO extent reads as zeros.
+                        Backing::Zero { .. } => piece.fill(0),
+                    }
                 }
             }
             pos += n;
@@ -200,31 +217,25 @@ impl<'c> ParentView<'c> {
     }
 }
 
-/// Inflates compressed grain `grain` of extent `ei` of layer `li` into `s.inflated` (kept
-/// until another grain is needed) and returns it.
+/// Inflates compressed grain `grain` (its marker at `marker`) of `map`, the map of extent
+/// `key.1` of layer `key.0`, into `s.inflated`, where it is kept until another grain is
+/// needed, and returns it.
 pub fn inflate<'s>(
-    chain: &Chain,
-    li: usize,
-    ei: usize,
+    key: (usize, usize),
+    map: &ExtentMap,
+    src: &Source,
     marker: u64,
     grain: u64,
     s: &'s mut Scratch,
 ) -> Result<&'s [u8]> {
-    let e = &chain.layers[li].extents[ei];
-    let ExtentMap::Hosted(h) = &e.map else {
-        return Err(Error::Other(
-            "compressed grain outside a hosted extent".into(),
-        ));
-    };
-    let len = h.grain_bytes.min(h.capacity - grain * h.grain_bytes) as usize;
-    if s.inflated_key != Some((li, ei, grain)) {
-        let src = e
-            .src()
-            .ok_or_else(|| Error::Other("compressed extent without a file".into()))?;
-        s.inflated.resize(len, 0);
+    let len = map.grain_len(grain) as usize;
+    let key = (key.0, key.1, grain);
+    if s.inflated_key != Some(key) {
+        crate::source::grow(&mut s.inflated, len, src.path())?;
         s.inflated_key = None;
-        h.read_compressed(src, marker, grain, &mut s.inflated[..len], &mut s.zdata)?;
-        s.inflated_key = Some((li, ei, grain));
+        map.inflate(src, marker, grain, &mut s.inflated[..len], &mut s.zdata)
+            .map_err(|e| e.in_file(src.path()))?;
+        s.inflated_key = Some(key);
     }
     Ok(&s.inflated[..len])
 }

@@ -85,30 +85,60 @@ impl Output {
 pub const SIZE: (u32, u32) = (1200, 700);
 
 /// Calls the generic drawing function `$draw(&root, args...)` on an SVG or PNG backend for
-/// `$path`, as its extension says. `$draw` is generic over `DrawingBackend`, so one function
+/// `$path`, as its extension says, in memory, and writes the result by the rule of every
+/// output file ([`crate::outfile`]). `$draw` is generic over `DrawingBackend`, so one function
 /// serves both; errors become [`Error::Other`](crate::error::Error) naming the file.
-#[macro_export]
-#[doc(hidden)]
 macro_rules! draw_to_file {
     ($path:expr, $draw:path $(, $arg:expr)* $(,)?) => {{
         use plotters::prelude::*;
         let path: &std::path::Path = $path;
         $crate::chart::ensure_font()?;
         let fail = |e: String| $crate::error::Error::Other(format!("{}: cannot draw the chart: {e}", path.display()));
-        match $crate::chart::Output::for_path(path)? {
+        let bytes: Vec<u8> = match $crate::chart::Output::for_path(path)? {
             $crate::chart::Output::Svg => {
-                let root = SVGBackend::new(path, $crate::chart::SIZE).into_drawing_area();
-                $draw(&root $(, $arg)*).map_err(|e| fail(e.to_string()))?;
-                root.present().map_err(|e| fail(e.to_string()))?;
+                let mut s = String::new();
+                {
+                    let root = SVGBackend::with_string(&mut s, $crate::chart::SIZE).into_drawing_area();
+                    $draw(&root $(, $arg)*).map_err(|e| fail(e.to_string()))?;
+                    root.present().map_err(|e| fail(e.to_string()))?;
+                }
+                s.into_bytes()
             }
             $crate::chart::Output::Png => {
-                let root = BitMapBackend::new(path, $crate::chart::SIZE).into_drawing_area();
-                $draw(&root $(, $arg)*).map_err(|e| fail(e.to_string()))?;
-                root.present().map_err(|e| fail(e.to_string()))?;
+                let mut rgb = vec![0u8; $crate::chart::SIZE.0 as usize * $crate::chart::SIZE.1 as usize * 3];
+                {
+                    let root = BitMapBackend::with_buffer(&mut rgb, $crate::chart::SIZE).into_drawing_area();
+                    $draw(&root $(, $arg)*).map_err(|e| fail(e.to_string()))?;
+                    root.present().map_err(|e| fail(e.to_string()))?;
+                }
+                $crate::chart::encode_png(&rgb, $crate::chart::SIZE).map_err(|e| fail(e.to_string()))?
             }
-        }
-        Ok::<(), $crate::error::Error>(())
+        };
+        $crate::outfile::write(path, |w| w.write_all(&bytes))
     }};
+}
+
+pub(crate) use draw_to_file;
+
+/// Encodes an RGB buffer of `size` pixels as PNG.
+pub fn encode_png(
+    rgb: &[u8],
+    size: (u32, u32),
+) -> std::result::Result<Vec<u8>, png::EncodingError> {
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, size.0, size.1);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        // What plotters' own encoder (the image crate) chose: small files, quickly.
+        enc.set_compression(png::Compression::Fast);
+        enc.set_filter(png::FilterType::Sub);
+        enc.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
+        let mut w = enc.write_header()?;
+        w.write_image_data(rgb)?;
+        w.finish()?;
+    }
+    Ok(out)
 }
 
 /// The binary unit that keeps `max` bytes below 1024 of it: (bytes per unit, name). Axes are

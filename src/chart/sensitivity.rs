@@ -157,12 +157,12 @@ impl Sensitivity {
 
 /// Writes the increments chart to `path` (.svg or .png).
 pub fn draw_increments(path: &Path, s: &Sensitivity) -> Result<()> {
-    crate::draw_to_file!(path, increments, s)
+    crate::chart::draw_to_file!(path, increments, s)
 }
 
 /// Writes the SCSI-2 against ATS chart to `path` (.svg or .png).
 pub fn draw_locking(path: &Path, s: &Sensitivity) -> Result<()> {
-    crate::draw_to_file!(path, locking, s)
+    crate::chart::draw_to_file!(path, locking, s)
 }
 
 fn pct(v: f64) -> String {

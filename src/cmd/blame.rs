@@ -1,9 +1,10 @@
 //! `deltascope blame`: attribute the top delta's bytes to guest files and print the groups.
 
+use super::bar::Bar;
 use crate::cli::{BlameArgs, GlobalArgs};
 use crate::error::Result;
-use crate::progress::{Bar, NoProgress, Progress};
-use crate::report::blame;
+use crate::progress::{NoProgress, Progress};
+use crate::render::Blame;
 
 pub(super) fn run(g: &GlobalArgs, a: &BlameArgs) -> Result<()> {
     let chain = super::open_chain(g, &a.path)?;
@@ -11,7 +12,7 @@ pub(super) fn run(g: &GlobalArgs, a: &BlameArgs) -> Result<()> {
     let top = chain.layers.len() - 1;
     let bar = super::show_progress(g).then(|| {
         Bar::new(
-            crate::classify::unit_count(&chain, top),
+            crate::classify::table_units(&chain, top),
             "classifying grain tables",
         )
     });
@@ -19,17 +20,17 @@ pub(super) fn run(g: &GlobalArgs, a: &BlameArgs) -> Result<()> {
         Some(b) => b,
         None => &NoProgress,
     };
-    let report = pool.install(|| crate::blame::blame_chain(&chain, a.by, progress));
+    let report = pool.install(|| crate::blame::blame_chain(&chain, a.by.into(), progress));
     if let Some(b) = &bar {
         b.finish();
     }
-    let report = report?;
+    let report = crate::report::blame::blame_report(&report?);
     chain.check_unchanged()?;
-    if a.json {
-        super::json_to_stdout(&report)
-    } else if a.csv {
-        super::to_stdout(|w| blame::render_csv(w, &report))
-    } else {
-        super::to_stdout(|w| blame::render_text(w, &report, a.top))
-    }
+    super::print(
+        a.format,
+        &Blame {
+            report: &report,
+            top: a.top,
+        },
+    )
 }

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 
 pub(super) fn run(a: &ChartArgs) -> Result<()> {
     crate::chart::Output::for_path(&a.output)?;
-    let budget = super::history::size_arg("--budget", &a.budget)?;
+    crate::outfile::check(&a.output)?;
     let store = super::history::open_store(&a.db)?;
     let disk = match &a.disk {
         Some(d) => d.clone(),
@@ -29,7 +29,7 @@ pub(super) fn run(a: &ChartArgs) -> Result<()> {
             }
         }
     };
-    let all = super::history::forecasts(&store, Some(&disk), a.weeks, budget)?;
+    let all = super::history::forecasts(&store, Some(&disk), a.weeks, a.budget)?;
     let Some((points, forecast)) = all.into_iter().next() else {
         return Err(Error::Other(format!("no points for {disk}")));
     };
@@ -38,7 +38,7 @@ pub(super) fn run(a: &ChartArgs) -> Result<()> {
         points: &points,
         forecast: forecast.as_ref(),
     };
-    crate::draw_to_file!(&a.output, draw, &chart)?;
-    eprintln!("deltascope: wrote {}", a.output.display());
+    crate::chart::draw_to_file!(&a.output, draw, &chart)?;
+    super::note(format_args!("wrote {}", a.output.display()));
     Ok(())
 }

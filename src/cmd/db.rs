@@ -2,11 +2,10 @@
 //! or upgrades the schema (what every writer also does on first use); `check` never changes
 //! anything and exits 0 only when the store is ready for scanners.
 
-use std::io::Write;
-
 use crate::cli::{DbAction, DbCheckArgs, DbCommand, DbMigrateArgs};
 use crate::error::{Error, Result};
-use crate::history::{Health, Store, schema};
+use crate::history::Store;
+use crate::render::db::render_migrated;
 
 pub(super) fn run(a: &DbCommand) -> Result<()> {
     match &a.action {
@@ -18,30 +17,14 @@ pub(super) fn run(a: &DbCommand) -> Result<()> {
 fn migrate(a: &DbMigrateArgs) -> Result<()> {
     let loc = super::history::store_location(&a.db)?;
     let done = Store::migrate(&loc)?;
-    super::to_stdout(|w| {
-        writeln!(w, "store: {loc}")?;
-        let applied: Vec<_> = schema::pending(done.from)
-            .take_while(|m| m.version <= done.to)
-            .collect();
-        for m in &applied {
-            writeln!(w, "applied migration {}: {}", m.version, m.what)?;
-        }
-        if applied.is_empty() {
-            writeln!(w, "schema version {}: up to date, nothing to do", done.to)
-        } else {
-            writeln!(w, "schema version {} (was {})", done.to, done.from)
-        }
-    })
+    super::to_terminal(|w| render_migrated(w, &loc, done))
 }
 
+/// Prints what was found in `--format`, then fails (exit 1) unless the store is ready.
 fn check(a: &DbCheckArgs) -> Result<()> {
     let loc = super::history::store_location(&a.db)?;
     let h = Store::check(&loc);
-    if a.json {
-        super::json_to_stdout(&h)?;
-    } else {
-        super::to_stdout(|w| write_health(w, &h))?;
-    }
+    super::print(a.format, &h)?;
     match h.status {
         "ok" => Ok(()),
         "missing" => Err(Error::Other(format!(
@@ -61,45 +44,4 @@ fn check(a: &DbCheckArgs) -> Result<()> {
                 .unwrap_or_else(|| format!("{loc}: cannot be checked")),
         )),
     }
-}
-
-fn write_health(w: &mut dyn Write, h: &Health) -> std::io::Result<()> {
-    let server = h
-        .server_version
-        .as_deref()
-        .map(|v| format!(", server {v}"))
-        .unwrap_or_default();
-    writeln!(w, "store:     {} ({}{server})", h.store, h.backend)?;
-    let status = match h.status {
-        "ok" => "ok: ready",
-        "missing" => "missing: no store yet",
-        "behind" => "behind: migrations pending",
-        "newer" => "newer: made by a newer deltascope",
-        _ => "failed: cannot be reached or read",
-    };
-    writeln!(w, "status:    {status}")?;
-    if let Some(e) = &h.error {
-        writeln!(w, "error:     {e}")?;
-        return Ok(());
-    }
-    if h.exists {
-        writeln!(
-            w,
-            "schema:    version {} (this deltascope writes {})",
-            h.schema_version, h.known_version
-        )?;
-        let span = match (&h.first_at, &h.last_at) {
-            (Some(a), Some(b)) => format!(", {a} to {b}"),
-            _ => String::new(),
-        };
-        writeln!(w, "points:    {} in {} disk(s){span}", h.points, h.disks)?;
-    }
-    if h.pending.is_empty() {
-        writeln!(w, "migrate:   nothing to do")?;
-    } else {
-        for m in &h.pending {
-            writeln!(w, "migrate:   would apply {}: {}", m.version, m.what)?;
-        }
-    }
-    Ok(())
 }

@@ -1,27 +1,32 @@
 //! `history` (listing, `--delete`, `--rename`), `import` and `forecast`: the history store
 //! seen from the command line; and `scan --record`'s [`Recording`], whose points are built
-//! here from scan reports and written after the report is printed. Flags that take times or
-//! sizes are read here (`--at`, `--since`, `--tz`, `--budget`).
+//! here from scan reports and written after the report is printed. Times typed on the
+//! command line (`--at`, `--since`) are read in `--tz` here.
 
-use std::io::Write;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
-use crate::cli::{DbArgs, ForecastArgs, GlobalArgs, HistoryArgs, ImportArgs, SiteArgs};
+use crate::cli::{DbArgs, ForecastArgs, GlobalArgs, HistoryArgs, ImportArgs, SiteArgs, TimeArg};
 use crate::error::{Error, Result};
 use crate::history::forecast::{DiskForecast, forecast as project};
 use crate::history::import::{Options, read_csv};
-use crate::history::time::{Zone, parse_arg};
+use crate::history::time::Zone;
 use crate::history::{
-    Location, Point, Recorded, Store, check_site, disk_name, format_time, location, site_name,
+    Location, Point, Recorded, Store, check_site, default_db, disk_name, format_time, site_name,
 };
+use crate::render::history::render_series;
+use crate::render::{Forecasts, History};
 use crate::report::ScanReport;
-use crate::units::{format_size, parse_size};
+use crate::units::format_size;
 
-/// The store `--db` names (a file or a PostgreSQL URL), or the default one.
+/// The store `--db` names (a file, or a PostgreSQL URL with its defaults filled in from
+/// the environment), or the default one.
 pub(super) fn store_location(db: &DbArgs) -> Result<Location> {
-    location(db.db.as_deref().map(|p| p.as_os_str()))
+    match &db.db {
+        Some(spec) => Location::resolve(spec),
+        None => default_db(),
+    }
 }
 
 /// The store, for reading: never created ("no history store at LOCATION").
@@ -29,50 +34,39 @@ pub(super) fn open_store(db: &DbArgs) -> Result<Store> {
     Store::open_read(&store_location(db)?)
 }
 
-/// The site of `--site`, else `$DELTASCOPE_SITE` (checked: letters, digits, '.', '_', '-').
+/// The site of `--site` (checked by its value parser), else `$DELTASCOPE_SITE` (checked
+/// here: letters, digits, '.', '_', '-').
 pub(super) fn site(a: &SiteArgs) -> Result<Option<String>> {
-    let site = match &a.site {
-        Some(s) => Some(s.clone()),
-        None => std::env::var("DELTASCOPE_SITE")
-            .ok()
-            .filter(|s| !s.is_empty()),
-    };
-    if let Some(s) = &site {
-        check_site(s)?;
+    if let Some(s) = &a.site {
+        return Ok(Some(s.clone()));
     }
-    Ok(site)
-}
-
-/// How times without a zone are read (`--tz`).
-pub(super) fn zone(g: &GlobalArgs) -> Result<Zone> {
-    match &g.tz {
-        Some(t) => Zone::parse(t).map_err(|e| Error::Usage(format!("--tz: {e}"))),
-        None => Ok(Zone::Utc),
+    match std::env::var("DELTASCOPE_SITE") {
+        Ok(s) if !s.is_empty() => {
+            check_site(&s).map_err(|e| Error::Usage(format!("$DELTASCOPE_SITE {e}")))?;
+            Ok(Some(s))
+        }
+        _ => Ok(None),
     }
 }
 
-pub(super) fn time_arg(flag: &str, text: &str, zone: Zone) -> Result<DateTime<Utc>> {
-    parse_arg(text, zone).map_err(|e| Error::Usage(format!("{flag} {e}")))
+/// How times without a zone are read (`--tz`, UTC by default).
+pub(super) fn zone(g: &GlobalArgs) -> Zone {
+    g.tz.unwrap_or(Zone::Utc)
 }
 
 /// A time that must not be in the future (`--at` of a record or import, `--since`).
-pub(super) fn past_time_arg(flag: &str, text: &str, zone: Zone) -> Result<DateTime<Utc>> {
-    let t = time_arg(flag, text, zone)?;
+pub(super) fn past_time(flag: &str, t: &TimeArg, zone: Zone) -> Result<DateTime<Utc>> {
+    let at = t.resolve(flag, zone)?;
     let now = Utc::now();
-    if t > now {
+    if at > now {
         return Err(Error::Usage(format!(
-            "{flag} {text}: {} is in the future (it is {} now)",
-            format_time(&t),
+            "{flag} {}: {} is in the future (it is {} now)",
+            t.text,
+            format_time(&at),
             format_time(&now)
         )));
     }
-    Ok(t)
-}
-
-pub(super) fn size_arg(flag: &str, text: &Option<String>) -> Result<Option<u64>> {
-    text.as_deref()
-        .map(|t| parse_size(t).map_err(|e| Error::Usage(format!("{flag}: {e}"))))
-        .transpose()
+    Ok(at)
 }
 
 /// What `scan --record` will record: the time and store are settled before the scan (a bad
@@ -88,15 +82,15 @@ pub(super) struct Recording {
 
 impl Recording {
     /// From `scan --record`'s `--at` (not in the future; default now), `--tz`, `--db` and
-    /// the site (`--site`, checked by [`site`]).
+    /// the site (`--site`, read by [`site`]).
     pub(super) fn new(
         g: &GlobalArgs,
-        at: Option<&str>,
+        at: Option<&TimeArg>,
         db: &DbArgs,
         site: Option<String>,
     ) -> Result<Recording> {
         let at = match at {
-            Some(t) => past_time_arg("--at", t, zone(g)?)?,
+            Some(t) => past_time("--at", t, zone(g))?,
             None => Utc::now(),
         };
         Ok(Recording {
@@ -132,18 +126,18 @@ impl Recording {
         let done = store.record_all(&self.points)?;
         for (point, r) in self.points.iter().zip(done) {
             match r {
-                Recorded::New { segment } => eprintln!(
-                    "deltascope: recorded {} at {} ({}, segment {segment}) in {}",
+                Recorded::New { segment } => super::note(format_args!(
+                    "recorded {} at {} ({}, segment {segment}) in {}",
                     point.disk,
                     format_time(&point.at),
                     format_size(point.bytes),
                     store.location()
-                ),
-                Recorded::Duplicate => eprintln!(
-                    "deltascope: {} already has a point at {}: not recorded again",
+                )),
+                Recorded::Duplicate => super::note(format_args!(
+                    "{} already has a point at {}: not recorded again",
                     point.disk,
                     format_time(&point.at)
-                ),
+                )),
             }
         }
         Ok(())
@@ -244,69 +238,13 @@ pub(super) fn list(g: &GlobalArgs, a: &HistoryArgs) -> Result<()> {
     }
     let store = open_store(&a.db)?;
     let series = store.series(a.disk.as_deref())?;
-    if a.json {
-        let disks: Vec<serde_json::Value> = series
-            .iter()
-            .map(|(d, p)| serde_json::json!({"disk": d, "points": p}))
-            .collect();
-        return super::json_to_stdout(&serde_json::json!({ "disks": disks }));
-    }
-    if a.csv {
-        return super::to_stdout(|w| {
-            let mut out = csv::Writer::from_writer(w);
-            let io = |e: csv::Error| std::io::Error::other(e.to_string());
-            out.write_record([
-                "disk",
-                "at",
-                "segment",
-                "bytes",
-                "file_size",
-                "virtual_size",
-                "fresh",
-                "overwritten",
-                "identical",
-                "zeroed",
-                "expected_ceiling",
-                "hard_ceiling",
-                "cid",
-                "source",
-            ])
-            .map_err(io)?;
-            let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
-            for (_, points) in &series {
-                for p in points {
-                    let c = p
-                        .classes
-                        .map(|c| c.map(|v| v.to_string()))
-                        .unwrap_or_default();
-                    out.write_record([
-                        p.disk.clone(),
-                        format_time(&p.at),
-                        p.segment.to_string(),
-                        p.bytes.to_string(),
-                        opt(p.file_size),
-                        opt(p.virtual_size),
-                        c[0].clone(),
-                        c[1].clone(),
-                        c[2].clone(),
-                        c[3].clone(),
-                        opt(p.expected_ceiling),
-                        opt(p.hard_ceiling),
-                        p.cid.clone().unwrap_or_default(),
-                        p.source.clone(),
-                    ])
-                    .map_err(io)?;
-                }
-            }
-            out.flush()
-        });
-    }
-    super::to_stdout(|w| {
-        if series.is_empty() {
-            writeln!(w, "no points in {}", store.location())?;
-        }
-        write_series(w, &series)
-    })
+    super::print(
+        a.format,
+        &History {
+            store: &store.location().to_string(),
+            series: &series,
+        },
+    )
 }
 
 /// `history --delete` and `history --rename`: one transaction each, the disks' points
@@ -321,7 +259,7 @@ fn change(g: &GlobalArgs, a: &HistoryArgs) -> Result<()> {
             (store.rename(old, new)?, format!("renamed {old} to {new}"))
         }
         (None, Some(disk), Some(at)) => {
-            let at = time_arg("--at", at, zone(g)?)?;
+            let at = at.resolve("--at", zone(g))?;
             (
                 store.delete(disk, at)?,
                 format!("deleted the point of {disk} at {}", format_time(&at)),
@@ -333,63 +271,22 @@ fn change(g: &GlobalArgs, a: &HistoryArgs) -> Result<()> {
             ));
         }
     };
-    super::to_stdout(|w| {
+    super::to_terminal(|w| {
         writeln!(w, "before:")?;
-        write_series(w, &change.before)?;
+        render_series(w, &change.before)?;
         writeln!(w, "after:")?;
-        write_series(w, &change.after)
+        render_series(w, &change.after)
     })?;
-    eprintln!("deltascope: {what} in {}", store.location());
-    Ok(())
-}
-
-/// The text table of `history`: each disk, then one line per point.
-fn write_series(w: &mut dyn Write, series: &[(String, Vec<Point>)]) -> std::io::Result<()> {
-    for (disk, points) in series {
-        writeln!(w, "{disk}")?;
-        if points.is_empty() {
-            writeln!(w, "  no points")?;
-            continue;
-        }
-        writeln!(
-            w,
-            "  {:<21} {:>3} {:>11} {:>10} {:>10} {:>12} {:<8} source",
-            "at", "seg", "allocated", "growth", "fresh", "exp. ceiling", "cid"
-        )?;
-        let mut prev: Option<&Point> = None;
-        for p in points {
-            let growth = match prev {
-                Some(q) if q.segment == p.segment => format_size(p.bytes.saturating_sub(q.bytes)),
-                _ => "-".into(),
-            };
-            writeln!(
-                w,
-                "  {:<21} {:>3} {:>11} {:>10} {:>10} {:>12} {:<8} {}",
-                format_time(&p.at),
-                p.segment,
-                format_size(p.bytes),
-                growth,
-                p.classes
-                    .map(|c| format_size(c[0]))
-                    .unwrap_or_else(|| "-".into()),
-                p.expected_ceiling
-                    .map(format_size)
-                    .unwrap_or_else(|| "-".into()),
-                p.cid.as_deref().unwrap_or("-"),
-                p.source
-            )?;
-            prev = Some(p);
-        }
-    }
+    super::note(format_args!("{what} in {}", store.location()));
     Ok(())
 }
 
 /// `import`: the whole file is parsed first and recorded in one transaction, so a bad line
 /// stores nothing (and creates no store).
 pub(super) fn import(g: &GlobalArgs, a: &ImportArgs) -> Result<()> {
-    let zone = zone(g)?;
+    let zone = zone(g);
     let export_at = match &a.at {
-        Some(t) => past_time_arg("--at", t, zone)?,
+        Some(t) => past_time("--at", t, zone)?,
         None => {
             let m = std::fs::metadata(&a.file)
                 .and_then(|m| m.modified())
@@ -402,12 +299,12 @@ pub(super) fn import(g: &GlobalArgs, a: &ImportArgs) -> Result<()> {
         &a.file,
         &Options {
             export_at,
-            order: a.date_order,
+            order: a.date_order.map(Into::into),
             zone,
         },
     )?;
     for note in &import.notes {
-        eprintln!("deltascope: {}: {note}", a.file.display());
+        super::note(format_args!("{}: {note}", a.file.display()));
     }
     if let Some(site) = &site {
         for p in &mut import.points {
@@ -423,13 +320,13 @@ pub(super) fn import(g: &GlobalArgs, a: &ImportArgs) -> Result<()> {
     let dup = done.len() - new;
     let disks: std::collections::BTreeSet<&str> =
         import.points.iter().map(|p| p.disk.as_str()).collect();
-    eprintln!(
-        "deltascope: {}: {} layout, {new} point(s) recorded, {dup} already there, {} disk(s), in {}",
+    super::note(format_args!(
+        "{}: {} layout, {new} point(s) recorded, {dup} already there, {} disk(s), in {}",
         a.file.display(),
         import.layout.name(),
         disks.len(),
         store.location()
-    );
+    ));
     Ok(())
 }
 
@@ -445,11 +342,12 @@ pub(super) fn forecasts(
     Ok(series
         .into_iter()
         .map(|(d, points)| {
-            let f = project(&d, &points, weeks, budget);
+            let samples: Vec<_> = points.iter().map(|p| p.sample()).collect();
+            let f = project(&d, &samples, weeks, budget);
             if f.is_none() {
-                eprintln!(
-                    "deltascope: {d}: fewer than two points in its latest segment: no forecast"
-                );
+                super::note(format_args!(
+                    "{d}: fewer than two points in its latest segment: no forecast"
+                ));
             }
             (points, f)
         })
@@ -457,55 +355,8 @@ pub(super) fn forecasts(
 }
 
 pub(super) fn forecast(a: &ForecastArgs) -> Result<()> {
-    let budget = size_arg("--budget", &a.budget)?;
     let store = open_store(&a.db)?;
-    let all = forecasts(&store, a.disk.as_deref(), a.weeks, budget)?;
+    let all = forecasts(&store, a.disk.as_deref(), a.weeks, a.budget)?;
     let disks: Vec<&DiskForecast> = all.iter().filter_map(|(_, f)| f.as_ref()).collect();
-    if a.json {
-        return super::json_to_stdout(&serde_json::json!({ "disks": disks }));
-    }
-    let opt_t = |t: &Option<DateTime<Utc>>| {
-        t.map(|t| t.format("%Y-%m-%d").to_string())
-            .unwrap_or_else(|| "not within reach".into())
-    };
-    super::to_stdout(|w| {
-        for f in &disks {
-            writeln!(w, "{}", f.disk)?;
-            writeln!(w, "  model: {}", f.model_reason)?;
-            if let Some(c) = f.ceiling_bytes {
-                writeln!(
-                    w,
-                    "  ceiling {}; crosses 50 % {}, 80 % {}, 100 % {}",
-                    format_size(c),
-                    opt_t(&f.crossings.ceiling_50),
-                    opt_t(&f.crossings.ceiling_80),
-                    opt_t(&f.crossings.ceiling_100)
-                )?;
-            }
-            if let Some(b) = f.budget_bytes {
-                writeln!(
-                    w,
-                    "  budget {}: crossed {}",
-                    format_size(b),
-                    opt_t(&f.crossings.budget)
-                )?;
-            }
-            writeln!(
-                w,
-                "  {:<12} {:>11} {:>11} {:>11}",
-                "week of", "projected", "low", "high"
-            )?;
-            for p in &f.forecast {
-                writeln!(
-                    w,
-                    "  {:<12} {:>11} {:>11} {:>11}",
-                    p.at.format("%Y-%m-%d"),
-                    format_size(p.bytes),
-                    format_size(p.low),
-                    format_size(p.high)
-                )?;
-            }
-        }
-        Ok(())
-    })
+    super::print(a.format, &Forecasts(&disks))
 }

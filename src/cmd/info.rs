@@ -2,20 +2,20 @@
 
 use crate::cli::{GlobalArgs, InfoArgs};
 use crate::error::Result;
-use crate::report::{layer_infos, text};
+use crate::render::Info;
+use crate::report::{WarningReport, layer_infos};
 
 pub(super) fn run(g: &GlobalArgs, a: &InfoArgs) -> Result<()> {
     let chain = super::open_chain(g, &a.path)?;
     let infos = layer_infos(&chain);
     // Metadata read from a file that changed meanwhile is not to be trusted either.
     chain.check_unchanged()?;
-    if a.json {
-        super::json_to_stdout(&serde_json::json!({
-            "deltascope_version": crate::report::VERSION,
-            "chain": infos,
-            "warnings": chain.all_warnings().map(crate::report::WarningReport::from).collect::<Vec<_>>(),
-        }))
-    } else {
-        super::to_stdout(|w| text::render_info(w, &infos))
-    }
+    let warnings: Vec<WarningReport> = chain.all_warnings().map(WarningReport::from).collect();
+    super::print(
+        a.format,
+        &Info {
+            layers: &infos,
+            warnings: &warnings,
+        },
+    )
 }

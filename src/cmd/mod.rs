@@ -1,9 +1,15 @@
-//! Subcommands: the only place where CLI types meet engine types. Each turns its arguments
-//! into options, opens the chain, runs the engine on a local rayon pool (`--threads`), builds
-//! a report and renders it. Warnings reach stderr from here, never from the library.
+//! Subcommands, stage two of the command line: the only place where CLI types meet engine
+//! types. `cli.rs` has parsed and typed every value; each subcommand here turns its values
+//! into the engine's options (chain options with `--map` rules checked against the file
+//! system, a local rayon pool of `--threads`, the layer cache, the LUN model's parameters,
+//! times read in `--tz`), refuses combinations clap cannot express, runs the engine, builds
+//! a report and hands it to a renderer in the `--format` asked for ([`print`]). Warnings
+//! reach stderr from here, never from the library.
 
+mod bar;
 mod blame;
 mod chart;
+mod datastore;
 mod db;
 mod history;
 mod info;
@@ -18,7 +24,9 @@ use std::path::Path;
 use crate::chain::{Chain, ChainOptions};
 use crate::cli::{Cli, Command, GlobalArgs};
 use crate::error::{Error, Result};
-use crate::files::{PathMap, PathRules};
+use crate::files::PathRules;
+use crate::render::text::Terminal;
+use crate::render::{Format, Printable};
 use crate::source::ReadMode;
 
 /// Runs the parsed command line.
@@ -36,11 +44,15 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Lun(a) => lun::run(g, a),
         Command::Report(a) => report::run(g, a),
         Command::Db(a) => db::run(a),
-        Command::Completions(a) => to_stdout(|w| {
+        Command::Completions(a) => {
+            // clap_complete panics when its writer fails: it writes into memory, and the
+            // script reaches stdout through `to_stdout`, whose errors are errors (exit 1 on
+            // a full disk, a quiet end on a closed pipe).
             let mut cmd = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(a.shell, &mut cmd, "deltascope", w);
-            Ok(())
-        }),
+            let mut script = Vec::new();
+            clap_complete::generate(a.shell, &mut cmd, "deltascope", &mut script);
+            to_stdout(|w| w.write_all(&script))
+        }
         Command::Man(a) => man(a.subcommand.as_deref()),
     }
 }
@@ -71,15 +83,15 @@ fn man(sub: Option<&str>) -> Result<()> {
 /// scanned (`roots`, where missing absolute parent hints are looked for).
 fn chain_options(g: &GlobalArgs, roots: &[&Path]) -> Result<ChainOptions> {
     let mut maps = Vec::new();
-    for spec in &g.map {
-        let m = PathMap::parse(spec).map_err(|e| Error::Usage(format!("--map {e}")))?;
-        if !m.dir.is_dir() {
+    for m in &g.map {
+        if !m.map.dir.is_dir() {
             return Err(Error::Usage(format!(
-                "--map {spec:?}: {} is not a folder",
-                m.dir.display()
+                "--map {:?}: {} is not a folder",
+                m.spec,
+                m.map.dir.display()
             )));
         }
-        maps.push(m);
+        maps.push(m.map.clone());
     }
     Ok(ChainOptions {
         mode: if g.no_mmap {
@@ -93,6 +105,7 @@ fn chain_options(g: &GlobalArgs, roots: &[&Path]) -> Result<ChainOptions> {
             maps,
             roots: roots.iter().map(|r| r.to_path_buf()).collect(),
         },
+        confine: g.confine,
     })
 }
 
@@ -100,14 +113,23 @@ fn chain_options(g: &GlobalArgs, roots: &[&Path]) -> Result<ChainOptions> {
 fn open_chain(g: &GlobalArgs, path: &Path) -> Result<Chain> {
     let chain = Chain::open(path, &chain_options(g, &[])?)?;
     for w in chain.all_warnings() {
-        eprintln!("deltascope: warning: {w}");
+        note(format_args!("warning: {w}"));
     }
     Ok(chain)
 }
 
-/// The cache of layers below the top, unless `--no-cache` or `DELTASCOPE_NO_CACHE` is set.
+/// One line on stderr, `deltascope: MESSAGE`, with every control character of the message
+/// escaped (a folder name cannot clear the screen or fake a line). A stderr that cannot be
+/// written is ignored: the line is a courtesy, and `eprintln!` would panic.
+pub fn note(message: impl std::fmt::Display) {
+    let line = crate::sanitize::sanitize(&message.to_string());
+    let _ = writeln!(std::io::stderr().lock(), "deltascope: {line}");
+}
+
+/// The cache of layers below the top, unless `--no-cache`, `--strict` (evidence mode: every
+/// figure computed from the files of this run) or `DELTASCOPE_NO_CACHE` is set.
 fn layer_cache(g: &GlobalArgs) -> Option<crate::cache::LayerCache> {
-    if g.no_cache || std::env::var_os("DELTASCOPE_NO_CACHE").is_some() {
+    if g.no_cache || g.strict || std::env::var_os("DELTASCOPE_NO_CACHE").is_some() {
         return None;
     }
     crate::cache::default_dir().map(crate::cache::LayerCache::new)
@@ -129,22 +151,34 @@ fn show_progress(g: &GlobalArgs) -> bool {
     !g.quiet && std::io::stderr().is_terminal()
 }
 
-/// Writes to stdout through `f`, mapping write errors (a broken pipe included) to `Error::Io`.
+/// Prints a result to stdout in `format`: tables through the terminal writer, JSON and CSV
+/// as they are. The one place where `--format` is looked at.
+fn print(format: Format, result: &dyn Printable) -> Result<()> {
+    match format {
+        Format::Table => to_terminal(|w| result.table(w)),
+        Format::Json => to_stdout(|w| result.json(w)),
+        Format::Csv => to_stdout(|w| result.csv(w)),
+    }
+}
+
+/// Writes text for people to stdout through `f`, through the sanitizing terminal writer
+/// ([`Terminal`]): every table, list and forecast goes this way.
+fn to_terminal(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+    to_stdout(|w| {
+        let mut t = Terminal::new(w);
+        f(&mut t)?;
+        t.flush()
+    })
+}
+
+/// Writes data (JSON, CSV, scripts, roff) to stdout through `f`, unchanged; write errors (a
+/// broken pipe included) become `Error::Io`.
 fn to_stdout(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
     let stdout = std::io::stdout();
     let mut lock = std::io::BufWriter::new(stdout.lock());
     f(&mut lock)
         .and_then(|_| lock.flush())
         .map_err(|e| Error::io(Path::new("<stdout>"), "write", e))
-}
-
-/// Writes `value` as pretty JSON and a newline to stdout.
-fn json_to_stdout<T: serde::Serialize>(value: &T) -> Result<()> {
-    to_stdout(|w| {
-        // From keeps the I/O error's kind, so a closed pipe stays a closed pipe.
-        serde_json::to_writer_pretty(&mut *w, value).map_err(std::io::Error::from)?;
-        writeln!(w)
-    })
 }
 
 /// The exit code for an error: 2 for usage errors, 1 for everything else.

@@ -1,6 +1,6 @@
 //! `deltascope report`: scan one chain (or a datastore folder), gather what the other
 //! commands would print (scan, history and forecast, blame; datastore and LUN model) and
-//! write it as one HTML page (`report/html.rs`). Sections whose data is missing (no history
+//! write it as one HTML page (`render/html.rs`). Sections whose data is missing (no history
 //! for the disk, no NTFS in the top view) are left out with a note rather than failing.
 
 use std::path::Path;
@@ -10,9 +10,11 @@ use crate::cli::{GlobalArgs, ReportArgs};
 use crate::error::{Error, Result};
 use crate::history::{Store, format_time};
 use crate::progress::NoProgress;
-use crate::report::html::{self, HistoryView, LunChart, Page, Section};
+use crate::render::html::{self, HistoryView, LunChart, Page, Section};
 
 pub(super) fn run(g: &GlobalArgs, a: &ReportArgs) -> Result<()> {
+    // A target that cannot be written is refused before the scan.
+    crate::outfile::check(&a.output)?;
     let started = format_time(&chrono::Utc::now());
     let mut page = Page {
         version: crate::report::VERSION.to_string(),
@@ -35,18 +37,10 @@ pub(super) fn run(g: &GlobalArgs, a: &ReportArgs) -> Result<()> {
                 "--disk names one disk; a datastore folder has many".into(),
             ));
         }
-        let luns = super::lun::luns(std::slice::from_ref(&a.path), &[])?;
-        let settings = crate::report::datastore::ModelSettings {
-            params: super::lun::params(&a.model)?,
-            increment: super::lun::increment(&a.model)?,
-            growth: super::lun::growth_source(
-                g,
-                &a.model,
-                &a.db,
-                super::history::site(&a.site)?.as_deref(),
-            )?,
-        };
-        let report = super::lun::scan_luns(g, &luns, &settings, None)?;
+        let luns = super::datastore::luns(std::slice::from_ref(&a.path), &[])?;
+        let site = super::history::site(&a.site)?;
+        let settings = super::datastore::settings(g, &a.model, &a.db, site.as_deref())?;
+        let report = super::datastore::scan_luns(g, &luns, &settings, None)?;
         page.sensitivity = report
             .luns
             .iter()
@@ -67,18 +61,20 @@ pub(super) fn run(g: &GlobalArgs, a: &ReportArgs) -> Result<()> {
                 },
             })
             .collect();
-        failed = super::lun::failures(&report);
+        failed = super::datastore::failures(&report);
         page.datastore = Some(report);
     } else {
         let chain = super::open_chain(g, &a.path)?;
         let pool = super::pool(g)?;
         let cache = super::layer_cache(g);
+        let scan = crate::scan::ScanOptions::full(g.strict);
         let report =
-            pool.install(|| crate::scan::scan_chain(&chain, &NoProgress, cache.as_ref()))?;
+            pool.install(|| crate::scan::scan_chain(&chain, &scan, &NoProgress, cache.as_ref()))?;
+        let report = crate::report::scan_report(&report);
         page.blame = match pool
             .install(|| crate::blame::blame_chain(&chain, crate::blame::GroupBy::File, &NoProgress))
         {
-            Ok(b) => Section::Shown(b),
+            Ok(b) => Section::Shown(crate::report::blame::blame_report(&b)),
             Err(e) => Section::Skipped(e.to_string()),
         };
         chain.check_unchanged()?;
@@ -86,7 +82,7 @@ pub(super) fn run(g: &GlobalArgs, a: &ReportArgs) -> Result<()> {
         page.chain = Some(report);
     }
     write_page(&a.output, &page)?;
-    eprintln!("deltascope: wrote {}", a.output.display());
+    super::note(format_args!("wrote {}", a.output.display()));
     failed
 }
 
@@ -143,12 +139,8 @@ fn history(a: &ReportArgs) -> Result<Section<HistoryView>> {
     }))
 }
 
-/// Writes the page next to its final name and renames it, so a failed run leaves no half
-/// page behind.
+/// Writes the page by the rule of every output file (`outfile`): a failed run leaves no half
+/// page and no temporary file behind.
 fn write_page(path: &Path, page: &Page) -> Result<()> {
-    let mut buf = Vec::new();
-    html::render(&mut buf, page).map_err(|e| Error::io(path, "render", e))?;
-    let tmp = path.with_extension("html.tmp");
-    std::fs::write(&tmp, &buf).map_err(|e| Error::io(&tmp, "write", e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, "write", e))
+    crate::outfile::write(path, |w| html::render(w, page))
 }

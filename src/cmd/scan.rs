@@ -1,10 +1,11 @@
 //! `deltascope scan`: classify every layer of one chain and report; given folders, scan every
-//! disk of a datastore (see `lun.rs`).
+//! disk of a datastore (`datastore.rs`).
 
+use super::bar::Bar;
 use crate::cli::{GlobalArgs, ScanArgs};
 use crate::error::{Error, Result};
-use crate::progress::{Bar, NoProgress, Progress};
-use crate::report::text;
+use crate::progress::{NoProgress, Progress};
+use crate::render::Format;
 
 pub(super) fn run(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
     let single = match (a.paths.as_slice(), a.lun.is_empty()) {
@@ -18,19 +19,23 @@ pub(super) fn run(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
                     .into(),
             ));
         }
-        return super::lun::scan_datastore(g, a);
+        return super::datastore::scan(g, a);
     }
-    if a.csv {
-        return Err(Error::Usage(
-            "--csv is for datastore scans; use --json for one chain".into(),
-        ));
+    if a.format == Format::Csv {
+        // In the words the user typed.
+        return Err(Error::Usage(if a.csv {
+            "--csv is for datastore scans; use --json for one chain".into()
+        } else {
+            "--format csv is for datastore scans; use --format json for one chain".into()
+        }));
     }
     let path = &a.paths[0];
-    // A bad --at or --tz fails before the scan; the store is written after the report.
+    // An --at in the future or a bad $DELTASCOPE_SITE fails before the scan; the store is
+    // written after the report.
     let site = super::history::site(&a.site)?;
     let mut recording = a
         .record
-        .then(|| super::history::Recording::new(g, a.at.as_deref(), &a.db, site.clone()))
+        .then(|| super::history::Recording::new(g, a.at.as_ref(), &a.db, site.clone()))
         .transpose()?;
     let disk = match &recording {
         Some(_) => Some(super::history::scan_disk_name(
@@ -43,22 +48,19 @@ pub(super) fn run(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
     let chain = super::open_chain(g, path)?;
     let pool = super::pool(g)?;
     let bar = super::show_progress(g)
-        .then(|| Bar::new(crate::scan::units(&chain), "classifying grain tables"));
+        .then(|| Bar::new(crate::scan::table_units(&chain), "classifying grain tables"));
     let progress: &dyn Progress = match &bar {
         Some(b) => b,
         None => &NoProgress,
     };
     let cache = super::layer_cache(g);
-    let report = pool.install(|| crate::scan::scan_chain(&chain, progress, cache.as_ref()));
+    let scan = crate::scan::ScanOptions::full(g.strict);
+    let report = pool.install(|| crate::scan::scan_chain(&chain, &scan, progress, cache.as_ref()));
     if let Some(b) = &bar {
         b.finish();
     }
-    let report = report?;
-    let printed = if a.json {
-        super::json_to_stdout(&report)
-    } else {
-        super::to_stdout(|w| text::render_scan(w, &report))
-    };
+    let report = crate::report::scan_report(&report?);
+    let printed = super::print(a.format, &report);
     if let (Some(mut r), Some(disk)) = (recording.take(), disk) {
         r.add(disk, &report);
         r.commit()?;

@@ -1,15 +1,17 @@
 //! ESX redo logs (`COWD`, vmfsSparse; FORMATS.md section 3): header, grain directory and
-//! 4096-entry grain tables.
+//! 4096-entry grain tables, walked by [`GrainTables`] with [`CowdExtent`]'s entry meanings.
 //!
 //! GTE value 1 is read differently by qemu (a grain at sector 1, inside the header) and by
 //! dissect and Xen Orchestra (a zero grain). No sane redo log stores a grain inside its own
 //! header, so deltascope reads it as a zero grain and reports it as reader-dependent
 //! (FORMATS.md 3.3; docs/FORMATS.md).
 
-use crate::bytes::{Bytes, le_u32};
-use crate::error::{Corrupt, CorruptKind, Error, Result, Structure};
-use crate::format::{GrainState, Piece, entry_in_metadata, entry_out_of_file, grain_piece};
-use crate::source::Source;
+use crate::bytes::{Bytes, ReadAt};
+use crate::error::{Corrupt, CorruptKind, ReadError, Structure};
+use crate::format::GrainState;
+use crate::format::table::{
+    Decode, EntryAt, GrainTables, entry_in_metadata, entry_out_of_file, read_directory,
+};
 use crate::units::SECTOR;
 
 /// Grain table entries per table, fixed by the format (3.2).
@@ -109,13 +111,8 @@ pub fn parse_header(data: &[u8], file_len: u64) -> Result<CowdHeader, Corrupt> {
 pub struct CowdExtent {
     /// The header.
     pub header: CowdHeader,
-    gd: Vec<u32>,
-    /// Extent length in bytes.
-    pub capacity: u64,
-    /// Grain size in bytes.
-    pub grain_bytes: u64,
-    /// Virtual bytes one grain table covers.
-    pub table_span: u64,
+    /// The grain directory and the geometry of its tables.
+    pub tables: GrainTables,
     file_len: u64,
     /// End of the grain directory: no grain may start before it.
     metadata_end: u64,
@@ -123,11 +120,16 @@ pub struct CowdExtent {
 
 impl CowdExtent {
     /// Opens the COWD extent in `src`.
-    pub fn open(src: &Source) -> Result<CowdExtent> {
-        let path = src.path();
+    pub fn open<R: ReadAt + ?Sized>(src: &R) -> Result<CowdExtent, ReadError> {
         let file_len = src.len();
-        let head = src.bytes(0, HEADER_BYTES.min(file_len), &Structure::CowdHeader)?;
-        let header = parse_header(&head, file_len).map_err(|e| Error::corrupt(path, e))?;
+        let mut scratch = Vec::new();
+        let head = src.read_at(
+            0,
+            HEADER_BYTES.min(file_len) as usize,
+            &mut scratch,
+            &Structure::CowdHeader,
+        )?;
+        let header = parse_header(head, file_len)?;
         let grain_bytes = u64::from(header.grain_size) * SECTOR;
         let capacity = u64::from(header.capacity) * SECTOR;
         let table_span = GTES_PER_GT * grain_bytes;
@@ -140,187 +142,89 @@ impl CowdExtent {
             u64::from(header.num_gd_entries) * 4,
             &Structure::GrainDirectory,
         )?;
-        let raw = src.bytes(gd_off, entries * 4, &Structure::GrainDirectory)?;
-        let gd: Vec<u32> = raw
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        for (t, &sector) in gd.iter().enumerate() {
-            if sector != 0 {
-                src.check_range(
-                    u64::from(sector) * SECTOR,
-                    GTES_PER_GT * 4,
-                    &Structure::GrainTable { index: t as u64 },
-                )?;
-            }
-        }
+        let gd = read_directory(
+            src,
+            gd_off,
+            entries,
+            4,
+            GTES_PER_GT * 4,
+            &Structure::GrainDirectory,
+            &mut |t, sector, _| {
+                if sector == 0 {
+                    return Ok(None);
+                }
+                let at = sector * SECTOR;
+                src.check_range(at, GTES_PER_GT * 4, &Structure::GrainTable { index: t })?;
+                Ok(Some(at))
+            },
+        )?;
         Ok(CowdExtent {
             header,
-            gd,
-            capacity,
-            grain_bytes,
-            table_span,
+            tables: GrainTables::new(gd, capacity, grain_bytes, GTES_PER_GT),
             file_len,
             metadata_end: (gd_off + entries * 4).max(HEADER_BYTES),
         })
+    }
+
+    /// The first byte a grain may occupy: after the header's grain directory, as long as the
+    /// header declares it.
+    pub fn data_start(&self) -> u64 {
+        (u64::from(self.header.gd_offset) * SECTOR)
+            .saturating_add(u64::from(self.header.num_gd_entries) * 4)
     }
 
     /// File ranges of the grain directory and tables: no grain may share their bytes.
     pub fn metadata_ranges(&self) -> Vec<(u64, u64, Structure)> {
         let mut out = vec![(
             u64::from(self.header.gd_offset) * SECTOR,
-            self.gd.len() as u64 * 4,
+            self.tables.directory().len() * 4,
             Structure::GrainDirectory,
         )];
-        for (t, &s) in self.gd.iter().enumerate() {
-            if s != 0 {
-                out.push((
-                    u64::from(s) * SECTOR,
-                    GTES_PER_GT * 4,
-                    Structure::GrainTable { index: t as u64 },
-                ));
-            }
-        }
+        out.extend(self.tables.table_ranges(GTES_PER_GT * 4));
         out
     }
 
-    /// Whether grain table `t` exists.
-    pub fn table_present(&self, t: u64) -> bool {
-        usize::try_from(t)
-            .ok()
-            .and_then(|t| self.gd.get(t))
-            .is_some_and(|&s| s != 0)
+    /// Counts GTEs equal to 1 (reader-dependent zero grains) in present tables.
+    pub fn count_gte1<R: ReadAt + ?Sized>(&self, src: &R) -> Result<u64, ReadError> {
+        let mut n = 0;
+        let mut scratch = Vec::new();
+        for (t, off) in self.tables.directory().tables() {
+            let gt = src.read_at(
+                off,
+                (GTES_PER_GT * 4) as usize,
+                &mut scratch,
+                &Structure::GrainTable { index: t },
+            )?;
+            n += gt.chunks_exact(4).filter(|c| *c == [1, 0, 0, 0]).count() as u64;
+        }
+        Ok(n)
     }
+}
 
-    fn table_offset(&self, t: u64) -> Option<u64> {
-        let s = *self.gd.get(usize::try_from(t).ok()?)?;
-        (s != 0).then(|| u64::from(s) * SECTOR)
-    }
+impl Decode for CowdExtent {
+    const ENTRY_BYTES: u64 = 4;
 
-    fn entry_state(
-        &self,
-        t: u64,
-        entry_offset: u64,
-        g: u64,
-        gte: u32,
-    ) -> Result<GrainState, Corrupt> {
-        match gte {
+    /// 0: unallocated; 1: a zero grain (reader-dependent, 3.3); else the grain's sector, which
+    /// must lie after the header and directory and, with its grain, inside the file.
+    fn decode(&self, raw: u64, at: EntryAt) -> Result<GrainState, Corrupt> {
+        match raw {
             0 => Ok(GrainState::Unallocated),
             // Reader-dependent (3.3): a zero grain, as dissect and Xen Orchestra read it.
             1 => Ok(GrainState::Zero),
             s => {
-                let off = u64::from(s) * SECTOR;
+                let off = s * SECTOR;
                 // Header and grain directory come first (3.1); tables are allocated among
                 // the grains, so only this prefix is known to hold no grain.
                 if off < self.metadata_end {
-                    return Err(entry_in_metadata(
-                        t,
-                        entry_offset,
-                        s.into(),
-                        self.metadata_end,
-                    ));
+                    return Err(entry_in_metadata(at, s, self.metadata_end));
                 }
-                let len = self.grain_bytes.min(self.capacity - g * self.grain_bytes);
+                let len = self.tables.grain_len(at.grain);
                 if off + len > self.file_len {
-                    return Err(entry_out_of_file(
-                        t,
-                        entry_offset,
-                        s.into(),
-                        off + len,
-                        self.file_len,
-                    ));
+                    return Err(entry_out_of_file(at, s, off + len, self.file_len));
                 }
                 Ok(GrainState::Data { file_offset: off })
             }
         }
-    }
-
-    /// Counts GTEs equal to 1 (reader-dependent zero grains) in present tables.
-    pub fn count_gte1(&self, src: &Source) -> Result<u64> {
-        let mut n = 0;
-        let mut scratch = Vec::new();
-        for t in 0..self.gd.len() as u64 {
-            if let Some(off) = self.table_offset(t) {
-                let gt = src.read_at(
-                    off,
-                    (GTES_PER_GT * 4) as usize,
-                    &mut scratch,
-                    &Structure::GrainTable { index: t },
-                )?;
-                n += gt.chunks_exact(4).filter(|c| *c == [1, 0, 0, 0]).count() as u64;
-            }
-        }
-        Ok(n)
-    }
-
-    /// Walks grain table `t`.
-    pub fn walk_table(
-        &self,
-        src: &Source,
-        t: u64,
-        scratch: &mut Vec<u8>,
-        f: &mut dyn FnMut(Piece) -> Result<()>,
-    ) -> Result<()> {
-        let start = t * self.table_span;
-        if start >= self.capacity {
-            return Ok(());
-        }
-        let Some(gt_off) = self.table_offset(t) else {
-            return f(Piece {
-                virt: start,
-                len: self.table_span.min(self.capacity - start),
-                state: GrainState::Unallocated,
-            });
-        };
-        let gt = src.read_at(
-            gt_off,
-            (GTES_PER_GT * 4) as usize,
-            scratch,
-            &Structure::GrainTable { index: t },
-        )?;
-        let first = start / self.grain_bytes;
-        let grains = self
-            .table_span
-            .min(self.capacity - start)
-            .div_ceil(self.grain_bytes);
-        if let Some(p) = super::empty_table(gt, grains * 4, start, self.table_span, self.capacity) {
-            return f(p);
-        }
-        for i in 0..grains {
-            let gte = le_u32(gt, i as usize).unwrap_or(0);
-            let g = first + i;
-            let state = self
-                .entry_state(t, gt_off + i * 4, g, gte)
-                .map_err(|e| Error::corrupt(src.path(), e))?;
-            f(grain_piece(g, self.grain_bytes, self.capacity, 0, state))?;
-        }
-        Ok(())
-    }
-
-    /// The state of extent byte `virt` and the end of its grain.
-    pub fn lookup(&self, src: &Source, virt: u64, scratch: &mut Vec<u8>) -> Result<Piece> {
-        let g = virt / self.grain_bytes;
-        let t = virt / self.table_span;
-        let Some(gt_off) = self.table_offset(t) else {
-            let end = ((t + 1) * self.table_span).min(self.capacity);
-            return Ok(Piece {
-                virt,
-                len: end - virt,
-                state: GrainState::Unallocated,
-            });
-        };
-        let entry_offset = gt_off + (g % GTES_PER_GT) * 4;
-        let raw = src.read_at(
-            entry_offset,
-            4,
-            scratch,
-            &Structure::GrainTable { index: t },
-        )?;
-        let gte = le_u32(raw, 0).unwrap_or(0);
-        let state = self
-            .entry_state(t, entry_offset, g, gte)
-            .map_err(|e| Error::corrupt(src.path(), e))?;
-        Ok(grain_piece(g, self.grain_bytes, self.capacity, virt, state))
     }
 }
 
@@ -379,24 +283,29 @@ mod tests {
         gt[8..12].copy_from_slice(&100_000u32.to_le_bytes());
         file.extend_from_slice(&gt);
         file.extend_from_slice(&[0xab; 512]);
-        let src = Source::from_bytes(std::path::Path::new("mem-delta.vmdk"), file);
-        let ext = CowdExtent::open(&src).unwrap();
+        let src: &[u8] = &file;
+        let cowd = CowdExtent::open(src).unwrap();
+        assert_eq!(cowd.count_gte1(src).unwrap(), 1);
+        let ext = crate::format::ExtentMap::Cowd(cowd);
         let mut s = Vec::new();
-        assert_eq!(ext.lookup(&src, 0, &mut s).unwrap().state, GrainState::Zero);
+        assert_eq!(ext.lookup(src, 0, &mut s).unwrap().state, GrainState::Zero);
         assert!(matches!(
-            ext.lookup(&src, 512, &mut s).unwrap().state,
+            ext.lookup(src, 512, &mut s).unwrap().state,
             GrainState::Data { .. }
         ));
-        let e = ext.lookup(&src, 1024, &mut s).unwrap_err().to_string();
+        let e = ext
+            .lookup(src, 1024, &mut s)
+            .unwrap_err()
+            .in_file(std::path::Path::new("mem-delta.vmdk"))
+            .to_string();
         assert!(
             e.contains("mem-delta.vmdk: grain table 0 at 0x")
                 && e.contains("grain table entry is 0x186a0"),
             "{e}"
         );
         assert_eq!(
-            ext.lookup(&src, 3 << 20, &mut s).unwrap().state,
+            ext.lookup(src, 3 << 20, &mut s).unwrap().state,
             GrainState::Unallocated
         );
-        assert_eq!(ext.count_gte1(&src).unwrap(), 1);
     }
 }

@@ -1,18 +1,27 @@
 //! On-disk formats: detection by magic, and one contract for every extent format.
 //!
-//! Each format file parses headers and tables from a [`Source`] and
-//! answers two questions in the extent's own virtual space (bytes from the extent's start):
-//! which pieces does table `t` map ([`ExtentMap::walk_table`]), and what backs byte `v`
-//! ([`ExtentMap::lookup`]). [`ExtentMap`] is an enum, so a new format breaks every `match`
-//! until it is handled. Paths, chains, threads and reports are other modules' business.
+//! Each format parses its headers and tables from any [`ReadAt`] (a file, or bytes in memory)
+//! and answers two questions in the extent's own virtual space (bytes from the extent's
+//! start): which pieces does table `t` map ([`ExtentMap::walk_table`]), and what backs byte `v`
+//! ([`ExtentMap::lookup`]). The sparse formats share one table walk and lookup
+//! ([`table::GrainTables`]) and differ only in what an entry means. [`ExtentMap`] is an enum,
+//! so a new format breaks every `match` until it is handled.
+//!
+//! Nothing here knows a path, a thread or a report: errors are a path-free [`Corrupt`] (or a
+//! failed read, [`ReadError`]) naming a structure and its offset, and `layer.rs` names the
+//! file.
 
 pub mod cowd;
 pub mod descriptor;
+pub mod flat;
 pub mod hosted;
 pub mod sesparse;
+pub mod table;
 
-use crate::error::{Corrupt, Error, Result, Structure};
-use crate::source::Source;
+pub use crate::bytes::ReadAt;
+pub use flat::{FLAT_GRAIN, FlatExtent};
+
+use crate::error::{Corrupt, CorruptKind, ReadError, Structure};
 
 /// What backs one grain (or a piece of one) of an extent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +64,76 @@ pub struct Piece {
     pub state: GrainState,
 }
 
+/// The data format of an extent, or of a layer's extents taken together: what `info` and
+/// `scan` print and the JSON carries, as these exact strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum Format {
+    /// `KDMV` hosted sparse (monolithicSparse, twoGbMaxExtentSparse, hosted redo logs).
+    #[serde(rename = "hostedSparse")]
+    HostedSparse,
+    /// `KDMV` with compressed grains.
+    #[serde(rename = "streamOptimized")]
+    StreamOptimized,
+    /// `COWD`, ESX redo logs.
+    #[serde(rename = "vmfsSparse")]
+    VmfsSparse,
+    /// SESparse.
+    #[serde(rename = "seSparse")]
+    SeSparse,
+    /// Raw data (`FLAT`, `VMFS`).
+    #[serde(rename = "flat")]
+    Flat,
+    /// `ZERO`: no data at all.
+    #[serde(rename = "zero")]
+    Zero,
+    /// A layer whose extents have different formats.
+    #[serde(rename = "mixed")]
+    Mixed,
+}
+
+impl Format {
+    /// The name, as the JSON writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::HostedSparse => "hostedSparse",
+            Format::StreamOptimized => "streamOptimized",
+            Format::VmfsSparse => "vmfsSparse",
+            Format::SeSparse => "seSparse",
+            Format::Flat => "flat",
+            Format::Zero => "zero",
+            Format::Mixed => "mixed",
+        }
+    }
+
+    /// Whether a file of this format is a redo log, a delta even without a parent
+    /// (vmfsSparse, SESparse).
+    pub fn is_redo_log(self) -> bool {
+        matches!(self, Format::VmfsSparse | Format::SeSparse)
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Format {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// Why a walk over a table stopped early: the table could not be read (a path-free error the
+/// caller names), or the visitor returned its own error.
+#[derive(Debug)]
+pub enum WalkError<E> {
+    /// The table or an entry is corrupt, or the read failed.
+    Read(ReadError),
+    /// The visitor failed.
+    Visit(E),
+}
+
 /// What the first bytes of a file say it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Magic {
@@ -81,72 +160,46 @@ pub fn detect(head: &[u8]) -> Magic {
     }
 }
 
-/// The whole table as one unallocated piece when its first `entry_bytes` bytes of entries are
-/// all zero (nothing allocated): a 2 TiB disk with little data has tens of thousands of such
-/// tables, and every caller would otherwise walk their entries one by one.
-pub(crate) fn empty_table(
-    gt: &[u8],
-    entry_bytes: u64,
-    start: u64,
-    span: u64,
-    capacity: u64,
-) -> Option<Piece> {
-    let entries = usize::try_from(entry_bytes)
-        .ok()
-        .and_then(|n| gt.get(..n))
-        .unwrap_or(gt);
-    crate::classify::is_zero(entries).then(|| Piece {
-        virt: start,
-        len: span.min(capacity - start),
-        state: GrainState::Unallocated,
-    })
-}
-
-/// Virtual grain size used to walk flat extents, which have no grains of their own.
-pub const FLAT_GRAIN: u64 = 64 * 1024;
-/// Grains per walk unit of a flat extent (32 MiB, as one KDMV grain table at 64 KiB).
-const FLAT_GRAINS_PER_TABLE: u64 = 512;
-
-/// A raw data extent (`FLAT`, `VMFS`): byte `v` is at `data_offset + v` of its file.
-#[derive(Debug, Clone)]
-pub struct FlatExtent {
-    /// File offset of the extent's first byte.
-    pub data_offset: u64,
-    /// Extent length in bytes.
-    pub capacity: u64,
-    /// Length of the file.
-    pub file_len: u64,
-}
-
-impl FlatExtent {
-    /// Bytes of the extent that the file really holds (qemu reads the rest as zeros).
-    pub fn available(&self) -> u64 {
-        self.file_len
-            .saturating_sub(self.data_offset)
-            .min(self.capacity)
-    }
-
-    fn piece(&self, virt: u64, end: u64) -> Piece {
-        let avail = self.available();
-        if virt >= avail {
-            Piece {
-                virt,
-                len: end - virt,
-                state: GrainState::Zero,
-            }
-        } else {
-            Piece {
-                virt,
-                len: end.min(avail) - virt,
-                state: GrainState::Data {
-                    file_offset: self.data_offset + virt,
-                },
-            }
-        }
+/// What a file that is not a VMDK file looks like, in words, from its first bytes (`head`),
+/// its last 512 bytes (`tail`, where a fixed VHD keeps its footer) and its length. Errors say
+/// this instead of quoting the bytes: a parent hint may name `/etc/shadow`.
+pub fn describe(head: &[u8], tail: &[u8], len: u64) -> &'static str {
+    let at = |off: usize, magic: &[u8]| head.get(off..off + magic.len()) == Some(magic);
+    if len == 0 {
+        "an empty file"
+    } else if at(0, b"QFI\xfb") {
+        "a qcow2 image"
+    } else if at(0, b"vhdxfile") {
+        "a VHDX image"
+    } else if at(0, b"conectix") || tail.starts_with(b"conectix") {
+        "a VHD image"
+    } else if at(0, b"\x7fELF") {
+        "an ELF executable"
+    } else if at(0, b"\x1f\x8b") {
+        "gzip-compressed data"
+    } else if at(0, b"PK\x03\x04") {
+        "a zip archive"
+    } else if at(512, b"EFI PART") {
+        "a raw disk with a GPT partition table"
+    } else if at(510, b"\x55\xaa") {
+        "a raw disk with an MBR partition table"
+    } else if !head.is_empty()
+        && !head.contains(&0)
+        && std::str::from_utf8(head).is_ok_and(|t| {
+            t.chars()
+                .all(|c| !c.is_control() || c.is_ascii_whitespace())
+        })
+    {
+        "text that is not a VMDK descriptor"
+    } else if head.iter().all(|&b| b == 0) {
+        "zeros (no header at all)"
+    } else {
+        "binary data of an unknown kind"
     }
 }
 
-/// The allocation map of one extent, whatever its format.
+/// The allocation map of one extent read from a file, whatever its format. (A `ZERO` extent
+/// has no file and no map: `layer.rs` holds it on its own.)
 #[derive(Debug)]
 pub enum ExtentMap {
     /// `KDMV` hosted sparse, including streamOptimized.
@@ -157,194 +210,196 @@ pub enum ExtentMap {
     SeSparse(sesparse::SeSparseExtent),
     /// Raw data.
     Flat(FlatExtent),
-    /// `ZERO`: no file, reads as zeros, holds nothing.
-    Zero {
-        /// Extent length in bytes.
-        capacity: u64,
-    },
 }
 
 impl ExtentMap {
-    /// Extent length in bytes.
-    pub fn capacity(&self) -> u64 {
+    /// The extent's data format.
+    pub fn format(&self) -> Format {
         match self {
-            ExtentMap::Hosted(h) => h.capacity,
-            ExtentMap::Cowd(c) => c.capacity,
-            ExtentMap::SeSparse(s) => s.capacity,
-            ExtentMap::Flat(f) => f.capacity,
-            ExtentMap::Zero { capacity } => *capacity,
+            ExtentMap::Hosted(h) if h.compressed => Format::StreamOptimized,
+            ExtentMap::Hosted(_) => Format::HostedSparse,
+            ExtentMap::Cowd(_) => Format::VmfsSparse,
+            ExtentMap::SeSparse(_) => Format::SeSparse,
+            ExtentMap::Flat(_) => Format::Flat,
         }
     }
 
-    /// Grain size in bytes ([`FLAT_GRAIN`] for flat and zero extents).
-    pub fn grain_bytes(&self) -> u64 {
+    /// The grain tables of a sparse extent; `None` for flat data.
+    pub fn tables(&self) -> Option<&table::GrainTables> {
         match self {
-            ExtentMap::Hosted(h) => h.grain_bytes,
-            ExtentMap::Cowd(c) => c.grain_bytes,
-            ExtentMap::SeSparse(s) => s.grain_bytes,
-            ExtentMap::Flat(_) | ExtentMap::Zero { .. } => FLAT_GRAIN,
+            ExtentMap::Hosted(h) => Some(&h.tables),
+            ExtentMap::Cowd(c) => Some(&c.tables),
+            ExtentMap::SeSparse(s) => Some(&s.tables),
+            ExtentMap::Flat(_) => None,
         }
+    }
+
+    /// Extent length in bytes.
+    pub fn capacity(&self) -> u64 {
+        match (self, self.tables()) {
+            (ExtentMap::Flat(f), _) => f.capacity,
+            (_, Some(t)) => t.capacity,
+            (_, None) => 0,
+        }
+    }
+
+    /// Grain size in bytes ([`FLAT_GRAIN`] for flat extents).
+    pub fn grain_bytes(&self) -> u64 {
+        self.tables().map_or(FLAT_GRAIN, |t| t.grain_bytes)
     }
 
     /// Virtual bytes one table covers.
     pub fn table_span(&self) -> u64 {
-        match self {
-            ExtentMap::Hosted(h) => h.table_span,
-            ExtentMap::Cowd(c) => c.table_span,
-            ExtentMap::SeSparse(s) => s.table_span,
-            ExtentMap::Flat(_) | ExtentMap::Zero { .. } => FLAT_GRAIN * FLAT_GRAINS_PER_TABLE,
+        match (self, self.tables()) {
+            (ExtentMap::Flat(f), _) => f.table_span(),
+            (_, Some(t)) => t.table_span,
+            (_, None) => 0,
         }
     }
 
     /// Number of tables (walk units) covering the extent.
     pub fn table_count(&self) -> u64 {
+        self.capacity().div_ceil(self.table_span())
+    }
+
+    /// Bytes of one grain table in the file (0 for flat extents, which have none).
+    pub fn table_bytes(&self) -> u64 {
         match self {
-            // No tables: `Layer::walk` reports the whole extent as one piece. Counting its
-            // spans would loop 2^38 times over a descriptor line of 2^63 bytes.
-            ExtentMap::Zero { .. } => 0,
-            _ => self.capacity().div_ceil(self.table_span()),
+            ExtentMap::Hosted(_) | ExtentMap::Cowd(_) => self.grain_tables_entries() * 4,
+            ExtentMap::SeSparse(_) => self.grain_tables_entries() * 8,
+            ExtentMap::Flat(_) => 0,
+        }
+    }
+
+    fn grain_tables_entries(&self) -> u64 {
+        self.tables().map_or(0, |t| t.entries)
+    }
+
+    /// Where the extent's data area starts in its file: the first byte a grain may occupy
+    /// (the allocation profile's origin).
+    pub fn data_start(&self) -> u64 {
+        match self {
+            ExtentMap::Hosted(h) => h.data_start(),
+            ExtentMap::Cowd(c) => c.data_start(),
+            ExtentMap::SeSparse(s) => s.data_start(),
+            ExtentMap::Flat(f) => f.data_offset,
         }
     }
 
     /// File ranges of the sparse metadata (directories, tables) that grains must not share;
-    /// empty for flat and ZERO extents.
+    /// empty for flat extents.
     pub fn metadata_ranges(&self) -> Vec<(u64, u64, Structure)> {
         match self {
             ExtentMap::Hosted(h) => h.metadata_ranges(),
             ExtentMap::Cowd(c) => c.metadata_ranges(),
             ExtentMap::SeSparse(s) => s.metadata_ranges(),
-            ExtentMap::Flat(_) | ExtentMap::Zero { .. } => Vec::new(),
+            ExtentMap::Flat(_) => Vec::new(),
+        }
+    }
+
+    /// The present tables as runs of table numbers, in order: what classification walks.
+    /// One range per run of the directory (memory follows the tables the file has).
+    pub fn present_tables(&self) -> Vec<std::ops::Range<u64>> {
+        match self.tables() {
+            Some(t) => t.directory().runs().map(|(r, _)| r).collect(),
+            None => std::iter::once(0..self.table_count()).collect(),
+        }
+    }
+
+    /// Number of present tables.
+    pub fn present_count(&self) -> u64 {
+        match self.tables() {
+            Some(t) => t.directory().present(),
+            None => self.table_count(),
         }
     }
 
     /// Whether table `t` exists; an absent table maps nothing.
     pub fn table_present(&self, t: u64) -> bool {
-        match self {
-            ExtentMap::Hosted(h) => h.table_present(t),
-            ExtentMap::Cowd(c) => c.table_present(t),
-            ExtentMap::SeSparse(s) => s.table_present(t),
-            ExtentMap::Flat(_) => t < self.table_count(),
-            ExtentMap::Zero { .. } => false,
+        match self.tables() {
+            Some(tables) => tables.directory().offset(t).is_some(),
+            None => t < self.table_count(),
         }
     }
 
     /// Calls `f` for every piece table `t` maps, allocated or not, in virtual order; the
-    /// pieces tile the table's span (clipped to the capacity).
-    pub fn walk_table(
+    /// pieces tile the table's span (clipped to the capacity). `src` is the extent's file.
+    pub fn walk_table<R: ReadAt + ?Sized, E>(
         &self,
-        src: Option<&Source>,
+        src: &R,
         t: u64,
         scratch: &mut Vec<u8>,
-        f: &mut dyn FnMut(Piece) -> Result<()>,
-    ) -> Result<()> {
-        match (self, src) {
-            (ExtentMap::Hosted(h), Some(src)) => h.walk_table(src, t, scratch, f),
-            (ExtentMap::Cowd(c), Some(src)) => c.walk_table(src, t, scratch, f),
-            (ExtentMap::SeSparse(s), Some(src)) => s.walk_table(src, t, scratch, f),
-            (ExtentMap::Flat(flat), _) => {
-                let start = t.saturating_mul(self.table_span());
-                let end = start.saturating_add(self.table_span()).min(flat.capacity);
-                let mut v = start;
-                // Past the end of the file there is nothing to read: one piece per table, so
-                // that a line claiming petabytes of a tiny file costs one call per table.
-                let avail = flat.available();
-                while v < end {
-                    let grain_end = if v >= avail {
-                        end
-                    } else {
-                        (v + FLAT_GRAIN).min(end)
-                    };
-                    let p = flat.piece(v, grain_end);
-                    v += p.len;
-                    f(p)?;
-                }
-                Ok(())
-            }
-            (ExtentMap::Zero { .. }, _) => Ok(()),
-            _ => Err(Error::Other("extent without a file".into())),
+        f: &mut dyn FnMut(Piece) -> Result<(), E>,
+    ) -> Result<(), WalkError<E>> {
+        match self {
+            ExtentMap::Hosted(h) => h.tables.walk(h, src, t, scratch, f),
+            ExtentMap::Cowd(c) => c.tables.walk(c, src, t, scratch, f),
+            ExtentMap::SeSparse(s) => s.tables.walk(s, src, t, scratch, f),
+            ExtentMap::Flat(flat) => flat.walk_table(t, f).map_err(WalkError::Visit),
         }
     }
 
     /// What backs extent byte `virt`, and the end of the run (same grain, same state) that
-    /// starts there.
-    pub fn lookup(&self, src: Option<&Source>, virt: u64, scratch: &mut Vec<u8>) -> Result<Piece> {
-        let cap = self.capacity();
-        match (self, src) {
-            (ExtentMap::Hosted(h), Some(src)) => h.lookup(src, virt, scratch),
-            (ExtentMap::Cowd(c), Some(src)) => c.lookup(src, virt, scratch),
-            (ExtentMap::SeSparse(s), Some(src)) => s.lookup(src, virt, scratch),
-            (ExtentMap::Flat(flat), _) => {
-                let avail = flat.available();
-                Ok(flat.piece(virt, if virt < avail { avail } else { cap }))
-            }
-            (ExtentMap::Zero { .. }, _) => Ok(Piece {
-                virt,
-                len: cap.saturating_sub(virt),
-                state: GrainState::Unallocated,
-            }),
-            _ => Err(Error::Other("extent without a file".into())),
+    /// starts there. `src` is the extent's file.
+    #[inline]
+    pub fn lookup<R: ReadAt + ?Sized>(
+        &self,
+        src: &R,
+        virt: u64,
+        scratch: &mut Vec<u8>,
+    ) -> Result<Piece, ReadError> {
+        match self {
+            ExtentMap::Hosted(h) => h.tables.lookup(h, src, virt, scratch),
+            ExtentMap::Cowd(c) => c.tables.lookup(c, src, virt, scratch),
+            ExtentMap::SeSparse(s) => s.tables.lookup(s, src, virt, scratch),
+            ExtentMap::Flat(flat) => Ok(flat.lookup(virt)),
         }
     }
-}
 
-/// Builds the piece for grain `g` of a sparse extent from its state, clipped to `capacity`,
-/// and from `virt` (inside the grain) for lookups.
-pub(crate) fn grain_piece(
-    g: u64,
-    grain_bytes: u64,
-    capacity: u64,
-    from: u64,
-    state: GrainState,
-) -> Piece {
-    let start = g * grain_bytes;
-    let end = (start + grain_bytes).min(capacity);
-    let from = from.max(start);
-    let state = match state {
-        GrainState::Data { file_offset } => GrainState::Data {
-            file_offset: file_offset + (from - start),
-        },
-        s => s,
-    };
-    Piece {
-        virt: from,
-        len: end.saturating_sub(from),
-        state,
+    /// The compressed grain `grain` whose marker is at `marker` (a [`GrainState::Compressed`]
+    /// piece of this map), inflated into `out`. Only streamOptimized extents compress.
+    pub fn inflate<R: ReadAt + ?Sized>(
+        &self,
+        src: &R,
+        marker: u64,
+        grain: u64,
+        out: &mut [u8],
+        scratch: &mut Vec<u8>,
+    ) -> Result<(), ReadError> {
+        match self {
+            ExtentMap::Hosted(h) => h.read_compressed(src, marker, grain, out, scratch),
+            _ => Err(not_compressed(marker, grain)),
+        }
+    }
+
+    /// Bytes the compressed grain at `marker` takes in the file.
+    pub fn compressed_len<R: ReadAt + ?Sized>(
+        &self,
+        src: &R,
+        marker: u64,
+        grain: u64,
+        scratch: &mut Vec<u8>,
+    ) -> Result<u64, ReadError> {
+        match self {
+            ExtentMap::Hosted(h) => h.compressed_len(src, marker, grain, scratch),
+            _ => Err(not_compressed(marker, grain)),
+        }
+    }
+
+    /// Length of grain `grain` once inflated (the last grain may be cut short).
+    pub fn grain_len(&self, grain: u64) -> u64 {
+        self.tables().map_or(0, |t| t.grain_len(grain))
     }
 }
 
-/// Error for a grain table entry pointing outside the file.
-pub(crate) fn entry_out_of_file(
-    table: u64,
-    entry_offset: u64,
-    entry: u64,
-    needed_end: u64,
-    file_len: u64,
-) -> Corrupt {
-    Corrupt::bad_value(
-        Structure::GrainTable { index: table },
-        entry_offset,
-        "grain table entry",
-        entry,
-        format!(
-            "a grain inside the file (the grain would end at {needed_end:#x}, the file has {file_len:#x} bytes)"
-        ),
-    )
-}
-
-/// Error for a grain table entry pointing into the metadata in front of the grains.
-pub(crate) fn entry_in_metadata(
-    table: u64,
-    entry_offset: u64,
-    entry: u64,
-    metadata_end: u64,
-) -> Corrupt {
-    Corrupt::bad_value(
-        Structure::GrainTable { index: table },
-        entry_offset,
-        "grain table entry",
-        entry,
-        format!(
-            "a grain after the metadata, which ends at {metadata_end:#x} (the grain would share bytes with headers or tables)"
-        ),
-    )
+/// A compressed piece handed to a map whose format has none.
+#[cold]
+fn not_compressed(marker: u64, grain: u64) -> ReadError {
+    ReadError::Corrupt(Corrupt::new(
+        Structure::CompressedGrain { grain },
+        marker,
+        CorruptKind::Syntax {
+            message: "a compressed grain in an extent whose format does not compress".into(),
+        },
+    ))
 }

@@ -1,14 +1,15 @@
 //! SESparse extents (ESXi 6.5+; FORMATS.md section 4): constant and volatile headers, grain
-//! directory, grain tables with four entry types and the rotated grain index.
+//! directory, grain tables with four entry types and the rotated grain index (`Decode`; the
+//! walk is [`GrainTables`]'s).
 //!
 //! The journal's record format is not public. deltascope reads the tables as they are and
 //! reports a volatile header that asks for a journal replay (`replayJournal != 0`) as a dirty
 //! disk: qemu refuses such disks, ESXi replays the journal first (4.6).
 
-use crate::bytes::{Bytes, le_u64};
-use crate::error::{Corrupt, CorruptKind, Error, Result, Structure};
-use crate::format::{GrainState, Piece, entry_out_of_file, grain_piece};
-use crate::source::Source;
+use crate::bytes::{Bytes, ReadAt};
+use crate::error::{Corrupt, CorruptKind, ReadError, Structure};
+use crate::format::GrainState;
+use crate::format::table::{Decode, EntryAt, GrainTables, entry_out_of_file, read_directory};
 use crate::units::SECTOR;
 
 /// Constant header magic (4.2).
@@ -182,14 +183,8 @@ pub struct SeSparseExtent {
     pub header: SeSparseHeader,
     /// Volatile header.
     pub volatile: VolatileHeader,
-    gd: Vec<u64>,
-    /// Extent length in bytes.
-    pub capacity: u64,
-    /// 4096.
-    pub grain_bytes: u64,
-    /// 16 MiB.
-    pub table_span: u64,
-    gtes_per_gt: u64,
+    /// The grain directory and the geometry of its tables (4 KiB grains, 16 MiB tables).
+    pub tables: GrainTables,
     file_len: u64,
 }
 
@@ -197,15 +192,19 @@ const GD_ALLOCATED: u64 = 0x1000_0000_0000_0000;
 
 impl SeSparseExtent {
     /// Opens the SESparse extent in `src`.
-    pub fn open(src: &Source) -> Result<SeSparseExtent> {
-        let path = src.path();
+    pub fn open<R: ReadAt + ?Sized>(src: &R) -> Result<SeSparseExtent, ReadError> {
         let file_len = src.len();
-        let c = |e: Corrupt| Error::corrupt(path, e);
-        let head = src.bytes(0, 512.min(file_len), &Structure::SesparseHeader)?;
-        let header = parse_header(&head, file_len).map_err(c)?;
+        let mut scratch = Vec::new();
+        let head = src.read_at(
+            0,
+            512.min(file_len) as usize,
+            &mut scratch,
+            &Structure::SesparseHeader,
+        )?;
+        let header = parse_header(head, file_len)?;
         let voff = header.volatile_header_offset * SECTOR;
-        let vraw = src.bytes(voff, 512, &Structure::SesparseVolatileHeader)?;
-        let volatile = parse_volatile(&vraw, voff, file_len).map_err(c)?;
+        let vraw = src.read_at(voff, 512, &mut scratch, &Structure::SesparseVolatileHeader)?;
+        let volatile = parse_volatile(vraw, voff, file_len)?;
         let grain_bytes = header.grain_size * SECTOR;
         let gtes_per_gt = header.grain_table_size * SECTOR / 8;
         let table_span = gtes_per_gt * grain_bytes;
@@ -213,60 +212,58 @@ impl SeSparseExtent {
         let entries = capacity.div_ceil(table_span);
         let available = header.grain_dir_size * SECTOR / 8;
         if entries > available {
-            return Err(c(Corrupt::bad_value(
+            return Err(Corrupt::bad_value(
                 Structure::SesparseHeader,
                 17 * 8,
                 "grainDirSize",
                 header.grain_dir_size,
                 format!("room for the {entries} entries the capacity needs"),
-            )));
+            )
+            .into());
         }
         let gd_off = header.grain_dir_offset * SECTOR;
-        let raw = src.bytes(gd_off, entries * 8, &Structure::GrainDirectory)?;
         let max_tables = header.grain_tables_size / header.grain_table_size;
-        let mut gd = Vec::with_capacity(raw.len() / 8);
-        for (t, chunk) in raw.chunks_exact(8).enumerate() {
-            let e = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-            let entry_off = gd_off + t as u64 * 8;
-            if e == 0 {
-                gd.push(0);
-                continue;
-            }
-            if e & 0xFFFF_FFFF_0000_0000 != GD_ALLOCATED {
-                return Err(c(Corrupt::bad_value(
-                    Structure::GrainDirectory,
-                    entry_off,
-                    "grain directory entry",
-                    e,
-                    "0 or 0x10000000 in the top 32 bits and a table index below",
-                )));
-            }
-            let index = e & 0xFFFF_FFFF;
-            if index >= max_tables {
-                return Err(c(Corrupt::bad_value(
-                    Structure::GrainDirectory,
-                    entry_off,
-                    "grain table index",
-                    index,
-                    format!("below {max_tables}, the tables the grain-table area holds"),
-                )));
-            }
-            let gt_off = (header.grain_tables_offset + index * header.grain_table_size) * SECTOR;
-            src.check_range(
-                gt_off,
-                gtes_per_gt * 8,
-                &Structure::GrainTable { index: t as u64 },
-            )?;
-            gd.push(gt_off);
-        }
+        let stride = header.grain_table_size * SECTOR;
+        let gd = read_directory(
+            src,
+            gd_off,
+            entries,
+            8,
+            stride,
+            &Structure::GrainDirectory,
+            &mut |t, e, entry_off| {
+                if e == 0 {
+                    return Ok(None);
+                }
+                if e & 0xFFFF_FFFF_0000_0000 != GD_ALLOCATED {
+                    return Err(Corrupt::bad_value(
+                        Structure::GrainDirectory,
+                        entry_off,
+                        "grain directory entry",
+                        e,
+                        "0 or 0x10000000 in the top 32 bits and a table index below",
+                    ));
+                }
+                let index = e & 0xFFFF_FFFF;
+                if index >= max_tables {
+                    return Err(Corrupt::bad_value(
+                        Structure::GrainDirectory,
+                        entry_off,
+                        "grain table index",
+                        index,
+                        format!("below {max_tables}, the tables the grain-table area holds"),
+                    ));
+                }
+                let gt_off =
+                    (header.grain_tables_offset + index * header.grain_table_size) * SECTOR;
+                src.check_range(gt_off, gtes_per_gt * 8, &Structure::GrainTable { index: t })?;
+                Ok(Some(gt_off))
+            },
+        )?;
         Ok(SeSparseExtent {
             header,
             volatile,
-            gd,
-            capacity,
-            grain_bytes,
-            table_span,
-            gtes_per_gt,
+            tables: GrainTables::new(gd, capacity, grain_bytes, gtes_per_gt),
             file_len,
         })
     }
@@ -276,42 +273,29 @@ impl SeSparseExtent {
         self.volatile.replay_journal != 0
     }
 
+    /// The first byte a grain may occupy: the grain area's start (4.2).
+    pub fn data_start(&self) -> u64 {
+        self.header.grains_offset * SECTOR
+    }
+
     /// File ranges of the grain directory and tables: no grain may share their bytes.
     pub fn metadata_ranges(&self) -> Vec<(u64, u64, Structure)> {
         let mut out = vec![(
             self.header.grain_dir_offset * SECTOR,
-            self.gd.len() as u64 * 8,
+            self.tables.directory().len() * 8,
             Structure::GrainDirectory,
         )];
-        for (t, &o) in self.gd.iter().enumerate() {
-            if o != 0 {
-                out.push((
-                    o,
-                    self.gtes_per_gt * 8,
-                    Structure::GrainTable { index: t as u64 },
-                ));
-            }
-        }
+        out.extend(self.tables.table_ranges(self.tables.entries * 8));
         out
     }
+}
 
-    /// Whether grain table `t` exists.
-    pub fn table_present(&self, t: u64) -> bool {
-        self.table_offset(t).is_some()
-    }
+impl Decode for SeSparseExtent {
+    const ENTRY_BYTES: u64 = 8;
 
-    fn table_offset(&self, t: u64) -> Option<u64> {
-        let o = *self.gd.get(usize::try_from(t).ok()?)?;
-        (o != 0).then_some(o)
-    }
-
-    fn entry_state(
-        &self,
-        t: u64,
-        entry_offset: u64,
-        g: u64,
-        e: u64,
-    ) -> Result<GrainState, Corrupt> {
+    /// The top nibble is the type (4.5): 0 unallocated (no other bit set), 1 unmapped, 2 zero,
+    /// 3 a grain whose index is split 12/48 and swapped in the low 60 bits.
+    fn decode(&self, e: u64, at: EntryAt) -> Result<GrainState, Corrupt> {
         match e >> 60 {
             0 if e == 0 => Ok(GrainState::Unallocated),
             1 => Ok(GrainState::Unmapped),
@@ -324,14 +308,11 @@ impl SeSparseExtent {
                     .checked_mul(self.header.grain_size)
                     .and_then(|s| s.checked_add(self.header.grains_offset))
                     .and_then(|s| s.checked_mul(SECTOR))
-                    .ok_or_else(|| {
-                        entry_out_of_file(t, entry_offset, e, u64::MAX, self.file_len)
-                    })?;
-                let len = self.grain_bytes.min(self.capacity - g * self.grain_bytes);
+                    .ok_or_else(|| entry_out_of_file(at, e, u64::MAX, self.file_len))?;
+                let len = self.tables.grain_len(at.grain);
                 if off.saturating_add(len) > self.file_len {
                     return Err(entry_out_of_file(
-                        t,
-                        entry_offset,
+                        at,
                         e,
                         off.saturating_add(len),
                         self.file_len,
@@ -340,83 +321,13 @@ impl SeSparseExtent {
                 Ok(GrainState::Data { file_offset: off })
             }
             _ => Err(Corrupt::bad_value(
-                Structure::GrainTable { index: t },
-                entry_offset,
+                Structure::GrainTable { index: at.table },
+                at.offset,
                 "grain table entry",
                 e,
                 "type 0 (with no other bits), 1, 2 or 3 in the top nibble",
             )),
         }
-    }
-
-    /// Walks grain table `t`.
-    pub fn walk_table(
-        &self,
-        src: &Source,
-        t: u64,
-        scratch: &mut Vec<u8>,
-        f: &mut dyn FnMut(Piece) -> Result<()>,
-    ) -> Result<()> {
-        let start = t * self.table_span;
-        if start >= self.capacity {
-            return Ok(());
-        }
-        let Some(gt_off) = self.table_offset(t) else {
-            return f(Piece {
-                virt: start,
-                len: self.table_span.min(self.capacity - start),
-                state: GrainState::Unallocated,
-            });
-        };
-        let gt = src.read_at(
-            gt_off,
-            (self.gtes_per_gt * 8) as usize,
-            scratch,
-            &Structure::GrainTable { index: t },
-        )?;
-        let first = start / self.grain_bytes;
-        let grains = self
-            .table_span
-            .min(self.capacity - start)
-            .div_ceil(self.grain_bytes);
-        if let Some(p) = super::empty_table(gt, grains * 8, start, self.table_span, self.capacity) {
-            return f(p);
-        }
-        for i in 0..grains {
-            let e = le_u64(gt, i as usize).unwrap_or(0);
-            let g = first + i;
-            let state = self
-                .entry_state(t, gt_off + i * 8, g, e)
-                .map_err(|e| Error::corrupt(src.path(), e))?;
-            f(grain_piece(g, self.grain_bytes, self.capacity, 0, state))?;
-        }
-        Ok(())
-    }
-
-    /// The state of extent byte `virt` and the end of its grain.
-    pub fn lookup(&self, src: &Source, virt: u64, scratch: &mut Vec<u8>) -> Result<Piece> {
-        let g = virt / self.grain_bytes;
-        let t = virt / self.table_span;
-        let Some(gt_off) = self.table_offset(t) else {
-            let end = ((t + 1) * self.table_span).min(self.capacity);
-            return Ok(Piece {
-                virt,
-                len: end - virt,
-                state: GrainState::Unallocated,
-            });
-        };
-        let entry_offset = gt_off + (g % self.gtes_per_gt) * 8;
-        let raw = src.read_at(
-            entry_offset,
-            8,
-            scratch,
-            &Structure::GrainTable { index: t },
-        )?;
-        let e = le_u64(raw, 0).unwrap_or(0);
-        let state = self
-            .entry_state(t, entry_offset, g, e)
-            .map_err(|e| Error::corrupt(src.path(), e))?;
-        Ok(grain_piece(g, self.grain_bytes, self.capacity, virt, state))
     }
 }
 

@@ -16,7 +16,7 @@ use ::ntfs::{Ntfs, NtfsAttributeType, NtfsFileFlags};
 
 use super::partition::Partition;
 use super::reader::ViewReader;
-use crate::chain::Chain;
+use crate::view::ComposedView;
 
 /// File records read before giving up (a hostile MFT length must not mean an endless walk).
 const MAX_RECORDS: u64 = 1 << 26;
@@ -83,11 +83,11 @@ fn err(p: &Partition, what: &str, e: impl std::fmt::Display) -> String {
 }
 
 impl Volume {
-    /// Reads the volume in `part` of the disk `chain.layers[..upto]` composes. `Ok(None)`:
-    /// the partition does not hold NTFS. A volume whose MFT or `$Bitmap` cannot be read is
-    /// an error; a single unreadable file record is counted, not fatal.
-    pub fn read(chain: &Chain, upto: usize, part: &Partition) -> Result<Option<Volume>, String> {
-        let mut r = ViewReader::new(chain, upto, part.start, part.len);
+    /// Reads the volume in `part` of the disk `view` shows. `Ok(None)`: the partition does
+    /// not hold NTFS. A volume whose MFT or `$Bitmap` cannot be read is an error; a single
+    /// unreadable file record is counted, not fatal.
+    pub fn read(view: ComposedView<'_>, part: &Partition) -> Result<Option<Volume>, String> {
+        let mut r = ViewReader::new(view, part.start, part.len);
         let mut boot = [0u8; 512];
         if part.len < 512 || r.read_exact_at(0, &mut boot).is_err() {
             return Ok(None);
@@ -395,8 +395,10 @@ fn path_of(
         }
         match names.get(&cur) {
             Some((parent, name, _)) => {
-                // Names come from the image: no separators or control characters pass.
-                parts.push(crate::sanitize::sanitize(&name.replace('/', "\u{2215}")));
+                // Names come from the image: no separator passes (NTFS names hold none, a
+                // damaged record might). Control characters stay: JSON and CSV carry the real
+                // name, and the text renderer escapes it for the terminal.
+                parts.push(name.replace('/', "\u{2215}"));
                 cur = *parent;
             }
             None => {

@@ -1,24 +1,22 @@
 //! A `Read + Seek` window onto the composed view of a chain: the guest disk as a layer (and
 //! everything below it) shows it, from a byte offset (a partition's start) for a length.
-//! Nothing is copied: reads go through [`ParentView::fill`], with a few cached 64 KiB chunks
+//! Nothing is copied: reads go through [`ComposedView::fill`], with a few cached 64 KiB chunks
 //! because file-system parsers read many small structures, and the `ntfs` crate re-reads
 //! `$MFT`'s own record for every file record it opens (two places, read alternately).
 
 use std::io::{self, Read, Seek, SeekFrom};
 
-use crate::chain::Chain;
-use crate::view::{ParentView, Scratch};
+use crate::view::{ComposedView, Scratch};
 
 /// Bytes read from the view at once and kept.
 const CHUNK: u64 = 64 * 1024;
 /// Chunks kept (least recently used goes first): 1 MiB.
 const CACHED: usize = 16;
 
-/// A window `[start, start + len)` of the composed disk of `chain.layers[..upto]`.
+/// A window `[start, start + len)` of the composed disk of `layers[..upto]`.
 #[derive(Debug)]
 pub struct ViewReader<'c> {
-    view: ParentView<'c>,
-    upto: usize,
+    view: ComposedView<'c>,
     start: u64,
     len: u64,
     pos: u64,
@@ -28,11 +26,10 @@ pub struct ViewReader<'c> {
 }
 
 impl<'c> ViewReader<'c> {
-    /// The window over the disk that `chain.layers[..upto]` compose.
-    pub fn new(chain: &'c Chain, upto: usize, start: u64, len: u64) -> Self {
+    /// The window over the disk that `view` shows.
+    pub fn new(view: ComposedView<'c>, start: u64, len: u64) -> Self {
         ViewReader {
-            view: ParentView::new(chain, upto),
-            upto,
+            view,
             start,
             len,
             pos: 0,
@@ -70,7 +67,7 @@ impl<'c> ViewReader<'c> {
             vec![0; CHUNK as usize]
         };
         self.view
-            .fill(self.upto, chunk_at, &mut buf, &mut self.scratch)
+            .fill(chunk_at, &mut buf, &mut self.scratch)
             .map_err(io::Error::other)?;
         self.cache.push((chunk_at, buf));
         Ok(())

@@ -11,10 +11,29 @@
 //! with two it has no width. Growth never undoes itself within a segment, so the band is
 //! clipped below at the last recorded size, and above at the hard ceiling.
 
+//!
+//! A pure model: recorded sizes and times in ([`Sample`]), a projection out; no store, no
+//! I/O, no clock.
+
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use super::{Point, format_time};
+use crate::units::{format_size, format_time};
+
+/// One recorded size of a disk, as the model reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample {
+    /// When the disk had this size.
+    pub at: DateTime<Utc>,
+    /// Segment number (0 first); a new one starts when the delta shrank.
+    pub segment: i64,
+    /// The top layer's allocated bytes.
+    pub bytes: u64,
+    /// Expected ceiling if fresh-first allocation continues, when the scan knew it.
+    pub expected_ceiling: Option<u64>,
+    /// Hard ceiling, when the scan knew it.
+    pub hard_ceiling: Option<u64>,
+}
 
 const WEEK: f64 = 7.0 * 86400.0;
 
@@ -193,12 +212,12 @@ fn errors(f: &Fitted, t: &[f64], y: &[f64]) -> (f64, f64) {
 /// Projects `points` (one disk, oldest first) `weeks` weeks past the last one.
 pub fn forecast(
     disk: &str,
-    points: &[Point],
+    points: &[Sample],
     weeks: u32,
     budget: Option<u64>,
 ) -> Option<DiskForecast> {
     let last_segment = points.last()?.segment;
-    let pts: Vec<&Point> = points
+    let pts: Vec<&Sample> = points
         .iter()
         .filter(|p| p.segment == last_segment)
         .collect();
@@ -258,8 +277,8 @@ pub fn forecast(
             } else {
                 "saturating"
             },
-            crate::units::format_size(l as u64),
-            crate::units::format_size(s as u64)
+            format_size(l as u64),
+            format_size(s as u64)
         ),
         (Some(_), None) if expected.is_none() => {
             "linear: no expected ceiling recorded (imported sizes), so no saturating model".into()
@@ -325,18 +344,19 @@ pub fn forecast(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::parse_time;
 
-    fn pts(values: &[(u32, u64)], ceiling: Option<u64>) -> Vec<Point> {
+    fn pts(values: &[(u32, u64)], ceiling: Option<u64>) -> Vec<Sample> {
+        let start = DateTime::parse_from_rfc3339("2026-10-01T00:00:00Z")
+            .expect("t")
+            .with_timezone(&Utc);
         values
             .iter()
-            .map(|&(day, bytes)| Point {
-                disk: "d".into(),
-                at: parse_time("2026-10-01").expect("t") + Duration::days(i64::from(day)),
+            .map(|&(day, bytes)| Sample {
+                at: start + Duration::days(i64::from(day)),
+                segment: 0,
                 bytes,
                 expected_ceiling: ceiling,
                 hard_ceiling: ceiling.map(|c| c * 2),
-                ..Point::default()
             })
             .collect()
     }

@@ -63,10 +63,27 @@ impl fmt::Display for Target {
     }
 }
 
-impl Target {
-    /// Reads a URL. A malformed one is a usage error that quotes it without its password.
-    pub fn parse(url: &str) -> std::result::Result<Target, String> {
-        let mut config = Config::from_str(url).map_err(|e| {
+/// A PostgreSQL URL as written, checked for syntax only: nothing is read from the
+/// environment yet ([`Target::resolve`] does that). Shown, and debug-printed, without its
+/// password.
+#[derive(Clone)]
+pub struct ServerUrl {
+    config: Config,
+    /// The URL with its password replaced by `***`, for messages.
+    shown: String,
+}
+
+impl fmt::Debug for ServerUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ServerUrl").field(&self.shown).finish()
+    }
+}
+
+impl ServerUrl {
+    /// Reads a URL. A malformed one is refused with a message that quotes it without its
+    /// password; so is one that asks for TLS, which this build does not speak.
+    pub fn parse(url: &str) -> std::result::Result<ServerUrl, String> {
+        let config = Config::from_str(url).map_err(|e| {
             let why = match std::error::Error::source(&e) {
                 Some(s) => format!("{e}: {s}"),
                 None => e.to_string(),
@@ -84,12 +101,31 @@ impl Target {
                 redact(url)
             ));
         }
+        Ok(ServerUrl {
+            config,
+            shown: redact(url),
+        })
+    }
+}
+
+impl Target {
+    /// Reads a URL and fills in its defaults ([`ServerUrl::parse`], then [`Target::resolve`]).
+    pub fn parse(url: &str) -> std::result::Result<Target, String> {
+        Target::resolve(&ServerUrl::parse(url)?)
+    }
+
+    /// Fills in what `url` leaves out, as libpq does: the user from `PGUSER` or the login
+    /// name, the host from `PGHOST` or the local socket folder, the port from `PGPORT` or
+    /// 5432, the database from `PGDATABASE` or the user; the password from `PGPASSWORD`, else
+    /// the password file.
+    pub fn resolve(url: &ServerUrl) -> std::result::Result<Target, String> {
+        let mut config = url.config.clone();
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let user = match config.get_user() {
             Some(u) => u.to_string(),
             None => env("PGUSER")
                 .or_else(|| whoami::username().ok())
-                .ok_or_else(|| format!("{}: no user, and PGUSER is not set", redact(url)))?,
+                .ok_or_else(|| format!("{}: no user, and PGUSER is not set", url.shown))?,
         };
         config.user(&user);
         if config.get_hosts().is_empty() {

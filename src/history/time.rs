@@ -103,7 +103,7 @@ impl fmt::Display for Zone {
 }
 
 /// Which comes first in a date written `A/B/YYYY` (`--date-order`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DateOrder {
     /// Day, month, year: `1/11/2026` is 1 November 2026.
     Dmy,

@@ -1,24 +1,12 @@
-//! The report of `blame`: the JSON contract (docs/JSON.md, "blame") and its text and CSV
-//! renderings. Groups' `bytes` sum to `allocated_bytes`.
-
-use std::io::{self, Write};
+//! The report of `blame`: the JSON contract (docs/JSON.md, "blame"); its text and CSV
+//! renderings are in `render/blame.rs`. Groups' `bytes` sum to `allocated_bytes`.
 
 use serde::Serialize;
 
+use crate::blame::Blame;
 use crate::classify::ClassCounts;
-use crate::units::{format_size, percent};
 
-/// Overwritten bytes, by what the parent view held there.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct OverwriteSplit {
-    /// Replaced a file's (or NTFS metadata's) data that was live in the parent.
-    pub live_parent_data: u64,
-    /// Written into clusters the parent's `$Bitmap` marks free but which were not zero (old
-    /// deleted data): growth into free space, like `fresh`.
-    pub parent_free_space: u64,
-    /// The parent view has no readable NTFS volume there.
-    pub unknown: u64,
-}
+pub use crate::blame::OverwriteSplit;
 
 /// Whose parent data a group's overwritten bytes replaced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -92,130 +80,53 @@ pub struct BlameReport {
     pub groups: Vec<GroupReport>,
 }
 
-fn label(g: &GroupReport) -> String {
-    match g.kind.as_str() {
-        "file" => g.path.clone(),
-        "free_now" => "(free now: written, then deleted)".into(),
-        "unpartitioned" => "(outside any partition)".into(),
-        k => format!("({k}) {}", g.path),
-    }
-}
-
-/// The top `top` groups as a table for people, with the rest summed.
-pub fn render_text(out: &mut dyn Write, r: &BlameReport, top: usize) -> io::Result<()> {
-    writeln!(
-        out,
-        "Blame of {} ({} allocated)",
-        r.layer,
-        format_size(r.allocated_bytes)
-    )?;
-    for v in &r.volumes {
-        writeln!(
-            out,
-            "  partition {} {} at {}: {}{}{}",
-            v.partition,
-            v.partition_kind,
-            v.start,
-            v.file_system,
-            v.cluster_bytes
-                .map_or(String::new(), |c| format!(", {c}-byte clusters")),
-            match v.unreadable_records {
-                Some(n) if n > 0 => {
-                    format!(", {n} file records unreadable (their clusters: no file record)")
-                }
-                _ => String::new(),
-            }
-        )?;
-    }
-    if let Some(n) = &r.parent_note {
-        writeln!(out, "  note: {n}")?;
-    }
-    writeln!(out)?;
-    writeln!(
-        out,
-        "{:>10} {:>6} {:>10} {:>10} {:>10} {:>10}  group",
-        "bytes", "share", "fresh", "overwrite", "identical", "zeroed"
-    )?;
-    let row = |out: &mut dyn Write, name: &str, c: &ClassCounts| {
-        writeln!(
-            out,
-            "{:>10} {:>6} {:>10} {:>10} {:>10} {:>10}  {}",
-            format_size(c.total()),
-            percent(c.total(), r.allocated_bytes),
-            format_size(c.fresh),
-            format_size(c.overwritten),
-            format_size(c.identical),
-            format_size(c.zeroed),
-            crate::sanitize::sanitize(name)
-        )
-    };
-    for g in r.groups.iter().take(top) {
-        row(out, &label(g), &g.classes)?;
-    }
-    if r.groups.len() > top {
-        let rest = r.groups[top..]
+/// The report of a blame.
+pub fn blame_report(b: &Blame) -> BlameReport {
+    BlameReport {
+        deltascope_version: crate::VERSION.into(),
+        layer: b.layer.display().to_string(),
+        disk_bytes: b.disk_bytes,
+        allocated_bytes: b.allocated_bytes,
+        classes: b.classes,
+        group_by: b.group_by.name().into(),
+        volumes: b
+            .volumes
             .iter()
-            .fold(ClassCounts::default(), |a, g| a + g.classes);
-        row(
-            out,
-            &format!("({} more groups)", r.groups.len() - top),
-            &rest,
-        )?;
+            .map(|v| VolumeReport {
+                partition: v.partition.number,
+                partition_kind: v.partition.kind.clone(),
+                start: v.partition.start,
+                bytes: v.partition.len,
+                file_system: if v.cluster_bytes.is_some() {
+                    "ntfs"
+                } else {
+                    "unknown"
+                }
+                .into(),
+                cluster_bytes: v.cluster_bytes,
+                unreadable_records: v.unreadable_records,
+            })
+            .collect(),
+        parent_note: b.parent_note.clone(),
+        groups: b
+            .groups
+            .iter()
+            .map(|g| GroupReport {
+                kind: g.kind.to_string(),
+                path: g.path.clone(),
+                bytes: g.classes.total(),
+                classes: g.classes,
+                overwritten_split: g.overwritten_split,
+                overwrote: g
+                    .overwrote
+                    .iter()
+                    .map(|(kind, path, bytes)| ParentShare {
+                        kind: kind.to_string(),
+                        path: path.clone(),
+                        bytes: *bytes,
+                    })
+                    .collect(),
+            })
+            .collect(),
     }
-    let split = r
-        .groups
-        .iter()
-        .fold(OverwriteSplit::default(), |a, g| OverwriteSplit {
-            live_parent_data: a.live_parent_data + g.overwritten_split.live_parent_data,
-            parent_free_space: a.parent_free_space + g.overwritten_split.parent_free_space,
-            unknown: a.unknown + g.overwritten_split.unknown,
-        });
-    writeln!(out)?;
-    writeln!(
-        out,
-        "Overwritten: {} over live parent data, {} into parent free space that was not zero{}",
-        format_size(split.live_parent_data),
-        format_size(split.parent_free_space),
-        if split.unknown > 0 {
-            format!(", {} unknown", format_size(split.unknown))
-        } else {
-            String::new()
-        }
-    )?;
-    Ok(())
-}
-
-/// Every group as CSV, one row each.
-pub fn render_csv(out: &mut dyn Write, r: &BlameReport) -> io::Result<()> {
-    let mut w = csv::Writer::from_writer(out);
-    let io = |e: csv::Error| io::Error::other(e.to_string());
-    w.write_record([
-        "kind",
-        "path",
-        "bytes",
-        "fresh",
-        "overwritten",
-        "identical",
-        "zeroed",
-        "overwrote_live_parent_data",
-        "overwrote_parent_free_space",
-    ])
-    .map_err(io)?;
-    for g in &r.groups {
-        let c = &g.classes;
-        let s = &g.overwritten_split;
-        w.write_record([
-            g.kind.clone(),
-            g.path.clone(),
-            g.bytes.to_string(),
-            c.fresh.to_string(),
-            c.overwritten.to_string(),
-            c.identical.to_string(),
-            c.zeroed.to_string(),
-            s.live_parent_data.to_string(),
-            s.parent_free_space.to_string(),
-        ])
-        .map_err(io)?;
-    }
-    w.flush()
 }

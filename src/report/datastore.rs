@@ -8,12 +8,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{LayerReport, ScanReport, VERSION, WarningReport};
+use super::{VERSION, WarningReport};
 use crate::ceiling::Ceiling;
 use crate::classify::ClassCounts;
 use crate::datastore::{self, Found, OrphanReason, Plan, Role, RoleFacts};
+use crate::format::Format;
 use crate::lun::{self, Load, Locking, Outcome, Params};
-use crate::scan::DiskScan;
+use crate::scan::{ChainScan, DiskScan, ScannedLayer};
 
 /// Growth of one VM's delta over a window.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -162,6 +163,38 @@ pub fn model_from_parameters(
     }
 }
 
+/// Whether a disk's scan succeeded, as the JSON writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// `ok`: scanned.
+    Ok,
+    /// `error`: the scan failed (`error` says why).
+    Error,
+}
+
+impl Status {
+    /// The name, as the JSON writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Status {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// One disk of a datastore scan (`vms` in the JSON, for history: one entry per disk).
 #[derive(Debug, Clone, Serialize)]
 pub struct VmReport {
@@ -175,13 +208,13 @@ pub struct VmReport {
     /// `snapshot`, `base` or `unknown` (see [`crate::datastore::role`]).
     pub role: &'static str,
     /// `ok` or `error`.
-    pub status: &'static str,
+    pub status: Status,
     /// Why the scan failed: file, structure, offset, what was expected.
     pub error: Option<String>,
     /// Layers in the chain.
     pub layers: Option<usize>,
     /// Data format of the top layer.
-    pub format: Option<String>,
+    pub format: Option<Format>,
     /// createType of the top layer.
     pub create_type: Option<String>,
     /// Virtual size.
@@ -332,8 +365,8 @@ impl DatastoreReport {
 
 /// Whether layer `i` of a scanned chain is a delta: any layer above the base, and a base
 /// that is a redo log (a vmfsSparse or SESparse file read without its parent).
-pub fn is_delta_layer(i: usize, l: &LayerReport) -> bool {
-    i > 0 || matches!(l.format.as_str(), "vmfsSparse" | "seSparse")
+pub fn is_delta_layer(i: usize, l: &ScannedLayer) -> bool {
+    i > 0 || l.format.is_redo_log()
 }
 
 /// The delta layers of a scanned disk: (canonical file, allocated bytes).
@@ -341,12 +374,12 @@ fn delta_layers(scan: &DiskScan) -> Vec<(&Path, u64)> {
     let Ok(r) = &scan.result else {
         return Vec::new();
     };
-    r.chain
+    r.layers
         .iter()
         .enumerate()
         .zip(&scan.layer_files)
         .filter(|((i, l), _)| is_delta_layer(*i, l))
-        .map(|((_, l), f)| (f.as_path(), l.allocated_bytes))
+        .map(|((_, l), f)| (f.as_path(), l.stats.allocated_bytes))
         .collect()
 }
 
@@ -369,7 +402,7 @@ fn vm_report(lun: &str, scan: &DiskScan, ctx: &DiskContext, s: &ModelSettings) -
         has_children: ctx.has_children,
         ..RoleFacts::default()
     };
-    let r: &ScanReport = match &scan.result {
+    let r: &ChainScan = match &scan.result {
         Ok(r) => r,
         Err(e) => {
             return VmReport {
@@ -377,7 +410,7 @@ fn vm_report(lun: &str, scan: &DiskScan, ctx: &DiskContext, s: &ModelSettings) -
                 path,
                 vm: ctx.vm.map(str::to_string),
                 role: datastore::role(&scan.path, &facts).name(),
-                status: "error",
+                status: Status::Error,
                 error: Some(e.clone()),
                 layers: None,
                 format: None,
@@ -397,16 +430,15 @@ fn vm_report(lun: &str, scan: &DiskScan, ctx: &DiskContext, s: &ModelSettings) -
             };
         }
     };
-    let top = r.chain.last();
-    let format = top.map(|t| t.format.clone());
-    let is_delta =
-        r.chain.len() > 1 || matches!(format.as_deref(), Some("vmfsSparse" | "seSparse"));
-    let delta_bytes = top.map(|t| t.allocated_bytes);
+    let top = r.top();
+    let format = top.map(|t| t.format);
+    let is_delta = r.layers.len() > 1 || format.is_some_and(Format::is_redo_log);
+    let delta_bytes = top.map(|t| t.stats.allocated_bytes);
     let (growth, increment) = if is_delta {
         (
             s.growth.growth_of(&path, delta_bytes.unwrap_or(0)),
             s.increment
-                .or_else(|| format.as_deref().and_then(lun::default_increment)),
+                .or_else(|| format.and_then(|f| lun::default_increment(f.as_str()))),
         )
     } else {
         (None, None)
@@ -425,25 +457,25 @@ fn vm_report(lun: &str, scan: &DiskScan, ctx: &DiskContext, s: &ModelSettings) -
         &scan.path,
         &RoleFacts {
             is_delta: Some(is_delta),
-            layers: Some(r.chain.len()),
+            layers: Some(r.layers.len()),
             ..facts
         },
     );
     let chain_delta: u64 = r
-        .chain
+        .layers
         .iter()
         .enumerate()
         .filter(|(i, l)| is_delta_layer(*i, l))
-        .map(|(_, l)| l.allocated_bytes)
+        .map(|(_, l)| l.stats.allocated_bytes)
         .sum();
     VmReport {
         lun: lun.to_string(),
         path,
         vm: ctx.vm.map(str::to_string),
         role: role.name(),
-        status: "ok",
+        status: Status::Ok,
         error: None,
-        layers: Some(r.chain.len()),
+        layers: Some(r.layers.len()),
         format,
         create_type: top.map(|t| t.create_type.clone()),
         virtual_size: top.map(|t| t.virtual_size),
@@ -455,16 +487,16 @@ fn vm_report(lun: &str, scan: &DiskScan, ctx: &DiskContext, s: &ModelSettings) -
         } else {
             None
         },
-        classes: top.map(|t| t.classes),
+        classes: top.map(|t| t.stats.classes),
         ceiling: if is_delta { r.ceiling } else { None },
         growth,
         increment_bytes: increment,
         lock_events: events,
         lock_events_per_hour: per_hour,
         warnings: r
-            .chain
+            .layers
             .iter()
-            .flat_map(|l| l.warnings.iter().cloned())
+            .flat_map(|l| l.warnings.iter().map(WarningReport::from))
             .collect(),
     }
 }
@@ -489,12 +521,12 @@ struct LunDisks<'a> {
 
 fn lun_report(name: &str, dir: &Path, found: &Found, d: &LunDisks, s: &ModelSettings) -> LunReport {
     let vms = d.vms;
-    let ok: Vec<&VmReport> = vms.iter().filter(|v| v.status == "ok").collect();
+    let ok: Vec<&VmReport> = vms.iter().filter(|v| v.status == Status::Ok).collect();
     let deltas: Vec<&&VmReport> = ok.iter().filter(|v| v.is_delta).collect();
     let mut units: BTreeMap<Unit, Vec<&VmReport>> = BTreeMap::new();
     let mut orphans_left_out = 0;
     for (v, u) in vms.iter().zip(&d.units) {
-        if v.status != "ok" {
+        if v.status != Status::Ok {
             continue;
         }
         match u {

@@ -1,27 +1,28 @@
-//! Report types: the data every output is rendered from. `scan --json` serializes
-//! [`ScanReport`] as it is; its field names are a contract documented in `docs/JSON.md`
-//! (add fields freely, never rename). Renderers (`text`, `json`) compute nothing.
+//! Report types: the data every output is rendered from, built from what the engine found
+//! ([`scan_report`] from a [`ChainScan`], [`layer_infos`] from a chain, `blame::blame_report`,
+//! `datastore::datastore_report`). `scan --json` serializes [`ScanReport`] as it is; its field
+//! names are a contract documented in `docs/JSON.md` (add fields freely, never rename).
+//! The renderers (`render/`) compute nothing.
 
 pub mod blame;
 pub mod datastore;
-pub mod html;
-pub mod lun_text;
-pub mod text;
 
 use serde::Serialize;
 
 use crate::chain::Chain;
-use crate::classify::{ClassCounts, LayerStats};
+use crate::classify::ClassCounts;
 use crate::error::Warning;
+use crate::format::Format;
+use crate::scan::ChainScan;
 
-/// Version string written into every JSON report.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub use crate::VERSION;
 
 /// A warning as it appears in reports: a stable kind and a message for people.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct WarningReport {
     /// `cid_mismatch`, `dirty_journal`, `unclean_shutdown`, `reader_dependent`,
-    /// `parent_remapped`, `note`; for a datastore also `extent_is_a_disk`, `depth_limit`, ...
+    /// `parent_remapped`, `outside_tree`, `guest_unreadable`, `note`; for a datastore also
+    /// `extent_is_a_disk`, `depth_limit`, ...
     pub kind: String,
     /// What it means.
     pub message: String,
@@ -36,6 +37,8 @@ impl From<&Warning> for WarningReport {
             Warning::ReaderDependent { .. } => "reader_dependent",
             Warning::ParentRemapped { .. } => "parent_remapped",
             Warning::Note { .. } => "note",
+            Warning::OutsideTree { .. } => "outside_tree",
+            Warning::GuestUnreadable { .. } => "guest_unreadable",
         };
         WarningReport {
             kind: kind.to_string(),
@@ -50,7 +53,7 @@ pub struct LayerInfo {
     /// The layer's file, as opened.
     pub path: String,
     /// Data format: hostedSparse, streamOptimized, vmfsSparse, seSparse, flat, zero, mixed.
-    pub format: String,
+    pub format: Format,
     /// The descriptor's createType.
     pub create_type: String,
     /// Virtual size in bytes.
@@ -77,7 +80,7 @@ pub struct ExtentInfo {
     /// Extent file (none for ZERO).
     pub file: Option<String>,
     /// Format of the extent.
-    pub kind: String,
+    pub kind: Format,
     /// First virtual byte.
     pub virtual_offset: u64,
     /// Length in bytes.
@@ -92,7 +95,7 @@ pub struct LayerReport {
     /// The layer's file, as opened.
     pub path: String,
     /// Data format.
-    pub format: String,
+    pub format: Format,
     /// The descriptor's createType.
     pub create_type: String,
     /// Virtual size in bytes.
@@ -156,7 +159,7 @@ pub fn layer_infos(chain: &Chain) -> Vec<LayerInfo> {
                 .map(WarningReport::from)
                 .collect(),
             path: l.path.display().to_string(),
-            format: l.format().to_string(),
+            format: l.format(),
             create_type: l.create_type().to_string(),
             virtual_size: l.virtual_size,
             grain_size: l.grain_size(),
@@ -168,60 +171,49 @@ pub fn layer_infos(chain: &Chain) -> Vec<LayerInfo> {
                 .extents
                 .iter()
                 .map(|e| ExtentInfo {
-                    file: e.src().map(|s| s.path().display().to_string()),
-                    kind: match &e.map {
-                        crate::format::ExtentMap::Hosted(h) if h.compressed => "streamOptimized",
-                        crate::format::ExtentMap::Hosted(_) => "hostedSparse",
-                        crate::format::ExtentMap::Cowd(_) => "vmfsSparse",
-                        crate::format::ExtentMap::SeSparse(_) => "seSparse",
-                        crate::format::ExtentMap::Flat(_) => "flat",
-                        crate::format::ExtentMap::Zero { .. } => "zero",
-                    }
-                    .to_string(),
+                    file: e.file().map(|s| s.path().display().to_string()),
+                    kind: e.format(),
                     virtual_offset: e.virt_start,
                     length: e.len(),
-                    grain_size: e.map.grain_bytes(),
+                    grain_size: e.grain_bytes(),
                 })
                 .collect(),
         })
         .collect()
 }
 
-/// Builds the scan report from a chain and the stats of each of its layers (base first).
-pub fn scan_report(chain: &Chain, stats: &[LayerStats]) -> ScanReport {
-    let layers = chain
+/// The report of a scan (the layers base first).
+pub fn scan_report(scan: &ChainScan) -> ScanReport {
+    let layers = scan
         .layers
         .iter()
-        .zip(stats)
-        .enumerate()
-        .map(|(i, (l, s))| LayerReport {
-            path: l.path.display().to_string(),
-            format: l.format().to_string(),
-            create_type: l.create_type().to_string(),
-            virtual_size: l.virtual_size,
-            grain_size: l.grain_size(),
-            allocated_bytes: s.allocated_bytes,
-            classes: s.classes,
-            blocks_4k: s.blocks_4k,
-            warnings: chain
-                .layer_warnings(i)
-                .iter()
-                .map(WarningReport::from)
-                .collect(),
-            cid: hex(l.descriptor.cid),
-            parent_cid: hex(l.descriptor.parent_cid),
-            file_size: l.file_size(),
-            stored_bytes: s.stored_bytes,
-            zero_entry_bytes: s.zero_entry_bytes,
-            unmapped_bytes: s.unmapped_bytes,
-            grains: s.grains,
-            allocation_profile: s.profile.to_vec(),
+        .map(|l| {
+            let s = &l.stats;
+            LayerReport {
+                path: l.path.display().to_string(),
+                format: l.format,
+                create_type: l.create_type.clone(),
+                virtual_size: l.virtual_size,
+                grain_size: l.grain_size,
+                allocated_bytes: s.allocated_bytes,
+                classes: s.classes,
+                blocks_4k: s.blocks_4k,
+                warnings: l.warnings.iter().map(WarningReport::from).collect(),
+                cid: hex(l.cid),
+                parent_cid: hex(l.parent_cid),
+                file_size: l.file_size,
+                stored_bytes: s.stored_bytes,
+                zero_entry_bytes: s.zero_entry_bytes,
+                unmapped_bytes: s.unmapped_bytes,
+                grains: s.grains,
+                allocation_profile: s.profile.to_vec(),
+            }
         })
         .collect();
     ScanReport {
         deltascope_version: VERSION.to_string(),
         chain: layers,
-        ceiling: None,
-        ntfs_overwritten: None,
+        ceiling: scan.ceiling,
+        ntfs_overwritten: scan.ntfs_overwritten,
     }
 }

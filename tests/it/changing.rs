@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use deltascope::chain::{Chain, ChainOptions};
 use deltascope::error::Error;
 use deltascope::progress::NoProgress;
-use deltascope::scan::scan_chain;
+use deltascope::scan::{ScanOptions, scan_chain};
 use deltascope::source::ReadMode;
 
 use crate::util::{root, tempdir};
@@ -52,7 +52,8 @@ fn a_file_truncated_during_a_no_mmap_run_is_an_error_not_a_crash() {
         .expect("open base")
         .set_len(4096)
         .expect("truncate");
-    let e = scan_chain(&chain, &NoProgress, None).expect_err("the base lost its grains");
+    let e = scan_chain(&chain, &ScanOptions::full(false), &NoProgress, None)
+        .expect_err("the base lost its grains");
     let msg = e.to_string();
     // Either a read of a grain that is gone, or the final check: both name the file.
     assert!(
@@ -71,7 +72,8 @@ fn a_file_changed_between_open_and_the_end_is_reported_in_both_modes() {
         let chain = open(&top, mode);
         let f = OpenOptions::new().append(true).open(&base).expect("open");
         std::io::Write::write_all(&mut &f, &[0u8; 512]).expect("append");
-        let e = scan_chain(&chain, &NoProgress, None).expect_err("changed");
+        let e =
+            scan_chain(&chain, &ScanOptions::full(false), &NoProgress, None).expect_err("changed");
         assert!(
             matches!(&e, Error::Changed { path, what } if path == &base && what == "length 589824 became 590336"),
             "{mode:?}: {e:?}"

@@ -467,7 +467,9 @@ fn hosted_sparse() {
             "bad-magic",
             k(patched(good.clone(), 0, b"KDMW")),
             ALL,
-            &["k.vmdk: descriptor at 0x0: magic is [4b, 44, 4d, 57"],
+            &[
+                "k.vmdk: descriptor at 0x0: not a VMDK file: it looks like binary data of an unknown kind",
+            ],
         ),
         case(
             "bad-version",
@@ -674,7 +676,7 @@ fn cowd_redo_logs() {
             "bad-magic",
             files(patched(good.clone(), 0, b"CODW")),
             ALL,
-            &["c-delta.vmdk: extent data at 0x0: magic is"],
+            &["c-delta.vmdk: extent data at 0x0: not a VMDK file"],
         ),
         case(
             "bad-version",
@@ -794,7 +796,7 @@ fn sesparse_extents() {
             "bad-magic",
             files(patched(good.clone(), 0, &0xCAFE_BABFu64.to_le_bytes())),
             ALL,
-            &["e-sesparse.vmdk: extent data at 0x0: magic is"],
+            &["e-sesparse.vmdk: extent data at 0x0: not a VMDK file"],
         ),
         case(
             "bad-version",
@@ -863,7 +865,7 @@ fn descriptors_and_extents() {
             ],
             ALL,
             &[
-                "t.vmdk: extent data at 0x0: magic is [68, 65, 6c, 6c, 6f], expected \"KDMV\", \"COWD\" or 0xcafebabe",
+                "t.vmdk: extent data at 0x0: not a VMDK file: it looks like text that is not a VMDK descriptor; expected \"KDMV\", \"COWD\" or 0xcafebabe",
             ],
         ),
         case(

@@ -58,7 +58,7 @@ fn corrupt_kdmv_header_fields() {
     let d = tempdir();
     let good = sparse_disk(d.path());
     let cases: [(u64, &[u8], &[&str]); 6] = [
-        (0, b"KDMX", &["disk.vmdk", "magic", "KDMV"]),
+        (0, b"KDMX", &["disk.vmdk", "not a VMDK file", "KDMV"]),
         (
             4,
             &9u32.to_le_bytes(),

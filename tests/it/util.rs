@@ -93,7 +93,10 @@ where
 pub fn require(tool: &str) {
     let pkg = match tool {
         "chromium" => "chromium",
-        "setpriv" => "util-linux",
+        "mkntfs" | "ntfscp" => "ntfs-3g",
+        "mkfs.ext4" | "debugfs" => "e2fsprogs",
+        "losetup" | "prlimit" | "mount" | "setpriv" => "util-linux",
+        "timeout" | "mkfifo" => "coreutils",
         _ => "qemu-utils",
     };
     let found = Command::new("sh")
@@ -263,4 +266,64 @@ pub fn snapshot(paths: &[PathBuf]) -> BTreeMap<PathBuf, (u64, std::time::SystemT
             )
         })
         .collect()
+}
+
+/// A loop device attached to a file, detached on drop (panics unwind through it).
+pub struct Loop(pub PathBuf);
+
+impl Loop {
+    pub fn attach(file: &Path) -> Loop {
+        require("losetup");
+        let out = Command::new("losetup")
+            .args(["-f", "--show"])
+            .arg(file)
+            .output()
+            .expect("run losetup");
+        assert!(
+            out.status.success(),
+            "this test needs a loop device (run as root with loop devices available: \
+             `losetup -f --show FILE` must work): losetup said {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        Loop(PathBuf::from(
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        ))
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").arg("-d").arg(&self.0).status();
+    }
+}
+
+/// A file system mounted for a test, unmounted on drop (also when an assertion fails).
+pub struct Mount(pub PathBuf);
+
+impl Mount {
+    /// Mounts `source` (a device, or `tmpfs`) at `dir` with `mount ARGS`.
+    pub fn new(args: &[&str], source: &Path, dir: &Path) -> Mount {
+        std::fs::create_dir_all(dir).expect("mount point");
+        let out = Command::new("mount")
+            .args(args)
+            .arg(source)
+            .arg(dir)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "this test needs to mount a file system (run as root): mount said {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        Mount(dir.to_path_buf())
+    }
+
+    /// Unmounts now.
+    pub fn unmount(self) {}
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
 }

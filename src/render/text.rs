@@ -1,19 +1,99 @@
-//! Tables for people. Renders [`ScanReport`] and [`LayerInfo`] into any `Write`; binary units
-//! here only, exact bytes stay in JSON.
+//! Text for people: the [`Terminal`] writer every table and every stderr line goes through,
+//! and the tables of `info` and `scan` ([`LayerInfo`], [`ScanReport`]) written into any
+//! `Write`. Binary units here only; exact bytes stay in JSON and CSV.
 
 use std::io::{self, Write};
 use std::path::Path;
 
-use super::{LayerInfo, LayerReport, ScanReport};
 use crate::classify::ClassCounts;
+use crate::report::{LayerInfo, LayerReport, ScanReport};
+use crate::sanitize::sanitize;
 use crate::units::{format_size, percent};
+
+/// A writer for terminals: passes text through with every dangerous character escaped as
+/// [`sanitize`] does, except `\n` and `\t`. Bytes that are not UTF-8 become `\x..` escapes; a
+/// character split across two writes is held until its last byte arrives.
+#[derive(Debug)]
+pub struct Terminal<W: Write> {
+    inner: W,
+    pending: Vec<u8>,
+}
+
+impl<W: Write> Terminal<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> Self {
+        Terminal {
+            inner,
+            pending: Vec::new(),
+        }
+    }
+
+    fn emit(&mut self, text: &str) -> io::Result<()> {
+        let mut start = 0;
+        for (i, c) in text.char_indices() {
+            if c != '\n' && c != '\t' && crate::sanitize::is_dangerous(c) {
+                self.inner.write_all(&text.as_bytes()[start..i])?;
+                write!(self.inner, "{}", c.escape_unicode())?;
+                start = i + c.len_utf8();
+            }
+        }
+        self.inner.write_all(&text.as_bytes()[start..])
+    }
+}
+
+impl<W: Write> Write for Terminal<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        let data = std::mem::take(&mut self.pending);
+        let mut rest: &[u8] = &data;
+        loop {
+            match std::str::from_utf8(rest) {
+                Ok(text) => {
+                    self.emit(text)?;
+                    rest = &[];
+                    break;
+                }
+                Err(e) => {
+                    let (good, bad) = rest.split_at(e.valid_up_to());
+                    // `valid_up_to` bytes are UTF-8: the conversion cannot fail.
+                    self.emit(std::str::from_utf8(good).unwrap_or_default())?;
+                    match e.error_len() {
+                        // An incomplete character at the end: wait for its last bytes.
+                        None => {
+                            rest = bad;
+                            break;
+                        }
+                        Some(n) => {
+                            for b in &bad[..n] {
+                                write!(self.inner, "\\x{b:02x}")?;
+                            }
+                            rest = &bad[n..];
+                        }
+                    }
+                }
+            }
+        }
+        self.pending = rest.to_vec();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if !self.pending.is_empty() {
+            let bytes = std::mem::take(&mut self.pending);
+            for b in bytes {
+                write!(self.inner, "\\x{b:02x}")?;
+            }
+        }
+        self.inner.flush()
+    }
+}
 
 fn name(path: &str) -> String {
     let n = Path::new(path)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.to_string());
-    crate::sanitize::sanitize(&n)
+    sanitize(&n)
 }
 
 /// Renders `info`.
@@ -21,12 +101,12 @@ pub fn render_info(out: &mut dyn Write, layers: &[LayerInfo]) -> io::Result<()> 
     writeln!(out, "chain of {} layer(s), base first:", layers.len())?;
     for (i, l) in layers.iter().enumerate() {
         writeln!(out)?;
-        writeln!(out, "[{i}] {}", crate::sanitize::sanitize(&l.path))?;
+        writeln!(out, "[{i}] {}", sanitize(&l.path))?;
         writeln!(
             out,
             "    format        {} (createType {})",
             l.format,
-            crate::sanitize::sanitize(&l.create_type)
+            sanitize(&l.create_type)
         )?;
         writeln!(
             out,
@@ -47,7 +127,7 @@ pub fn render_info(out: &mut dyn Write, layers: &[LayerInfo]) -> io::Result<()> 
             l.parent_cid.as_deref().unwrap_or("-")
         )?;
         if let Some(h) = &l.parent_hint {
-            writeln!(out, "    parent hint   {}", crate::sanitize::sanitize(h))?;
+            writeln!(out, "    parent hint   {}", sanitize(h))?;
         }
         writeln!(
             out,
@@ -250,5 +330,26 @@ fn truncate(s: &str, n: usize) -> String {
     } else {
         let keep: String = s.chars().take(n - 1).collect();
         format!("{keep}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_terminal_writer_keeps_lines_and_escapes_the_rest() {
+        let mut t = Terminal::new(Vec::new());
+        t.write_all("vm\x1b]0;owned\x07\tok\n".as_bytes()).unwrap();
+        // A character split across writes, then a byte that is not UTF-8.
+        let e = "é".as_bytes();
+        t.write_all(&e[..1]).unwrap();
+        t.write_all(&e[1..]).unwrap();
+        t.write_all(b"\xff\n").unwrap();
+        t.flush().unwrap();
+        assert_eq!(
+            String::from_utf8(t.inner).unwrap(),
+            "vm\\u{1b}]0;owned\\u{7}\tok\né\\xff\n"
+        );
     }
 }

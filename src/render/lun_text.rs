@@ -4,8 +4,8 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use super::datastore::{DatastoreReport, LunModel};
 use crate::lun::Binding;
+use crate::report::datastore::{DatastoreReport, LunModel};
 use crate::sanitize::sanitize;
 use crate::units::{format_duration, format_size};
 
@@ -176,7 +176,7 @@ pub fn render_datastore(out: &mut dyn Write, r: &DatastoreReport) -> io::Result<
             short(&v.path),
             vm,
             v.role,
-            v.format.as_deref().unwrap_or("-"),
+            v.format.map_or("-", |f| f.as_str()),
             v.layers.unwrap_or(0),
             opt_size(v.delta_bytes),
             opt_size(v.chain_delta_bytes.filter(|_| v.is_delta)),

@@ -11,12 +11,12 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use super::blame::{BlameReport, GroupReport};
-use super::datastore::DatastoreReport;
-use super::{LayerReport, ScanReport};
 use crate::classify::ClassCounts;
 use crate::history::Point;
 use crate::history::forecast::DiskForecast;
+use crate::report::blame::{BlameReport, GroupReport};
+use crate::report::datastore::DatastoreReport;
+use crate::report::{LayerReport, ScanReport};
 use crate::units::format_size;
 
 /// A section shown, or left out with the reason (shown in its place).
@@ -332,7 +332,7 @@ fn chain_sections(h: &mut String, r: &ScanReport) {
             h,
             "<tr><td data-v=\"{i}\">{i}</td><td><code>{}</code></td><td>{}</td><td>{}</td>{}{}{}{}<td>{}</td><td>{}</td></tr>",
             esc(&l.path),
-            esc(&l.format),
+            esc(l.format.as_str()),
             esc(&l.create_type),
             bytes_td(l.virtual_size),
             bytes_td(l.grain_size),
@@ -599,7 +599,7 @@ fn datastore_sections(h: &mut String, d: &DatastoreReport, charts: &[LunChart]) 
             esc(v.vm.as_deref().unwrap_or("–")),
             esc(v.role),
             esc(&status),
-            esc(v.format.as_deref().unwrap_or("–")),
+            esc(v.format.map_or("–", |f| f.as_str())),
             v.layers.map_or("–".into(), |n| n.to_string()),
             opt_bytes_td(v.virtual_size),
             opt_bytes_td(v.delta_bytes),
