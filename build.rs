@@ -14,7 +14,7 @@ const OUTPUT_ONLY: &[&str] = &[
     "src/chart/",
     "src/cli.rs",
     "src/cmd/",
-    "src/datastore.rs",
+    "src/datastore/",
     "src/fuzzing.rs",
     "src/guest/",
     "src/history/",

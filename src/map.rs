@@ -193,15 +193,3 @@ fn check_overlaps(layer: &Layer, entries: &[MapEntry]) -> Result<()> {
     }
     Ok(())
 }
-
-/// Writes entries the way qemu-img prints them: a JSON array, one entry per line.
-pub fn render_map(out: &mut dyn std::io::Write, entries: &[MapEntry]) -> std::io::Result<()> {
-    write!(out, "[")?;
-    for (i, e) in entries.iter().enumerate() {
-        if i > 0 {
-            writeln!(out, ",")?;
-        }
-        serde_json::to_writer(&mut *out, e).map_err(std::io::Error::from)?;
-    }
-    writeln!(out, "]")
-}

@@ -13,7 +13,9 @@ use crate::error::{Error, Result};
 use crate::lun::Params;
 use crate::progress::{NoProgress, Progress};
 use crate::render::DatastoreScan;
-use crate::report::datastore::{DatastoreReport, GrowthSource, ModelSettings, datastore_report};
+use crate::report::datastore::{
+    DatastoreReport, GrowthSource, ModelSettings, Status, datastore_report,
+};
 
 /// The fixed part of the model from the command line (everything but growth).
 pub(super) fn params(m: &ModelArgs) -> Params {
@@ -223,7 +225,7 @@ pub(super) fn scan(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
 pub(super) fn failures(report: &DatastoreReport) -> Result<()> {
     let mut why = Vec::new();
     if report.any_failed() {
-        let failed = report.vms.iter().filter(|v| v.status != "ok").count();
+        let failed = report.vms.iter().filter(|v| v.status != Status::Ok).count();
         why.push(format!(
             "{failed} of {} disk(s) could not be scanned (listed in the report); the others were scanned",
             report.vms.len()

@@ -4,7 +4,7 @@
 
 use crate::cli::{DbAction, DbCheckArgs, DbCommand, DbMigrateArgs};
 use crate::error::{Error, Result};
-use crate::history::Store;
+use crate::history::{Readiness, Store};
 use crate::render::db::render_migrated;
 
 pub(super) fn run(a: &DbCommand) -> Result<()> {
@@ -26,19 +26,19 @@ fn check(a: &DbCheckArgs) -> Result<()> {
     let h = Store::check(&loc);
     super::print(a.format, &h)?;
     match h.status {
-        "ok" => Ok(()),
-        "missing" => Err(Error::Other(format!(
+        Readiness::Ok => Ok(()),
+        Readiness::Missing => Err(Error::Other(format!(
             "no history store at {loc} yet: `deltascope db migrate` (or the first scan --record) creates it"
         ))),
-        "behind" => Err(Error::Other(format!(
+        Readiness::Behind => Err(Error::Other(format!(
             "{loc}: {} migration(s) pending: run `deltascope db migrate`",
             h.pending.len()
         ))),
-        "newer" => Err(Error::Other(format!(
+        Readiness::Newer => Err(Error::Other(format!(
             "{loc}: schema version {} is newer than this deltascope knows ({}): upgrade deltascope",
             h.schema_version, h.known_version
         ))),
-        _ => Err(Error::Other(
+        Readiness::Failed => Err(Error::Other(
             h.error
                 .clone()
                 .unwrap_or_else(|| format!("{loc}: cannot be checked")),

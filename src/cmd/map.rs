@@ -2,7 +2,8 @@
 
 use crate::cli::{GlobalArgs, MapArgs};
 use crate::error::{Error, Result};
-use crate::map::{layer_map, render_map};
+use crate::map::layer_map;
+use crate::render::json::render_map;
 
 pub(super) fn run(g: &GlobalArgs, a: &MapArgs) -> Result<()> {
     let chain = super::open_chain(g, &a.path)?;

@@ -60,7 +60,8 @@ pub use pg::{ServerUrl, Target, WRITE_LOCK};
 pub use schema::{MIGRATIONS, Migration};
 #[cfg(feature = "store")]
 pub use store::{
-    BUSY_TIMEOUT, Change, Health, Location, Migrated, Recorded, Step, Store, StoreSpec, default_db,
+    BUSY_TIMEOUT, Change, Health, Location, Migrated, Readiness, Recorded, Step, Store, StoreSpec,
+    default_db,
 };
 #[cfg(feature = "store")]
 use store::{Refused, State, too_new};

@@ -217,6 +217,22 @@ pub struct Step {
     pub what: &'static str,
 }
 
+/// What `db check` concluded, as the JSON writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Readiness {
+    /// `ok`: reachable, schema up to date.
+    Ok,
+    /// `missing`: no store yet (no file, or no tables in the database).
+    Missing,
+    /// `behind`: migrations pending (`db migrate`).
+    Behind,
+    /// `newer`: a newer deltascope made it.
+    Newer,
+    /// `failed`: cannot be reached or read (`error` says why).
+    Failed,
+}
+
 /// What `db check` found (docs/JSON.md).
 #[derive(Debug, Clone, Serialize)]
 pub struct Health {
@@ -224,9 +240,8 @@ pub struct Health {
     pub store: String,
     /// `sqlite` or `postgresql`.
     pub backend: &'static str,
-    /// `ok` (ready), `missing` (no store yet), `behind` (migrations pending), `newer` (a
-    /// newer deltascope made it) or `failed` (cannot be reached or read: see `error`).
-    pub status: &'static str,
+    /// Whether the store is ready, and if not why.
+    pub status: Readiness,
     /// Whether the store could be reached (the file read, the server connected to).
     pub reachable: bool,
     /// The server's version (PostgreSQL).
@@ -345,7 +360,7 @@ impl Store {
         let mut h = Health {
             store: loc.to_string(),
             backend: loc.backend(),
-            status: "failed",
+            status: Readiness::Failed,
             reachable: false,
             server_version: None,
             exists: false,
@@ -360,7 +375,7 @@ impl Store {
         };
         if let Err(e) = Store::inspect(loc, &mut h) {
             h.error = Some(e.to_string());
-            h.status = "failed";
+            h.status = Readiness::Failed;
             return h;
         }
         h.pending = schema::pending(h.schema_version)
@@ -370,13 +385,13 @@ impl Store {
             })
             .collect();
         h.status = if !h.exists {
-            "missing"
+            Readiness::Missing
         } else if h.schema_version > h.known_version {
-            "newer"
+            Readiness::Newer
         } else if !h.pending.is_empty() {
-            "behind"
+            Readiness::Behind
         } else {
-            "ok"
+            Readiness::Ok
         };
         h
     }

@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use crate::history::{Health, Location, Migrated, schema};
+use crate::history::{Health, Location, Migrated, Readiness, schema};
 
 /// `db check`: the store, its status, and (when it could be read) its schema, points and
 /// what `db migrate` would do.
@@ -15,11 +15,11 @@ pub fn render_health(w: &mut dyn Write, h: &Health) -> io::Result<()> {
         .unwrap_or_default();
     writeln!(w, "store:     {} ({}{server})", h.store, h.backend)?;
     let status = match h.status {
-        "ok" => "ok: ready",
-        "missing" => "missing: no store yet",
-        "behind" => "behind: migrations pending",
-        "newer" => "newer: made by a newer deltascope",
-        _ => "failed: cannot be reached or read",
+        Readiness::Ok => "ok: ready",
+        Readiness::Missing => "missing: no store yet",
+        Readiness::Behind => "behind: migrations pending",
+        Readiness::Newer => "newer: made by a newer deltascope",
+        Readiness::Failed => "failed: cannot be reached or read",
     };
     writeln!(w, "status:    {status}")?;
     if let Some(e) = &h.error {
@@ -69,7 +69,7 @@ mod tests {
     use super::*;
     use crate::history::Step;
 
-    fn health(status: &'static str) -> Health {
+    fn health(status: Readiness) -> Health {
         Health {
             store: "h.sqlite".into(),
             backend: "sqlite",
@@ -94,7 +94,7 @@ mod tests {
     #[test]
     fn a_store_behind_lists_what_migrate_would_do() {
         let mut out = Vec::new();
-        render_health(&mut out, &health("behind")).unwrap();
+        render_health(&mut out, &health(Readiness::Behind)).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "store:     h.sqlite (sqlite)\n\
@@ -107,7 +107,7 @@ mod tests {
 
     #[test]
     fn an_unreachable_store_shows_only_why() {
-        let mut h = health("failed");
+        let mut h = health(Readiness::Failed);
         h.error = Some("connection refused".into());
         let mut out = Vec::new();
         render_health(&mut out, &h).unwrap();

@@ -15,7 +15,7 @@ use crate::classify::ClassCounts;
 use crate::history::Point;
 use crate::history::forecast::DiskForecast;
 use crate::report::blame::{BlameReport, GroupReport};
-use crate::report::datastore::DatastoreReport;
+use crate::report::datastore::{DatastoreReport, Status};
 use crate::report::{LayerReport, ScanReport};
 use crate::units::format_size;
 
@@ -305,7 +305,7 @@ fn head(h: &mut String, p: &Page) {
         );
     }
     if let Some(d) = &p.datastore {
-        let ok = d.vms.iter().filter(|v| v.status == "ok").count();
+        let ok = d.vms.iter().filter(|v| v.status == Status::Ok).count();
         let _ = writeln!(
             h,
             "<p class=\"lead\">{} disk(s) on {} LUN(s); {} scanned, {} failed; {} VM(s) by .vmx; {} orphan(s); {} datastore warning(s).</p>",

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use crate::lun::Binding;
-use crate::report::datastore::{DatastoreReport, LunModel};
+use crate::report::datastore::{DatastoreReport, LunModel, Status};
 use crate::sanitize::sanitize;
 use crate::units::{format_duration, format_size};
 
@@ -154,7 +154,7 @@ pub fn render_datastore(out: &mut dyn Write, r: &DatastoreReport) -> io::Result<
     )?;
     for v in &r.vms {
         let vm = sanitize(v.vm.as_deref().unwrap_or("-"));
-        if v.status != "ok" {
+        if v.status != Status::Ok {
             writeln!(
                 out,
                 "{:<10} {:<dw$} {:<vw$} {:<10} FAILED (see below)",
@@ -272,7 +272,7 @@ pub fn render_datastore(out: &mut dyn Write, r: &DatastoreReport) -> io::Result<
             )?;
         }
     }
-    let failed: Vec<_> = r.vms.iter().filter(|v| v.status != "ok").collect();
+    let failed: Vec<_> = r.vms.iter().filter(|v| v.status != Status::Ok).collect();
     if !failed.is_empty() {
         writeln!(out)?;
         writeln!(out, "{} disk(s) could not be scanned:", failed.len())?;

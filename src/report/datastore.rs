@@ -189,12 +189,6 @@ impl std::fmt::Display for Status {
     }
 }
 
-impl PartialEq<&str> for Status {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
 /// One disk of a datastore scan (`vms` in the JSON, for history: one entry per disk).
 #[derive(Debug, Clone, Serialize)]
 pub struct VmReport {

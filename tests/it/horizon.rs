@@ -27,11 +27,7 @@ fn pod() -> &'static Path {
     DIR.get_or_init(|| {
         require("qemu-img");
         require("qemu-io");
-        let dir = tempfile::Builder::new()
-            .prefix("deltascope-horizon-")
-            .tempdir()
-            .expect("temp dir")
-            .keep();
+        let dir = process_dir("horizon");
         sh(Command::new("bash")
             .arg(root().join("testdata/make-horizon.sh"))
             .arg(&dir));

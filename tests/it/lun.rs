@@ -294,11 +294,7 @@ fn datastore() -> &'static Path {
     DIR.get_or_init(|| {
         require("qemu-img");
         require("qemu-io");
-        let dir = tempfile::Builder::new()
-            .prefix("deltascope-datastore-")
-            .tempdir()
-            .expect("temp dir")
-            .keep();
+        let dir = process_dir("datastore");
         sh(std::process::Command::new("bash")
             .arg(root().join("testdata/make-datastore.sh"))
             .arg(&dir));

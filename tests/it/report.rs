@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::util::{fails, json, ok, require, root, sh, tempdir};
+use crate::util::{fails, json, ok, process_dir, require, root, sh, tempdir};
 
 /// Unpacks the committed NTFS chain `testdata/ntfs/blame` into `dir`; returns the delta.
 fn unpack_ntfs(dir: &Path) -> PathBuf {
@@ -247,11 +247,7 @@ fn datastore() -> &'static Path {
     DIR.get_or_init(|| {
         require("qemu-img");
         require("qemu-io");
-        let dir = tempfile::Builder::new()
-            .prefix("deltascope-report-ds-")
-            .tempdir()
-            .expect("temp dir")
-            .keep();
+        let dir = process_dir("report-ds");
         sh(Command::new("bash")
             .arg(root().join("testdata/make-datastore.sh"))
             .arg(&dir));

@@ -20,16 +20,38 @@ pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A temporary folder that lives as long as this test process: statics are never dropped,
+/// so its name carries the process id and the first call removes the folders of test
+/// processes that have ended (a killed or finished run would otherwise leave gigabytes of
+/// generated chains in the temp folder).
+pub fn process_dir(what: &str) -> PathBuf {
+    static SWEPT: OnceLock<()> = OnceLock::new();
+    SWEPT.get_or_init(|| {
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix("deltascope-it-pid") else {
+                continue;
+            };
+            let pid = rest.split('-').next().unwrap_or("");
+            if !pid.is_empty() && !Path::new("/proc").join(pid).exists() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    });
+    tempfile::Builder::new()
+        .prefix(&format!("deltascope-it-pid{}-{what}-", std::process::id()))
+        .tempdir()
+        .expect("temp dir")
+        .keep()
+}
+
 /// The layer cache every run of this test process shares (never the user's ~/.cache).
 pub fn cache_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        tempfile::Builder::new()
-            .prefix("deltascope-cache-")
-            .tempdir()
-            .expect("temp dir")
-            .keep()
-    })
+    DIR.get_or_init(|| process_dir("cache"))
 }
 
 /// Runs deltascope with `args`.
@@ -134,11 +156,7 @@ pub fn tempdir() -> tempfile::TempDir {
 fn generated(script: &str) -> PathBuf {
     require("qemu-img");
     require("qemu-io");
-    let dir = tempfile::Builder::new()
-        .prefix(&format!("deltascope-{script}-"))
-        .tempdir()
-        .expect("temp dir")
-        .keep();
+    let dir = process_dir(script);
     sh(Command::new("bash")
         .arg(root().join("testdata").join(script))
         .arg(&dir));
