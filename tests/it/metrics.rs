@@ -3,7 +3,8 @@
 //! `python3-prometheus-client`, its `text_string_to_metric_families` parser), run on the file
 //! one scan wrote; every value it reads must equal the same figure of that scan's `--json`,
 //! every figure the JSON has must be there, and names from disks and `--lun` that hold `"`,
-//! `\` and line feeds must come back exactly (the format's escaping).
+//! `\` and line feeds must come back exactly (the format's escaping). The dashboard in
+//! docs/grafana/ may only chart metrics a scan writes.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -351,4 +352,44 @@ fn metrics_only_where_they_can_be_written() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The dashboard is Grafana JSON whose every query charts a metric deltascope writes.
+#[test]
+fn the_grafana_dashboard_charts_only_written_metrics() {
+    let path = root().join("docs/grafana/deltascope.json");
+    let dash: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("the dashboard")).unwrap();
+    assert!(dash["title"].as_str().is_some_and(|t| !t.is_empty()));
+    let mut exprs = Vec::new();
+    fn walk<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    match (k.as_str(), x) {
+                        ("expr" | "query", Value::String(s)) => out.push(s),
+                        _ => walk(x, out),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    walk(&dash, &mut exprs);
+    assert!(exprs.len() >= 6, "{exprs:?}");
+    let mut charted = std::collections::BTreeSet::new();
+    for e in &exprs {
+        let mut rest = *e;
+        while let Some(i) = rest.find("deltascope_") {
+            let name: String = rest[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            assert!(NAMES.contains(&name.as_str()), "{name} in {e:?}");
+            charted.insert(name.clone());
+            rest = &rest[i + name.len()..];
+        }
+    }
+    assert_eq!(charted.len(), NAMES.len(), "charted: {charted:?}");
 }
