@@ -27,6 +27,7 @@ mod json_contract;
 mod lun;
 mod map_qemu;
 mod memory;
+mod metrics;
 mod outputs;
 mod readonly;
 mod report;
