@@ -31,6 +31,7 @@ mod readonly;
 mod report;
 mod samples;
 mod scan_truth;
+mod sparse_base;
 mod terminal;
 mod tree;
 mod user_input;
