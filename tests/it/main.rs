@@ -34,6 +34,7 @@ mod report;
 mod samples;
 mod scan_truth;
 mod shared_store;
+mod sparse_base;
 mod terminal;
 mod tree;
 mod user_input;
