@@ -544,12 +544,17 @@ pub struct FreeSpace {
     pub dirty_bytes: u64,
 }
 
-/// Bytes read at once while testing free space for zeros.
+/// Most bytes read at once while testing free space for zeros.
 const FREE_CHUNK: u64 = 1 << 20;
 
-/// Reads the free space of the volumes of `view` (on rayon's current pool, 1 MiB at a time;
-/// runs the layers do not hold read as zero without a read).
+/// Reads the free space of the volumes of `view` (on rayon's current pool), a grain of the
+/// view's top layer at a time (at most 1 MiB): a grain the layers do not hold reads as zero
+/// without a read or a buffer to clear.
 pub fn free_space(chain: &Chain, view: &ViewNtfs) -> Result<FreeSpace> {
+    let chunk = chain.layers[view.upto - 1]
+        .grain_size()
+        .next_power_of_two()
+        .clamp(BLOCK, FREE_CHUNK);
     let runs: Vec<(u64, u64)> = view
         .guest
         .volumes
@@ -565,7 +570,7 @@ pub fn free_space(chain: &Chain, view: &ViewNtfs) -> Result<FreeSpace> {
             let mut out = Vec::new();
             let mut pos = s;
             while pos < e {
-                let next = ((pos / FREE_CHUNK) + 1) * FREE_CHUNK;
+                let next = ((pos / chunk) + 1) * chunk;
                 let stop = next.min(e);
                 out.push((pos, stop));
                 pos = stop;

@@ -34,3 +34,4 @@ mod scan_truth;
 mod terminal;
 mod tree;
 mod user_input;
+mod verdict;
