@@ -592,6 +592,8 @@ fn verdict(
     if let Some(ceiling) = &scan.ceiling {
         let e = ceiling.expected_bytes;
         if a >= e {
+            // There already: no weeks to go, once a history says how fast it grows.
+            weeks = bytes_per_week.map(|_| 0.0);
             text.push(format!(
                 "It holds {}, at its expected ceiling of {}: from here it grows only by overwriting used space (hard ceiling {}).",
                 format_size(a),
@@ -684,6 +686,159 @@ fn verdict(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ceiling::Ceiling;
+    use crate::classify::{ClassCounts, LayerStats};
+    use crate::scan::ScannedLayer;
+
+    const MIB: u64 = 1 << 20;
+
+    fn layer(classes: ClassCounts) -> ScannedLayer {
+        ScannedLayer {
+            path: "/vm/x.vmdk".into(),
+            format: crate::format::Format::HostedSparse,
+            create_type: "monolithicSparse".into(),
+            virtual_size: 1024 * MIB,
+            grain_size: 65536,
+            cid: None,
+            parent_cid: None,
+            file_size: classes.total() + MIB,
+            warnings: Vec::new(),
+            stats: LayerStats {
+                classes,
+                allocated_bytes: classes.total(),
+                ..LayerStats::default()
+            },
+        }
+    }
+
+    /// A chain of a base and a top with these classes (bytes), no guest read.
+    fn chain(fresh: u64, overwritten: u64, identical: u64, zeroed: u64) -> ChainScan {
+        let top = ClassCounts {
+            fresh,
+            overwritten,
+            identical,
+            zeroed,
+        };
+        ChainScan {
+            layers: vec![
+                layer(ClassCounts {
+                    fresh: 100 * MIB,
+                    ..ClassCounts::default()
+                }),
+                layer(top),
+            ],
+            ceiling: Some(Ceiling {
+                hard_bytes: 1025 * MIB,
+                expected_bytes: top.total() + 100 * MIB,
+                parent_zero_unwritten_bytes: 100 * MIB,
+            }),
+            ntfs_overwritten: None,
+            guest: None,
+            guest_note: Some("the top view holds no NTFS volume".into()),
+            base: None,
+        }
+    }
+
+    fn judged(c: &ChainScan, rate: Option<f64>) -> Verdict {
+        judge(c, &DisposableRules::default(), rate).verdict
+    }
+
+    #[test]
+    fn the_pattern_and_its_words_follow_the_classes() {
+        let cases = [
+            (
+                chain(7 * MIB, MIB, MIB, MIB),
+                GrowthPattern::FreshFirst,
+                "never used below it",
+            ),
+            (
+                chain(MIB, 7 * MIB, MIB, MIB),
+                GrowthPattern::Reuse,
+                "replaced data below it",
+            ),
+            (
+                chain(MIB, MIB, 7 * MIB, MIB),
+                GrowthPattern::Rewrite,
+                "rewrote exactly",
+            ),
+            (
+                chain(MIB, MIB, MIB, 7 * MIB),
+                GrowthPattern::Zeros,
+                "is zeros written",
+            ),
+            (
+                chain(4 * MIB, 3 * MIB, 2 * MIB, MIB),
+                GrowthPattern::Mixed,
+                "mixed: 4.0 MiB fresh (40.0%), 3.0 MiB overwritten (30.0%), 2.0 MiB identical (20.0%), 1.0 MiB zeros (10.0%)",
+            ),
+            // 1 MiB of a 1 GiB disk is 0.1 %: almost no change.
+            (chain(MIB, 0, 0, 0), GrowthPattern::None, "almost no change"),
+        ];
+        for (c, pattern, words) in cases {
+            let v = judged(&c, None);
+            assert_eq!(v.growth_pattern, pattern, "{}", v.text);
+            assert!(v.text.contains(words), "{pattern:?}: {}", v.text);
+            assert!(
+                v.text
+                    .contains("cannot be read (the top view holds no NTFS volume)")
+            );
+            assert_eq!(v.weeks_to_ceiling, None);
+        }
+    }
+
+    #[test]
+    fn weeks_to_the_ceiling_come_from_the_rate() {
+        // 10 MiB held, 100 MiB more to the expected ceiling, at 8 MiB a week: 12.5 weeks.
+        let c = chain(7 * MIB, MIB, MIB, MIB);
+        let v = judged(&c, Some(8.0 * MIB as f64));
+        assert_eq!(v.weeks_to_ceiling, Some(12.5));
+        assert_eq!(v.bytes_per_week, Some(8.0 * MIB as f64));
+        assert!(
+            v.text
+                .contains("at 8.0 MiB/week, its recorded rate: about 13 weeks."),
+            "{}",
+            v.text
+        );
+        // No growth recorded, and a top at its ceiling.
+        let v = judged(&c, Some(0.0));
+        assert_eq!(v.weeks_to_ceiling, None);
+        assert!(v.text.contains("shows no growth"), "{}", v.text);
+        let mut full = c.clone();
+        full.ceiling = Some(Ceiling {
+            expected_bytes: 10 * MIB,
+            ..full.ceiling.unwrap()
+        });
+        let v = judged(&full, Some(MIB as f64));
+        assert!(v.text.contains("at its expected ceiling"), "{}", v.text);
+        assert_eq!(v.weeks_to_ceiling, Some(0.0));
+        assert_eq!(judged(&full, None).weeks_to_ceiling, None);
+    }
+
+    #[test]
+    fn without_the_guest_only_a_refresh_is_judged_and_a_base_is_no_delta() {
+        let c = chain(7 * MIB, MIB, MIB, MIB);
+        let j = judge(&c, &DisposableRules::default(), None);
+        let names: Vec<_> = j.remedies.iter().map(|r| r.remedy).collect();
+        assert_eq!(
+            names,
+            [
+                remedy::REFRESH,
+                remedy::ZERO_FREE_AND_SHRINK,
+                remedy::DISPOSABLE_DISK,
+                remedy::REUSE_INSTEAD_OF_FRESH
+            ]
+        );
+        assert_eq!(j.remedies[0].bytes, Some(10 * MIB));
+        assert!(j.remedies[1..].iter().all(|r| r.bytes.is_none()));
+        // The top's 1 MiB of zeroed grains, all stored: what shrinking alone returns.
+        assert_eq!(j.remedies[1].parts[0].bytes, MIB);
+        let mut base = c.clone();
+        base.layers.truncate(1);
+        let j = judge(&base, &DisposableRules::default(), None);
+        assert_eq!(j.verdict.growth_pattern, GrowthPattern::None);
+        assert!(j.verdict.text.starts_with("This disk has no parent"));
+        assert!(j.remedies.iter().all(|r| r.bytes.is_none()));
+    }
 
     #[test]
     fn the_default_rules_parse_and_match_windows_paths() {

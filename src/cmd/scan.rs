@@ -19,6 +19,11 @@ pub(super) fn run(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
                     .into(),
             ));
         }
+        if a.disposable_rules.is_some() {
+            return Err(Error::Usage(
+                "--disposable-rules is for the remedies of one disk: scan a .vmdk".into(),
+            ));
+        }
         return super::datastore::scan(g, a);
     }
     if a.format == Format::Csv {

@@ -455,6 +455,17 @@ fn rules_files_and_no_guest() {
         ],
     );
     assert!(e.contains("missing.txt"), "{e}");
+    // The rules are for one disk's remedies: a datastore scan refuses them.
+    let e = fails(
+        2,
+        [
+            OsStr::new("scan"),
+            OsStr::new("--disposable-rules"),
+            bad.as_os_str(),
+            delta.parent().unwrap().as_os_str(),
+        ],
+    );
+    assert!(e.contains("--disposable-rules is for"), "{e}");
     // Without the guest: the classes are the same, the guest's remedies are null and say why.
     let with = scan(&delta, &[]);
     let without = scan(&delta, &[OsStr::new("--no-guest")]);
