@@ -170,8 +170,23 @@ pub fn scan_chain(
     } else {
         (None, false)
     };
-    // The base's view is the top's parent view in a chain of two, the top's own alone.
-    let base_own = if opts.guest_files && (n == 1 || n > 2) {
+    let keys = match cache {
+        Some(_) => LayerCache::keys(chain, top),
+        None => Vec::new(),
+    };
+    // The base's free space: from the cache beside the base's classes when it is there (a
+    // base below clones does not change, and reading a replica's free space costs a read of
+    // it), else read from the base's view: the top's parent view in a chain of two, the
+    // top's own alone.
+    let base_key = cache.zip(keys.first().and_then(Option::as_ref));
+    let cached_free = match (opts.guest_files, base_key) {
+        (true, Some((c, k))) => c.get_free(k).map(|(free_bytes, dirty_bytes)| FreeSpace {
+            free_bytes,
+            dirty_bytes,
+        }),
+        _ => None,
+    };
+    let base_own = if opts.guest_files && cached_free.is_none() && (n == 1 || n > 2) {
         probe(1, &mut guest_warnings).0
     } else {
         None
@@ -188,10 +203,6 @@ pub fn scan_chain(
     }
     let mut split = None;
     let mut guest = None;
-    let keys = match cache {
-        Some(_) => LayerCache::keys(chain, top),
-        None => Vec::new(),
-    };
     let stats = (0..n)
         .map(|i| {
             if i == top
@@ -243,12 +254,24 @@ pub fn scan_chain(
         (None, true) => Some("the top view holds no NTFS volume".into()),
     };
     let base = match (opts.guest_files, stats.first()) {
-        (true, Some(s0)) => Some(BaseAudit {
-            never_used_bytes: crate::ceiling::base_zero_bytes(chain, s0)?,
-            free: base_ntfs
-                .map(|b| crate::blame::free_space(chain, b))
-                .transpose()?,
-        }),
+        (true, Some(s0)) => {
+            let free = match cached_free {
+                Some(f) => Some(f),
+                None => {
+                    let f = base_ntfs
+                        .map(|b| crate::blame::free_space(chain, b))
+                        .transpose()?;
+                    if let (Some(f), Some((c, k))) = (f, base_key) {
+                        c.put_free(k, f.free_bytes, f.dirty_bytes);
+                    }
+                    f
+                }
+            };
+            Some(BaseAudit {
+                never_used_bytes: crate::ceiling::base_zero_bytes(chain, s0)?,
+                free,
+            })
+        }
         _ => None,
     };
     let ceiling = if stats.is_empty() {
