@@ -10,16 +10,21 @@ use std::collections::HashMap;
 
 use std::path::PathBuf;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::bytes::is_zero;
 use crate::chain::Chain;
-use crate::classify::{BlockRun, ClassCounts, GrainClass, classify_layer_blocks};
+use crate::classify::{
+    BLOCK, BlockRun, ClassCounts, GrainClass, LayerStats, classify_layer_blocks,
+};
 use crate::error::{Error, Result};
+use crate::format::GrainState;
 use crate::guest::ntfs_map::{Holder, Volume};
 use crate::guest::partition::{Partition, partitions};
 use crate::guest::reader::ViewReader;
 use crate::progress::Progress;
-use crate::view::ComposedView;
+use crate::view::{ComposedView, Scratch, ViewBytes};
 
 /// Overwritten bytes, by what the parent view held there.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -234,44 +239,62 @@ struct Acc {
     parent: HashMap<(&'static str, String), u64>,
 }
 
-/// The parent view of the top layer, when it holds an NTFS volume: what `scan` needs to split
-/// the top's `overwritten` bytes.
-pub struct ParentNtfs(Guest);
+/// The NTFS volumes of one view of a chain (the top's, its parent's or the base's), read
+/// once: what `scan` asks of the guest.
+pub struct ViewNtfs {
+    guest: Guest,
+    /// How many layers the view composes.
+    upto: usize,
+}
 
-impl std::fmt::Debug for ParentNtfs {
+impl std::fmt::Debug for ViewNtfs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ParentNtfs({} partitions)", self.0.parts.len())
+        write!(
+            f,
+            "ViewNtfs(layers ..{}, {} partitions)",
+            self.upto,
+            self.guest.parts.len()
+        )
     }
 }
 
-/// The NTFS volumes of the top layer's parent view: `Ok(None)` when it has none (a base
-/// alone, no partition table that can be read, no NTFS boot sector), an error naming the
+/// The NTFS volumes of the view `chain.layers[..upto]` compose: `Ok(None)` when it has none
+/// (no layer, no partition table that can be read, no NTFS boot sector), an error naming the
 /// volume when a partition holds NTFS that cannot be read.
-pub fn parent_ntfs(chain: &Chain) -> std::result::Result<Option<ParentNtfs>, String> {
-    let n = chain.layers.len();
-    if n < 2 {
+pub fn view_ntfs(chain: &Chain, upto: usize) -> std::result::Result<Option<ViewNtfs>, String> {
+    if upto == 0 {
         return Ok(None);
     }
-    let view = ComposedView::new(&chain.layers, n - 1);
+    let view = ComposedView::new(&chain.layers, upto);
     let Ok(parts) = partitions(&mut ViewReader::new(view, 0, chain.top().virtual_size)) else {
         return Ok(None);
     };
-    let g = volumes(view, parts)?;
-    Ok(g.volumes
+    let guest = volumes(view, parts)?;
+    Ok(guest
+        .volumes
         .iter()
         .any(Option::is_some)
-        .then_some(ParentNtfs(g)))
+        .then_some(ViewNtfs { guest, upto }))
+}
+
+/// The NTFS volumes of the top layer's parent view (see [`view_ntfs`]); none for a base
+/// alone. What `scan` needs to split the top's `overwritten` bytes.
+pub fn parent_ntfs(chain: &Chain) -> std::result::Result<Option<ViewNtfs>, String> {
+    match chain.layers.len() {
+        0 | 1 => Ok(None),
+        n => view_ntfs(chain, n - 1),
+    }
 }
 
 /// Splits the overwritten block runs of the top layer by what the parent's volume holds.
-pub fn split_overwritten(parent: &ParentNtfs, runs: Vec<BlockRun>) -> OverwriteSplit {
+pub fn split_overwritten(parent: &ViewNtfs, runs: Vec<BlockRun>) -> OverwriteSplit {
     let mut split = OverwriteSplit::default();
     for r in coalesce(runs)
         .into_iter()
         .filter(|r| r.class == GrainClass::Overwritten)
     {
         locate(
-            &parent.0,
+            &parent.guest,
             r.virt,
             r.virt + r.len,
             &mut |_, b, k, _| match k {
@@ -320,17 +343,33 @@ pub fn blame_chain(chain: &Chain, by: GroupBy, progress: &dyn Progress) -> Resul
     } else {
         (None, None)
     };
-
     let (stats, runs) = classify_layer_blocks(chain, n - 1, progress, None)?;
+    let runs = coalesce(runs);
+    let mut b = attribute(chain, &g, parent.as_ref(), &runs, by);
+    b.allocated_bytes = stats.allocated_bytes;
+    b.parent_note = parent_note;
+    Ok(b)
+}
+
+/// Attributes the top layer's block runs (sorted, coalesced) to the groups of `by`, reading
+/// owners in the top view `g` and, for overwritten bytes, in the parent view.
+fn attribute(
+    chain: &Chain,
+    g: &Guest,
+    parent: Option<&Guest>,
+    runs: &[BlockRun],
+    by: GroupBy,
+) -> Blame {
+    let top = chain.top();
     let mut groups: HashMap<(&'static str, String), Acc> = HashMap::new();
-    for BlockRun { virt, len, class } in coalesce(runs) {
-        locate(&g, virt, virt + len, &mut |at, bytes, k, path| {
+    for &BlockRun { virt, len, class } in runs {
+        locate(g, virt, virt + len, &mut |at, bytes, k, path| {
             let acc = groups.entry((k, group_path(by, k, path))).or_default();
             acc.classes.count(class, bytes);
             if class != GrainClass::Overwritten {
                 return;
             }
-            match &parent {
+            match parent {
                 None => acc.split.unknown += bytes,
                 Some(pg) => locate(pg, at, at + bytes, &mut |_, b, pk, pp| {
                     match pk {
@@ -376,23 +415,199 @@ pub fn blame_chain(chain: &Chain, by: GroupBy, progress: &dyn Progress) -> Resul
     });
     let volumes = g
         .parts
-        .into_iter()
+        .iter()
         .zip(&g.volumes)
         .map(|(partition, v)| BlamedVolume {
-            partition,
+            partition: partition.clone(),
             cluster_bytes: v.as_ref().map(|v| v.cluster),
             unreadable_records: v.as_ref().map(|v| v.unreadable_records),
         })
         .collect();
-    Ok(Blame {
+    Blame {
         layer: top.path.clone(),
-        disk_bytes: disk,
-        allocated_bytes: stats.allocated_bytes,
+        disk_bytes: top.virtual_size,
+        allocated_bytes: classes.total(),
         classes,
         group_by: by,
         volumes,
-        parent_note,
+        parent_note: None,
         groups: out,
+    }
+}
+
+/// What zeroing the guest's free space and then shrinking the top layer returns, counted
+/// at grain granularity: a grain is returned only when every byte the layer holds in it is
+/// free in the top view's NTFS volume (`$Bitmap`) or reads as zero (its 4 KiB block is
+/// zero). Grains that are zero entries already hold no data and return nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Shrink {
+    /// Stored grains returned.
+    pub grains: u64,
+    /// Their bytes: what the delta's data shrinks by.
+    pub bytes: u64,
+}
+
+/// What `scan` learns from the top view's guest: blame's groups (one per file) and what
+/// zeroing the free space and shrinking would return.
+#[derive(Debug, Clone)]
+pub struct TopGuest {
+    /// Blame of the top layer, grouped by file.
+    pub blame: Blame,
+    /// Zeroing free space, then shrinking.
+    pub shrink: Shrink,
+}
+
+/// Blames the top layer of `chain` from its classification (`stats`, and every block run,
+/// sorted as [`classify_layer_blocks`] gives them), with the top view's volumes `top` and the
+/// parent view's `parent`, and counts what zeroing free space and shrinking returns.
+pub fn top_guest(
+    chain: &Chain,
+    top: &ViewNtfs,
+    parent: Option<&ViewNtfs>,
+    stats: &LayerStats,
+    runs: Vec<BlockRun>,
+) -> Result<TopGuest> {
+    let runs = coalesce(runs);
+    let mut blame = attribute(
+        chain,
+        &top.guest,
+        parent.map(|p| &p.guest),
+        &runs,
+        GroupBy::File,
+    );
+    blame.allocated_bytes = stats.allocated_bytes;
+    let shrink = shrink(chain, &top.guest, &runs)?;
+    Ok(TopGuest { blame, shrink })
+}
+
+/// [`Shrink`] of the top layer, from its block runs (sorted, coalesced).
+fn shrink(chain: &Chain, g: &Guest, runs: &[BlockRun]) -> Result<Shrink> {
+    let top = chain.top();
+    let mut out = Shrink::default();
+    let mut gte = Vec::new();
+    // The grain being looked at: its virtual range, and whether it is returned so far.
+    let mut open: Option<(u64, u64, bool)> = None;
+    let mut close = |open: Option<(u64, u64, bool)>, out: &mut Shrink| -> Result<()> {
+        let Some((start, end, true)) = open else {
+            return Ok(());
+        };
+        if let Some((_, p)) = top.lookup(start, &mut gte)?
+            && matches!(
+                p.state,
+                GrainState::Data { .. } | GrainState::Compressed { .. }
+            )
+        {
+            out.grains += 1;
+            out.bytes += end - start;
+        }
+        Ok(())
+    };
+    for &BlockRun { virt, len, class } in runs {
+        let mut pos = virt;
+        let end = virt + len;
+        while pos < end {
+            let (gstart, gend) = match top.extent_at(pos) {
+                Some(ei) => {
+                    let e = &top.extents[ei];
+                    let gb = e.grain_bytes().max(1);
+                    let s = e.virt_start + (pos - e.virt_start) / gb * gb;
+                    (s, (s + gb).min(e.virt_start + e.len()))
+                }
+                None => (pos, end),
+            };
+            let stop = end.min(gend);
+            if open.is_none_or(|(s, _, _)| s != gstart) {
+                close(open.take(), &mut out)?;
+                open = Some((gstart, gend, true));
+            }
+            if let Some((_, _, ok)) = &mut open
+                && *ok
+                && class != GrainClass::Zeroed
+            {
+                locate(g, pos, stop, &mut |_, _, k, _| *ok &= k == kind::FREE_NOW);
+            }
+            pos = stop;
+        }
+    }
+    close(open, &mut out)?;
+    Ok(out)
+}
+
+/// The free space of the base's guest: clusters the base view's NTFS `$Bitmap` marks free,
+/// and how many of those bytes do not read as zero (each 4 KiB block's part tested).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FreeSpace {
+    /// Bytes in free clusters.
+    pub free_bytes: u64,
+    /// Of those, bytes whose 4 KiB block (the part of it in the free run) is not all zero:
+    /// old deleted data that every thin copy of this base carries.
+    pub dirty_bytes: u64,
+}
+
+/// Most bytes read at once while testing free space for zeros.
+const FREE_CHUNK: u64 = 1 << 20;
+
+/// Reads the free space of the volumes of `view` (on rayon's current pool), a grain of the
+/// view's top layer at a time (at most 1 MiB): a grain the layers do not hold reads as zero
+/// without a read or a buffer to clear.
+pub fn free_space(chain: &Chain, view: &ViewNtfs) -> Result<FreeSpace> {
+    let chunk = chain.layers[view.upto - 1]
+        .grain_size()
+        .next_power_of_two()
+        .clamp(BLOCK, FREE_CHUNK);
+    let runs: Vec<(u64, u64)> = view
+        .guest
+        .volumes
+        .iter()
+        .flatten()
+        .flat_map(|v| v.free_runs())
+        .collect();
+    let free_bytes = runs.iter().map(|(s, e)| e - s).sum();
+    // Chunks that end on 4 KiB boundaries (inside a run), so blocks are never split.
+    let chunks: Vec<(u64, u64)> = runs
+        .iter()
+        .flat_map(|&(s, e)| {
+            let mut out = Vec::new();
+            let mut pos = s;
+            while pos < e {
+                let next = ((pos / chunk) + 1) * chunk;
+                let stop = next.min(e);
+                out.push((pos, stop));
+                pos = stop;
+            }
+            out
+        })
+        .collect();
+    let cv = ComposedView::new(&chain.layers, view.upto);
+    let dirty_bytes = chunks
+        .par_iter()
+        .map_init(
+            || (Vec::new(), Scratch::default()),
+            |(buf, scratch), &(s, e)| -> Result<u64> {
+                let len = (e - s) as usize;
+                let bytes = match cv.resolve(s, len, buf, scratch)? {
+                    ViewBytes::Zero => return Ok(0),
+                    ViewBytes::Bytes(b) => b,
+                };
+                let mut dirty = 0;
+                let mut pos = s;
+                while pos < e {
+                    let stop = ((pos / BLOCK) + 1) * BLOCK;
+                    let stop = stop.min(e);
+                    let i = (pos - s) as usize;
+                    let j = (stop - s) as usize;
+                    if !is_zero(&bytes[i..j]) {
+                        dirty += stop - pos;
+                    }
+                    pos = stop;
+                }
+                Ok(dirty)
+            },
+        )
+        .try_reduce(|| 0, |a, b| Ok(a + b))?;
+    Ok(FreeSpace {
+        free_bytes,
+        dirty_bytes,
     })
 }
 

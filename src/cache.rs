@@ -15,6 +15,12 @@
 //!   files on every run. A block-level copy with one grain allocated, freed or moved in a
 //!   sparse layer is a miss even when every `stat` field matches.
 //!
+//! A base's **guest free space** (what `scan` of one disk audits: its NTFS free clusters and
+//! how many of their bytes are not zero) is kept beside its classes, under the base's key plus
+//! the id of the code that reads guests (`DELTASCOPE_GUEST_CODE_ID`, from `src/guest/` and
+//! `src/blame.rs`): reading a replica's free space again for every clone and week would cost
+//! a read of the replica.
+//!
 //! **What it cannot see**: data rewritten in place under unchanged metadata and unchanged
 //! `stat` fields (a grain's bytes edited at block level in a copy that keeps device, inode and
 //! times; a flat extent's data, which has no tables). The fingerprint is not a cryptographic
@@ -47,6 +53,10 @@ use crate::layer::Layer;
 
 /// What identifies the classification code of this build (see `build.rs`).
 pub const CODE_ID: &str = env!("DELTASCOPE_CODE_ID");
+
+/// What identifies the code that reads a guest's free space (`src/guest/`, `src/blame.rs`; see
+/// `build.rs`): free-space entries name it besides [`CODE_ID`].
+pub const GUEST_CODE_ID: &str = env!("DELTASCOPE_GUEST_CODE_ID");
 
 /// The largest entry read; an entry is a few kilobytes (its key lists the files of the layers
 /// below, a few hundred bytes per layer).
@@ -92,6 +102,20 @@ pub struct CacheKey {
 struct Entry {
     key: String,
     stats: LayerStats,
+}
+
+/// The free space of the guest in one layer alone (a base's audit): bytes in free clusters,
+/// and of those the bytes that are not zero.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct FreeEntry {
+    key: String,
+    free_bytes: u64,
+    dirty_bytes: u64,
+}
+
+/// The key text of the free-space entry of the layer `key` names.
+fn free_key(key: &CacheKey) -> String {
+    format!("{}guest free space, code {GUEST_CODE_ID}\n", key.text)
 }
 
 /// One layer's own part of a key, and its facts; `None` when the layer cannot be cached.
@@ -206,6 +230,32 @@ impl LayerCache {
     /// The cached stats of the layer `key` names, if its entry is present, sound, and
     /// agrees with the layer's metadata.
     pub fn get(&self, key: &CacheKey) -> Option<LayerStats> {
+        let entry: Entry = self.read_entry(&key.text)?;
+        (entry.key == key.text && plausible(&entry.stats, &key.facts)).then_some(entry.stats)
+    }
+
+    /// The cached free space of the guest in the layer `key` names, seen alone (a base's):
+    /// `(free_bytes, dirty_bytes)`, if its entry is present and sound.
+    pub fn get_free(&self, key: &CacheKey) -> Option<(u64, u64)> {
+        let text = free_key(key);
+        let e: FreeEntry = self.read_entry(&text)?;
+        (e.key == text && e.dirty_bytes <= e.free_bytes && e.free_bytes <= key.facts.virtual_size)
+            .then_some((e.free_bytes, e.dirty_bytes))
+    }
+
+    /// Keeps the free space of the guest in the layer `key` names; failures are ignored.
+    pub fn put_free(&self, key: &CacheKey, free_bytes: u64, dirty_bytes: u64) {
+        let text = free_key(key);
+        let entry = FreeEntry {
+            key: text.clone(),
+            free_bytes,
+            dirty_bytes,
+        };
+        let _ = self.write_entry(&self.file_for(&text), &entry);
+    }
+
+    /// The entry filed under key text `text`, parsed, if it can be read safely.
+    fn read_entry<T: serde::de::DeserializeOwned>(&self, text: &str) -> Option<T> {
         if !self.dir_is_private() {
             return None;
         }
@@ -214,16 +264,17 @@ impl LayerCache {
         let file = OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(self.file_for(&key.text))
+            .open(self.file_for(text))
             .ok()?;
         let meta = file.metadata().ok()?;
         if !meta.is_file() || meta.len() > MAX_ENTRY_BYTES {
             return None;
         }
-        let mut text = Vec::new();
-        file.take(MAX_ENTRY_BYTES + 1).read_to_end(&mut text).ok()?;
-        let entry: Entry = serde_json::from_slice(&text).ok()?;
-        (entry.key == key.text && plausible(&entry.stats, &key.facts)).then_some(entry.stats)
+        let mut bytes = Vec::new();
+        file.take(MAX_ENTRY_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .ok()?;
+        serde_json::from_slice(&bytes).ok()
     }
 
     /// Keeps the stats of the layer `key` names; failures are ignored (the cache is an
@@ -236,7 +287,7 @@ impl LayerCache {
         let _ = self.write_entry(&self.file_for(&key.text), &entry);
     }
 
-    fn write_entry(&self, path: &Path, entry: &Entry) -> std::io::Result<()> {
+    fn write_entry(&self, path: &Path, entry: &impl serde::Serialize) -> std::io::Result<()> {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)

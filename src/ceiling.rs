@@ -78,6 +78,29 @@ pub fn ceiling(chain: &Chain, stats: &[LayerStats]) -> Result<Ceiling> {
     })
 }
 
+/// Bytes of the base's view (layer 0 alone) whose 4 KiB block reads as zero: what a new clone
+/// of the base can grow into before it overwrites anything, that is the expected ceiling of
+/// an empty clone. From layer 0's classification (`stats`) when its pieces are whole blocks
+/// (zero space is what it does not hold, plus what it holds that is zero); read otherwise.
+pub fn base_zero_bytes(chain: &Chain, stats: &LayerStats) -> Result<u64> {
+    let base = &chain.layers[0];
+    let size = base.virtual_size;
+    if block_aligned(base) {
+        return Ok(size
+            .saturating_sub(stats.allocated_bytes)
+            .saturating_add(stats.content_zero_bytes)
+            .min(size));
+    }
+    let view = ComposedView::new(&chain.layers, 1);
+    (0..size.div_ceil(SPAN))
+        .into_par_iter()
+        .map_init(Walker::default, |w, i| {
+            let start = i * SPAN;
+            w.zero_below(&view, start, (start + SPAN).min(size))
+        })
+        .try_reduce(|| 0, |a, b| Ok(a + b))
+}
+
 /// Whether every piece of `layer` covers whole 4 KiB blocks of the virtual disk.
 fn block_aligned(layer: &Layer) -> bool {
     layer.extents.iter().all(|e| {

@@ -209,6 +209,10 @@ pub struct ReportArgs {
     /// Blame groups listed (the rest are summed in one row)
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub top: usize,
+    /// Path rules of the disposable-disk remedy, one a line, instead of the built-in ones
+    /// (as for scan)
+    #[arg(long, value_name = "FILE")]
+    pub disposable_rules: Option<PathBuf>,
     /// The LUN model, for a datastore folder.
     #[command(flatten)]
     pub model: ModelArgs,
@@ -468,15 +472,25 @@ pub struct ScanArgs {
     /// in the future) [default: now]
     #[arg(long, value_name = "TIME", requires = "record", value_parser = time)]
     pub at: Option<TimeArg>,
-    /// The disk's name in the history [default: the top layer's canonical path]
-    #[arg(long, requires = "record")]
+    /// The disk's name in the history, to record it under and to read its growth rate for
+    /// the verdict [default: the top layer's canonical path]
+    #[arg(long)]
     pub disk: Option<String>,
-    /// The history store.
+    /// The history store (read for the verdict's weeks to the ceiling when it exists; written
+    /// with --record).
     #[command(flatten)]
     pub db: DbArgs,
     /// The site recorded disk names carry.
     #[command(flatten)]
     pub site: SiteArgs,
+    /// Path rules of the disposable-disk remedy, one a line, instead of the built-in ones
+    /// (page, hibernation and swap files, temporary folders, browser caches; docs/GUIDE.md)
+    #[arg(long, value_name = "FILE")]
+    pub disposable_rules: Option<PathBuf>,
+    /// Do not read the guest's files (NTFS) of one disk: no causes by file, no base free
+    /// space, and the remedies that need them are null (docs/PERFORMANCE.md gives the cost)
+    #[arg(long)]
+    pub no_guest: bool,
     /// The LUN model, for datastore scans.
     #[command(flatten)]
     pub model: ModelArgs,

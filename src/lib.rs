@@ -92,6 +92,8 @@ pub mod source;
 #[doc(hidden)]
 pub mod units;
 #[doc(hidden)]
+pub mod verdict;
+#[doc(hidden)]
 pub mod view;
 
 // The command line (feature `cli`): public only for the `deltascope` binary.

@@ -53,15 +53,16 @@ impl Flags {
     }
 }
 
-/// An allocated byte range inside one 4 KiB block, with that block's class: what `blame`
-/// attributes to guest files. A block's runs sum to the bytes the layer allocates in it.
+/// An allocated byte range of blocks of one class, with that class: what `blame` attributes
+/// to guest files. Runs never overlap, and a block's bytes are all in runs of its class (its
+/// runs sum to the bytes the layer allocates in it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockRun {
     /// First byte on the virtual disk.
     pub virt: u64,
-    /// Length in bytes (at most 4 KiB).
+    /// Length in bytes (whole blocks, or the allocated part of a block at its ends).
     pub len: u64,
-    /// The class of the whole block.
+    /// The class of each block the run covers.
     pub class: GrainClass,
 }
 
@@ -115,11 +116,14 @@ impl Blocks {
                     runs,
                 } = r;
                 if only.is_none_or(|o| o == class) {
-                    runs.extend(
-                        pending
-                            .drain(..)
-                            .map(|(virt, len)| BlockRun { virt, len, class }),
-                    );
+                    for (virt, len) in pending.drain(..) {
+                        // Neighbouring blocks of one class make one run: a run per extent
+                        // of a file rather than per 4 KiB, whatever the delta's size.
+                        match runs.last_mut() {
+                            Some(r) if r.class == class && r.virt + r.len == virt => r.len += len,
+                            _ => runs.push(BlockRun { virt, len, class }),
+                        }
+                    }
                 } else {
                     pending.clear();
                 }

@@ -278,7 +278,7 @@ pub fn classify_layer(chain: &Chain, li: usize, progress: &dyn Progress) -> Resu
 
 /// [`classify_layer`], also listing every allocated range with its 4 KiB block's class (of
 /// blocks of class `only`, if given), sorted by position: what `blame` attributes. Memory
-/// grows with the ranges listed (16 bytes per block run).
+/// grows with the runs listed (16 bytes per run of neighbouring blocks of one class).
 pub fn classify_layer_blocks(
     chain: &Chain,
     li: usize,

@@ -160,6 +160,36 @@ pub(super) fn scan_disk_name(
     })
 }
 
+/// The growth rate of `disk` in bytes per week from the store `--db` names (or the default
+/// one), for the verdict: `None` when the store does not exist (a reader never creates one),
+/// lacks the disk, or has fewer than two points in its latest segment. A store that cannot be
+/// read is said on stderr and leaves the rate unknown: the scan does not depend on it.
+pub(super) fn growth_rate(db: &DbArgs, disk: &str) -> Option<f64> {
+    let read = || -> Result<Option<f64>> {
+        let loc = store_location(db)?;
+        // Reading never creates a store: none there, no rate.
+        if !loc.exists()? {
+            return Ok(None);
+        }
+        let store = Store::open_read(&loc)?;
+        if !store.disks()?.iter().any(|d| d == disk) {
+            return Ok(None);
+        }
+        let series = store.series(Some(disk))?;
+        let samples: Vec<_> = series
+            .iter()
+            .flat_map(|(_, points)| points.iter().map(Point::sample))
+            .collect();
+        Ok(crate::history::forecast::weekly_rate(&samples))
+    };
+    read().unwrap_or_else(|e| {
+        super::note(format_args!(
+            "warning: history not read for the verdict: {e}"
+        ));
+        None
+    })
+}
+
 /// The history point of a scan: the top layer's sizes, classes and ceilings.
 pub(super) fn point_of(disk: String, at: DateTime<Utc>, report: &ScanReport) -> Option<Point> {
     let top = report.chain.last()?;

@@ -135,6 +135,17 @@ fn layer_cache(g: &GlobalArgs) -> Option<crate::cache::LayerCache> {
     crate::cache::default_dir().map(crate::cache::LayerCache::new)
 }
 
+/// The disposable-disk rules: the file `--disposable-rules` names, or the built-in ones. A
+/// file that cannot be read or holds a bad rule is a usage error naming it.
+fn disposable_rules(file: Option<&Path>) -> Result<crate::verdict::DisposableRules> {
+    let Some(file) = file else {
+        return Ok(crate::verdict::DisposableRules::default());
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, "read", e))?;
+    crate::verdict::DisposableRules::parse(&text)
+        .map_err(|e| Error::Usage(format!("--disposable-rules {}: {e}", file.display())))
+}
+
 /// A rayon pool of `--threads` workers (default: the cores).
 fn pool(g: &GlobalArgs) -> Result<rayon::ThreadPool> {
     if g.threads == Some(0) {

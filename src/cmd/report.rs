@@ -64,19 +64,29 @@ pub(super) fn run(g: &GlobalArgs, a: &ReportArgs) -> Result<()> {
         failed = super::datastore::failures(&report);
         page.datastore = Some(report);
     } else {
+        let rules = super::disposable_rules(a.disposable_rules.as_deref())?;
         let chain = super::open_chain(g, &a.path)?;
         let pool = super::pool(g)?;
         let cache = super::layer_cache(g);
-        let scan = crate::scan::ScanOptions::full(g.strict);
-        let report =
+        let scan = crate::scan::ScanOptions::single(g.strict);
+        let scanned =
             pool.install(|| crate::scan::scan_chain(&chain, &scan, &NoProgress, cache.as_ref()))?;
-        let report = crate::report::scan_report(&report);
-        page.blame = match pool
-            .install(|| crate::blame::blame_chain(&chain, crate::blame::GroupBy::File, &NoProgress))
-        {
-            Ok(b) => Section::Shown(crate::report::blame::blame_report(&b)),
-            Err(e) => Section::Skipped(e.to_string()),
+        // The scan read the guest's files already: its blame is the page's. Without them,
+        // blame says why.
+        page.blame = match &scanned.guest {
+            Some(t) => Section::Shown(crate::report::blame::blame_report(&t.blame)),
+            None => match pool.install(|| {
+                crate::blame::blame_chain(&chain, crate::blame::GroupBy::File, &NoProgress)
+            }) {
+                Ok(b) => Section::Shown(crate::report::blame::blame_report(&b)),
+                Err(e) => Section::Skipped(e.to_string()),
+            },
         };
+        let site = super::history::site(&a.site)?;
+        let disk = super::history::scan_disk_name(a.disk.as_deref(), &a.path, site.as_deref())?;
+        let rate = super::history::growth_rate(&a.db, &disk);
+        let judged = crate::verdict::judge(&scanned, &rules, rate);
+        let report = crate::report::scan_report_judged(&scanned, judged);
         chain.check_unchanged()?;
         page.history = history(a)?;
         page.chain = Some(report);

@@ -19,6 +19,11 @@ pub(super) fn run(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
                     .into(),
             ));
         }
+        if a.disposable_rules.is_some() {
+            return Err(Error::Usage(
+                "--disposable-rules is for the remedies of one disk: scan a .vmdk".into(),
+            ));
+        }
         return super::datastore::scan(g, a);
     }
     if a.metrics.is_some() {
@@ -42,14 +47,8 @@ pub(super) fn run(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
         .record
         .then(|| super::history::Recording::new(g, a.at.as_ref(), &a.db, site.clone()))
         .transpose()?;
-    let disk = match &recording {
-        Some(_) => Some(super::history::scan_disk_name(
-            a.disk.as_deref(),
-            path,
-            site.as_deref(),
-        )?),
-        None => None,
-    };
+    let rules = super::disposable_rules(a.disposable_rules.as_deref())?;
+    let disk = super::history::scan_disk_name(a.disk.as_deref(), path, site.as_deref())?;
     let chain = super::open_chain(g, path)?;
     let pool = super::pool(g)?;
     let bar = super::show_progress(g)
@@ -59,14 +58,20 @@ pub(super) fn run(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
         None => &NoProgress,
     };
     let cache = super::layer_cache(g);
-    let scan = crate::scan::ScanOptions::full(g.strict);
-    let report = pool.install(|| crate::scan::scan_chain(&chain, &scan, progress, cache.as_ref()));
+    let scan = crate::scan::ScanOptions {
+        guest_files: !a.no_guest,
+        ..crate::scan::ScanOptions::single(g.strict)
+    };
+    let scanned = pool.install(|| crate::scan::scan_chain(&chain, &scan, progress, cache.as_ref()));
     if let Some(b) = &bar {
         b.finish();
     }
-    let report = crate::report::scan_report(&report?);
+    let scanned = scanned?;
+    let rate = super::history::growth_rate(&a.db, &disk);
+    let judged = crate::verdict::judge(&scanned, &rules, rate);
+    let report = crate::report::scan_report_judged(&scanned, judged);
     let printed = super::print(a.format, &report);
-    if let (Some(mut r), Some(disk)) = (recording.take(), disk) {
+    if let Some(mut r) = recording.take() {
         r.add(disk, &report);
         r.commit()?;
     }

@@ -326,6 +326,31 @@ impl Volume {
             .is_some_and(|b| b >> (cluster % 8) & 1 == 1)
     }
 
+    /// The clusters `$Bitmap` marks free, as disk byte ranges (neighbours merged), in order.
+    pub fn free_runs(&self) -> Vec<(u64, u64)> {
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        let mut c = 0;
+        while c < self.clusters {
+            // Whole bytes of allocated clusters are skipped at once.
+            if c % 8 == 0
+                && c + 8 <= self.clusters
+                && self.bitmap.get((c / 8) as usize) == Some(&0xff)
+            {
+                c += 8;
+                continue;
+            }
+            if !self.allocated(c) {
+                let start = self.partition.start + c * self.cluster;
+                match out.last_mut() {
+                    Some((_, end)) if *end == start => *end += self.cluster,
+                    _ => out.push((start, start + self.cluster)),
+                }
+            }
+            c += 1;
+        }
+        out
+    }
+
     /// Calls `f` for each piece of `[start, start + len)` (disk bytes, inside the partition)
     /// with what holds it.
     pub fn holders(&self, start: u64, len: u64, mut f: impl FnMut(u64, u64, Holder)) {

@@ -209,6 +209,27 @@ fn errors(f: &Fitted, t: &[f64], y: &[f64]) -> (f64, f64) {
     )
 }
 
+/// The growth rate of the latest segment of `points` (one disk, oldest first), in bytes per
+/// week: the slope of the least-squares line through its points, as the linear model of
+/// [`forecast`] fits it. `None` with fewer than two points, or all at one time.
+pub fn weekly_rate(points: &[Sample]) -> Option<f64> {
+    let last_segment = points.last()?.segment;
+    let pts: Vec<&Sample> = points
+        .iter()
+        .filter(|p| p.segment == last_segment)
+        .collect();
+    let t0 = pts.first()?.at;
+    let t: Vec<f64> = pts
+        .iter()
+        .map(|p| (p.at - t0).num_seconds() as f64 / WEEK)
+        .collect();
+    let y: Vec<f64> = pts.iter().map(|p| p.bytes as f64).collect();
+    (pts.len() >= 2)
+        .then(|| fit_line(&t, &y))
+        .flatten()
+        .map(|l| l.b)
+}
+
 /// Projects `points` (one disk, oldest first) `weeks` weeks past the last one.
 pub fn forecast(
     disk: &str,
@@ -404,6 +425,21 @@ mod tests {
             f.crossings.ceiling_80.map(|t| format_time(&t)),
             Some("2026-10-15T00:00:00Z".into())
         );
+    }
+
+    #[test]
+    fn the_weekly_rate_is_the_slope_of_the_latest_segment() {
+        // Segment 0: 500 at day 0. Segment 1: 100, 250, 300 at days 7, 14, 28, i.e. weeks
+        // 0, 1, 3: t̄ = 4/3, ȳ = 650/3; Sxx = (16 + 1 + 25)/9 = 14/3, Sxy = (-4/3)(-350/3) +
+        // (-1/3)(100/3) + (5/3)(250/3) = 2550/9 = 850/3: 850/14 = 425/7 bytes per week.
+        let mut p = pts(&[(0, 500), (7, 100), (14, 250), (28, 300)], None);
+        for x in &mut p[1..] {
+            x.segment = 1;
+        }
+        let r = weekly_rate(&p).expect("rate");
+        assert!((r - 425.0 / 7.0).abs() < 1e-9, "{r}");
+        assert_eq!(weekly_rate(&p[..2]), None);
+        assert_eq!(weekly_rate(&[]), None);
     }
 
     #[test]

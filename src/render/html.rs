@@ -77,6 +77,7 @@ pub struct Page {
 
 /// The section ids every page has, in order (the browser test checks them).
 pub const SECTIONS_CHAIN: &[&str] = &[
+    "verdict",
     "summary",
     "chain",
     "classes",
@@ -280,7 +281,7 @@ fn head(h: &mut String, p: &Page) {
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>deltascope report: {t}</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n<main>\n\
-         <h1>deltascope report</h1>\n<section id=\"summary\">\n<table class=\"kv\">\n\
+         <h1>deltascope report</h1>\n{verdict}<section id=\"summary\">\n<table class=\"kv\">\n\
          <tr><th>Scanned</th><td><code>{t}</code></td></tr>\n\
          <tr><th>Time of the scan</th><td>{at}</td></tr>\n\
          <tr><th>Command line</th><td><code>{cmd}</code></td></tr>\n\
@@ -289,6 +290,7 @@ fn head(h: &mut String, p: &Page) {
         at = esc(&p.scanned_at),
         cmd = esc(&p.command_line),
         v = esc(&p.version),
+        verdict = p.chain.as_ref().map(verdict_section).unwrap_or_default(),
     );
     if let Some(r) = &p.chain
         && let Some(top) = r.chain.last()
@@ -439,6 +441,58 @@ fn chain_sections(h: &mut String, r: &ScanReport) {
         _ => h.push_str(&skipped("the top layer holds no grain data")),
     }
     h.push_str("</section>\n");
+}
+
+/// A remedy's name for people.
+fn remedy_label(name: &str) -> &str {
+    match name {
+        "refresh" => "Refresh (revert to the base)",
+        "zero_free_and_shrink" => "Zero free space, then shrink",
+        "disposable_disk" => "Disposable disk for page file, temp, caches",
+        "reuse_instead_of_fresh" => "Reuse of freed space (at most)",
+        other => other,
+    }
+}
+
+/// The verdict at the top of a chain's page: the paragraph, the remedies, the base audit.
+fn verdict_section(r: &ScanReport) -> String {
+    let mut h = String::from("<section id=\"verdict\">\n<h2>Verdict</h2>\n");
+    let _ = writeln!(h, "<p class=\"lead\">{}</p>", esc(&r.verdict.text));
+    let top = r.chain.last().map_or(0, |t| t.allocated_bytes);
+    h.push_str(
+        "<h3>Remedies, and what each returns now</h3>\n\
+         <div class=\"scroll\"><table class=\"sortable remedies\">\n<thead><tr><th class=\"l\">Remedy</th>\
+         <th>Returns</th><th>Share of the top</th><th class=\"l\">How it is counted</th></tr></thead>\n<tbody>\n",
+    );
+    for m in &r.remedies {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td>{}<td>{}</td><td class=\"l w\">{}</td></tr>",
+            esc(remedy_label(m.remedy)),
+            opt_bytes_td(m.bytes),
+            m.bytes.map_or_else(|| "–".to_string(), |b| pct(b, top)),
+            esc(&m.basis)
+        );
+    }
+    h.push_str("</tbody></table></div>\n");
+    if let (Some(b), Some(base)) = (&r.base_audit, r.chain.first()) {
+        let free = match (b.dirty_free_bytes, b.free_bytes) {
+            (Some(d), Some(f)) => format!(
+                "Its guest's free space is {}, of which {} is not zero: what zeroing it before taking the replica saves in every thin copy.",
+                bytes(f),
+                bytes(d)
+            ),
+            _ => "Its guest's free space is not known (no readable NTFS volume).".into(),
+        };
+        let _ = writeln!(
+            h,
+            "<p>Base <code>{}</code>: {} reads as zero, what a new clone can grow into (its expected ceiling). {free}</p>",
+            esc(short(&base.path)),
+            bytes(b.never_used_bytes)
+        );
+    }
+    h.push_str("</section>\n");
+    h
 }
 
 /// The file name of a path, for narrow columns (the full path is in the chain table).
@@ -822,8 +876,17 @@ mod tests {
             chain: Vec::new(),
             ceiling: None,
             ntfs_overwritten: None,
+            verdict: crate::verdict::Verdict {
+                text: "All <fine>.".into(),
+                growth_pattern: crate::verdict::GrowthPattern::None,
+                weeks_to_ceiling: None,
+                bytes_per_week: None,
+            },
+            remedies: Vec::new(),
+            base_audit: None,
         };
         let html = render_string(&page(Some(r)));
+        assert!(html.contains("All &lt;fine&gt;."));
         for id in SECTIONS_CHAIN {
             assert!(html.contains(&format!("<section id=\"{id}\">")), "{id}");
         }

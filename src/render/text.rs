@@ -157,6 +157,84 @@ fn class_cells(c: &ClassCounts, total: u64, fmt: &dyn Fn(u64) -> String) -> [Str
         .map(|v| format!("{} {:>6}", fmt(v), percent(v, total)))
 }
 
+/// Width of wrapped prose (the verdict, the remedies' bases).
+const PROSE: usize = 100;
+
+/// Words of `text` in lines of at most `width` characters (a longer word gets its own line),
+/// each line after the first starting with `indent` spaces.
+fn wrap(text: &str, width: usize, indent: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let room = if lines.is_empty() {
+            width
+        } else {
+            width - indent
+        };
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > room {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    for l in lines.iter_mut().skip(1) {
+        *l = format!("{}{l}", " ".repeat(indent));
+    }
+    lines
+}
+
+/// A remedy's name for people.
+fn remedy_label(name: &str) -> &str {
+    match name {
+        "refresh" => "refresh",
+        "zero_free_and_shrink" => "zero free + shrink",
+        "disposable_disk" => "disposable disk",
+        "reuse_instead_of_fresh" => "reuse, not fresh (at most)",
+        other => other,
+    }
+}
+
+/// The verdict paragraph and the remedies table.
+fn verdict(out: &mut dyn Write, r: &ScanReport) -> io::Result<()> {
+    writeln!(out, "Verdict:")?;
+    for l in wrap(&sanitize(&r.verdict.text), PROSE - 2, 0) {
+        writeln!(out, "  {l}")?;
+    }
+    let top = r.chain.last().map_or(0, |t| t.allocated_bytes);
+    if r.remedies.iter().any(|m| m.bytes.is_some()) || r.chain.len() > 1 {
+        writeln!(out)?;
+        writeln!(out, "Remedies, and what each returns now:")?;
+        writeln!(
+            out,
+            "  {:<26} {:>10} {:>7}  how it is counted",
+            "remedy", "returns", "share"
+        )?;
+        for m in &r.remedies {
+            let (b, share) = match m.bytes {
+                Some(b) => (format_size(b), percent(b, top)),
+                None => ("-".to_string(), "-".to_string()),
+            };
+            let head = format!("  {:<26} {:>10} {:>7}  ", remedy_label(m.remedy), b, share);
+            let indent = head.chars().count();
+            let lines = wrap(&sanitize(&m.basis), PROSE.max(indent + 40) - indent, 0);
+            for (i, l) in lines.iter().enumerate() {
+                if i == 0 {
+                    writeln!(out, "{head}{l}")?;
+                } else {
+                    writeln!(out, "{}{l}", " ".repeat(indent))?;
+                }
+            }
+        }
+    }
+    writeln!(out)?;
+    Ok(())
+}
+
 /// Renders `scan`.
 pub fn render_scan(out: &mut dyn Write, r: &ScanReport) -> io::Result<()> {
     writeln!(
@@ -166,6 +244,7 @@ pub fn render_scan(out: &mut dyn Write, r: &ScanReport) -> io::Result<()> {
         r.chain.len()
     )?;
     writeln!(out)?;
+    verdict(out, r)?;
     writeln!(
         out,
         "{:<3} {:<32} {:<16} {:>10} {:>9} {:>11} {:>11}",
@@ -255,6 +334,27 @@ pub fn render_scan(out: &mut dyn Write, r: &ScanReport) -> io::Result<()> {
             format_size(c.parent_zero_unwritten_bytes)
         )?;
     }
+    if let (Some(b), Some(base)) = (&r.base_audit, r.chain.first()) {
+        writeln!(out)?;
+        writeln!(out, "Base {} as its clones see it:", name(&base.path))?;
+        writeln!(
+            out,
+            "  {} reads as zero: what a new clone can grow into (its expected ceiling).",
+            format_size(b.never_used_bytes)
+        )?;
+        match (b.dirty_free_bytes, b.free_bytes) {
+            (Some(d), Some(f)) => writeln!(
+                out,
+                "  Its guest's free space is {}, of which {} is not zero: what zeroing it before taking the replica saves in every thin copy.",
+                format_size(f),
+                format_size(d)
+            )?,
+            _ => writeln!(
+                out,
+                "  Its guest's free space is not known (no readable NTFS volume)."
+            )?,
+        }
+    }
     let warnings: Vec<_> = r.chain.iter().flat_map(|l| l.warnings.iter()).collect();
     if !warnings.is_empty() {
         writeln!(out)?;
@@ -336,6 +436,16 @@ fn truncate(s: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prose_wraps_on_words_with_a_hanging_indent() {
+        assert_eq!(wrap("a bb ccc dddd", 6, 2), ["a bb", "  ccc", "  dddd"]);
+        assert_eq!(wrap("", 10, 0), [""]);
+        assert_eq!(
+            wrap("longerthanthewidth x", 5, 0),
+            ["longerthanthewidth", "x"]
+        );
+    }
 
     #[test]
     fn the_terminal_writer_keeps_lines_and_escapes_the_rest() {

@@ -14,6 +14,7 @@ use crate::classify::ClassCounts;
 use crate::error::Warning;
 use crate::format::Format;
 use crate::scan::ChainScan;
+use crate::verdict::{BaseAudit, DisposableRules, Judgement, Remedy, Verdict, judge};
 
 pub use crate::VERSION;
 
@@ -140,6 +141,13 @@ pub struct ScanReport {
     /// When the top's parent view holds an NTFS volume: the top's overwritten bytes split by
     /// the parent's `$Bitmap` (live data, or free space that was not zero); else null.
     pub ntfs_overwritten: Option<blame::OverwriteSplit>,
+    /// What the figures mean, in one paragraph, and the growth pattern they show.
+    pub verdict: Verdict,
+    /// What each remedy gives back now (refresh, zero_free_and_shrink, disposable_disk,
+    /// reuse_instead_of_fresh).
+    pub remedies: Vec<Remedy>,
+    /// The chain's base (layer 0) as its clones see it; null when the guest was not read.
+    pub base_audit: Option<BaseAudit>,
 }
 
 fn hex(v: Option<u32>) -> Option<String> {
@@ -182,8 +190,14 @@ pub fn layer_infos(chain: &Chain) -> Vec<LayerInfo> {
         .collect()
 }
 
-/// The report of a scan (the layers base first).
+/// The report of a scan (the layers base first), judged with the default disposable-disk
+/// rules and no history.
 pub fn scan_report(scan: &ChainScan) -> ScanReport {
+    scan_report_judged(scan, judge(scan, &DisposableRules::default(), None))
+}
+
+/// The report of a scan with its verdict, remedies and base audit (`verdict::judge`).
+pub fn scan_report_judged(scan: &ChainScan, judged: Judgement) -> ScanReport {
     let layers = scan
         .layers
         .iter()
@@ -215,5 +229,8 @@ pub fn scan_report(scan: &ChainScan) -> ScanReport {
         chain: layers,
         ceiling: scan.ceiling,
         ntfs_overwritten: scan.ntfs_overwritten,
+        verdict: judged.verdict,
+        remedies: judged.remedies,
+        base_audit: judged.base_audit,
     }
 }

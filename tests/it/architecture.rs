@@ -31,6 +31,8 @@ const FLOORS: &[(&str, &[&str])] = &[
     ("analysis", &["classify", "guest", "map"]),
     ("derived", &["ceiling", "blame", "cache"]),
     ("runs", &["scan", "datastore"]),
+    // What a single-disk scan's figures mean: the verdict, the remedies, the base audit.
+    ("judgements", &["verdict"]),
     ("reports", &["report"]),
     ("renderers", &["render", "chart"]),
     ("command line", &["cli"]),

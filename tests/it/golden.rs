@@ -129,7 +129,7 @@ fn render(c: &Case, norm: &Normalise) -> String {
         .args(&c.args)
         .current_dir(root())
         .env("DELTASCOPE_CACHE", cache_dir())
-        .env_remove("DELTASCOPE_DB")
+        .env("DELTASCOPE_DB", no_history())
         .env("NO_COLOR", "1")
         .output()
         .expect("run deltascope");

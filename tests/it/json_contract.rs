@@ -44,9 +44,49 @@ struct Layer {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Verdict {
+    text: String,
+    growth_pattern: String,
+    weeks_to_ceiling: Option<f64>,
+    bytes_per_week: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct RemedyPart {
+    part: String,
+    bytes: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Remedy {
+    remedy: String,
+    bytes: Option<u64>,
+    basis: String,
+    parts: Vec<RemedyPart>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct BaseAudit {
+    dirty_free_bytes: Option<u64>,
+    never_used_bytes: u64,
+    free_bytes: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
 struct Scan {
     deltascope_version: String,
     chain: Vec<Layer>,
+    verdict: Verdict,
+    remedies: Vec<Remedy>,
+    base_audit: Option<BaseAudit>,
 }
 
 #[test]
@@ -83,6 +123,29 @@ fn scan_json_follows_the_documented_contract() {
         );
         assert!(l.file_size >= l.stored_bytes);
     }
+    // The verdict and the four remedies, by their documented names; the demo has no NTFS, so
+    // only a refresh is judged, and the base's free space is not known.
+    assert!(
+        ["fresh_first", "reuse", "rewrite", "zeros", "mixed", "none"]
+            .contains(&scan.verdict.growth_pattern.as_str())
+    );
+    assert!(!scan.verdict.text.is_empty());
+    assert_eq!(
+        scan.remedies
+            .iter()
+            .map(|r| r.remedy.as_str())
+            .collect::<Vec<_>>(),
+        [
+            "refresh",
+            "zero_free_and_shrink",
+            "disposable_disk",
+            "reuse_instead_of_fresh"
+        ]
+    );
+    assert_eq!(scan.remedies[0].bytes, Some(scan.chain[2].allocated_bytes));
+    assert!(scan.remedies[1..].iter().all(|r| r.bytes.is_none()));
+    let audit = scan.base_audit.expect("base_audit");
+    assert_eq!(audit.dirty_free_bytes, None);
     // The base is classified against an all-zero parent: nothing is overwritten or identical.
     assert_eq!(
         scan.chain[0].classes.overwritten + scan.chain[0].classes.identical,

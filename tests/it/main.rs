@@ -38,3 +38,4 @@ mod sparse_base;
 mod terminal;
 mod tree;
 mod user_input;
+mod verdict;

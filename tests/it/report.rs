@@ -110,6 +110,7 @@ fn report_of_a_chain_has_every_section_and_the_json_figures() {
     assert_eq!(
         section_ids(&html),
         [
+            "verdict",
             "summary",
             "chain",
             "classes",
@@ -127,7 +128,18 @@ fn report_of_a_chain_has_every_section_and_the_json_figures() {
     // The page renders the scan's and blame's own figures: every class byte count of every
     // layer, the top layer's 4 KiB block counts, and the largest blame group, appear as
     // exact bytes on hover (or as counts).
-    let scan: Value = json(&["scan".as_ref(), "--json".as_ref(), delta.as_os_str()]);
+    // With the store and name the page was made with, so the verdict reads the same history.
+    let db = dir.path().join("history.sqlite");
+    let scan: Value = json(&[
+        "scan".as_ref(),
+        "--json".as_ref(),
+        "--db".as_ref(),
+        db.as_os_str(),
+        "--disk".as_ref(),
+        "vdi-01".as_ref(),
+        delta.as_os_str(),
+    ]);
+    assert!(scan["verdict"]["weeks_to_ceiling"].as_f64().is_some());
     let hover = title_bytes(&html);
     for layer in scan["chain"].as_array().unwrap() {
         for class in ["fresh", "overwritten", "identical", "zeroed"] {
@@ -143,6 +155,20 @@ fn report_of_a_chain_has_every_section_and_the_json_figures() {
         let a = layer["allocated_bytes"].as_u64().unwrap();
         assert!(html.contains(&format!("title=\"{a} bytes\"")));
     }
+    // The verdict at the top, in the scan's words, and each remedy's bytes.
+    let verdict_at = html.find("<section id=\"verdict\">").expect("verdict");
+    assert!(verdict_at < html.find("<section id=\"summary\">").unwrap());
+    let text = scan["verdict"]["text"].as_str().unwrap();
+    let escaped = text.replace('&', "&amp;").replace('\'', "&#39;");
+    assert!(html.contains(&escaped), "verdict text missing");
+    for r in scan["remedies"].as_array().unwrap() {
+        let b = r["bytes"]
+            .as_u64()
+            .expect("the NTFS chain judges every remedy");
+        assert!(html.contains(&format!("<td data-v=\"{b}\">")), "{r}");
+    }
+    let never_used = scan["base_audit"]["never_used_bytes"].as_u64().unwrap();
+    assert!(hover.contains(&never_used));
     let blame: Value = json(&["blame".as_ref(), "--json".as_ref(), delta.as_os_str()]);
     let first = &blame["groups"][0];
     assert!(html.contains(&format!("<code>{}</code>", first["path"].as_str().unwrap())));
@@ -420,6 +446,7 @@ fn a_browser_renders_the_pages_without_errors() {
         (
             &page,
             &[
+                "verdict",
                 "summary",
                 "chain",
                 "classes",

@@ -54,6 +54,13 @@ pub fn cache_dir() -> &'static Path {
     DIR.get_or_init(|| process_dir("cache"))
 }
 
+/// A history store that never exists: what `DELTASCOPE_DB` names for every run, so that no
+/// test reads (or, by a slip, writes) the user's default store; a test that wants a store
+/// names it with `--db`.
+pub fn no_history() -> PathBuf {
+    cache_dir().join("no-history.sqlite")
+}
+
 /// Runs deltascope with `args`.
 pub fn run<I, S>(args: I) -> Output
 where
@@ -63,6 +70,7 @@ where
     Command::new(bin())
         .args(args)
         .env("DELTASCOPE_CACHE", cache_dir())
+        .env("DELTASCOPE_DB", no_history())
         .output()
         .expect("run deltascope")
 }
@@ -115,7 +123,7 @@ where
 pub fn require(tool: &str) {
     let pkg = match tool {
         "chromium" => "chromium",
-        "mkntfs" | "ntfscp" => "ntfs-3g",
+        "mkntfs" | "ntfscp" | "ntfswipe" => "ntfs-3g",
         "mkfs.ext4" | "debugfs" => "e2fsprogs",
         "losetup" | "prlimit" | "mount" | "setpriv" => "util-linux",
         "timeout" | "mkfifo" => "coreutils",
