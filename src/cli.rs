@@ -439,6 +439,10 @@ pub struct ModelArgs {
     /// the deltas scanned]
     #[arg(long, value_name = "BYTES", value_parser = nonzero_size)]
     pub ceiling_per_vm: Option<u64>,
+    /// Size each delta should stay under: each disk's refresh interval from its forecast
+    /// (history; 20GiB is 20 x 2^30 bytes, 20GB 20 x 10^9)
+    #[arg(long, value_name = "BYTES", value_parser = nonzero_size)]
+    pub budget: Option<u64>,
 }
 
 /// `lun` arguments.

@@ -82,6 +82,11 @@ impl Recording {
         }
     }
 
+    /// The time the points are recorded at.
+    pub(super) fn at(&self) -> DateTime<Utc> {
+        self.at
+    }
+
     /// Whether the store exists yet (a record creates it).
     pub(super) fn creates_store(&self) -> bool {
         std::fs::symlink_metadata(&self.db).is_err()
@@ -180,6 +185,25 @@ pub(super) fn recorded_growth(
         }
     }
     Ok(Some(out))
+}
+
+/// Every recorded disk's points as the forecast reads them, by name; empty when there is no
+/// store yet and none was named, or when this run is about to create it (`creating`), as
+/// for [`recorded_growth`].
+pub(super) fn recorded_samples(
+    db: &DbArgs,
+    creating: bool,
+) -> Result<std::collections::HashMap<String, Vec<crate::history::forecast::Sample>>> {
+    let path = store_path(db)?;
+    if std::fs::symlink_metadata(&path).is_err() && (creating || db.db.is_none()) {
+        return Ok(std::collections::HashMap::new());
+    }
+    let store = Store::open_read(&path)?;
+    Ok(store
+        .series(None)?
+        .into_iter()
+        .map(|(disk, points)| (disk, points.iter().map(Point::sample).collect()))
+        .collect())
 }
 
 /// `history`: list, or change with --delete or --rename.

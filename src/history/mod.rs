@@ -27,6 +27,7 @@
 // above to `Store` then lead nowhere.
 #![cfg_attr(not(feature = "store"), allow(rustdoc::broken_intra_doc_links))]
 
+pub mod fill;
 pub mod forecast;
 pub mod import;
 pub mod time;

@@ -15,6 +15,7 @@ mod completions;
 mod corrupt;
 mod devices;
 mod esx;
+mod fill;
 mod fuzz_regressions;
 mod golden;
 mod growth;
