@@ -10,6 +10,7 @@ mod bar;
 mod blame;
 mod chart;
 mod datastore;
+mod diff;
 mod history;
 mod info;
 mod lun;
@@ -40,6 +41,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Import(a) => history::import(g, a),
         Command::Forecast(a) => history::forecast(a),
         Command::Chart(a) => chart::run(a),
+        Command::Diff(a) => diff::run(g, a),
         Command::Lun(a) => lun::run(g, a),
         Command::Report(a) => report::run(g, a),
         Command::Completions(a) => {

@@ -31,6 +31,8 @@ const FLOORS: &[(&str, &[&str])] = &[
     ("analysis", &["classify", "guest", "map"]),
     ("derived", &["ceiling", "blame", "cache"]),
     ("runs", &["scan", "datastore"]),
+    // Two observations of one disk compared: documents and history points in, changes out.
+    ("comparisons", &["diff"]),
     ("reports", &["report"]),
     ("renderers", &["render", "chart"]),
     ("command line", &["cli"]),

@@ -14,6 +14,7 @@ mod cli;
 mod completions;
 mod corrupt;
 mod devices;
+mod diff;
 mod esx;
 mod fill;
 mod fuzz_regressions;
