@@ -30,9 +30,9 @@ const FLOORS: &[(&str, &[&str])] = &[
     // allocation map.
     ("analysis", &["classify", "guest", "map"]),
     ("derived", &["ceiling", "blame", "cache"]),
-    ("runs", &["scan", "datastore"]),
-    // Two observations of one disk compared: documents and history points in, changes out.
-    ("comparisons", &["diff"]),
+    // Whole jobs: one chain or many scanned, a datastore found, two observations of one disk
+    // compared (`diff`: documents and history points in, changes out).
+    ("runs", &["scan", "datastore", "diff"]),
     ("reports", &["report"]),
     ("renderers", &["render", "chart"]),
     ("command line", &["cli"]),

@@ -9,7 +9,10 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use crate::stores::{Kind, Store, both_stores};
 use crate::util::*;
+
+both_stores!(two_history_points_of_one_disk);
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
@@ -163,24 +166,23 @@ fn two_blames_compare_per_file() {
     );
 }
 
-/// Two points of the history: an imported size and a recorded scan.
-#[test]
-fn two_history_points_of_one_disk() {
+/// Two points of the history, on both stores: an imported size and a recorded scan.
+fn two_history_points_of_one_disk(kind: Kind) {
     let d = tempdir();
-    let db = d.path().join("h.sqlite");
+    let db = Store::new(kind, d.path(), "h");
     let csv = d.path().join("p.csv");
     std::fs::write(
         &csv,
         "timestamp,disk,bytes\n2026-11-02T08:00:00Z,vdi-01,262144\n",
     )
     .expect("csv");
-    ok(["import", s(&csv), "--db", s(&db)]);
+    ok(["import", s(&csv), "--db", db.s()]);
     let top = root().join("testdata/demo/win10-clone-000002.vmdk");
     ok([
         "scan",
         "--record",
         "--db",
-        s(&db),
+        db.s(),
         "--disk",
         "vdi-01",
         "--at",
@@ -191,7 +193,7 @@ fn two_history_points_of_one_disk() {
         &[
             "diff",
             "--db",
-            s(&db),
+            db.s(),
             "--disk",
             "vdi-01",
             "--at",
@@ -218,7 +220,7 @@ fn two_history_points_of_one_disk() {
         [
             "diff",
             "--db",
-            s(&db),
+            db.s(),
             "--disk",
             "vdi-01",
             "--at",

@@ -8,7 +8,10 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use crate::stores::{Kind, Store, both_stores};
 use crate::util::*;
+
+both_stores!(time_to_full_and_refresh_intervals_match_a_hand_calculation);
 
 const MIB: u64 = 1 << 20;
 
@@ -73,9 +76,9 @@ fn secs(t: &str) -> i64 {
     ((day * 24 + n(11..13)) * 60 + n(14..16)) * 60 + n(17..19)
 }
 
-fn scan_json(lun: &Path, db: &Path, extra: &[&str]) -> Value {
+fn scan_json(lun: &Path, db: &Store, extra: &[&str]) -> Value {
     let spec = format!("fill={}", lun.display());
-    let mut args: Vec<&OsStr> = ["scan", "--json", "--lun", &spec, "--db", s(db)]
+    let mut args: Vec<&OsStr> = ["scan", "--json", "--lun", &spec, "--db", db.s()]
         .into_iter()
         .map(OsStr::new)
         .collect();
@@ -85,7 +88,7 @@ fn scan_json(lun: &Path, db: &Path, extra: &[&str]) -> Value {
 
 /// Imports a history of a and b: empty on day 0 (2026-11-01), half the size the scan finds on
 /// day 4 on day 2. Disks are named by their canonical paths, as a datastore scan names them.
-fn import(db: &Path, lun: &Path) {
+fn import(db: &Store, lun: &Path) {
     let mut text = String::from("timestamp,disk,bytes\n");
     for (name, bytes) in [("a", 4 * MIB), ("b", 2 * MIB)] {
         let p = lun.join(format!("{name}/{name}.vmdk"));
@@ -95,14 +98,14 @@ fn import(db: &Path, lun: &Path) {
     }
     let f = lun.parent().expect("dir").join("history.csv");
     std::fs::write(&f, text).expect("write");
-    ok(["import", s(&f), "--db", s(db)]);
+    ok(["import", s(&f), "--db", db.s()]);
 }
 
-#[test]
-fn time_to_full_and_refresh_intervals_match_a_hand_calculation() {
+/// On both stores: the forecasts come through the store's interface.
+fn time_to_full_and_refresh_intervals_match_a_hand_calculation(kind: Kind) {
     let d = tempdir();
     let lun = lun(d.path());
-    let db = d.path().join("h.sqlite");
+    let db = Store::new(kind, d.path(), "h");
     let model = ["--lun-size", "100MiB", "--budget", "12MiB"];
     // History: a and b were empty on day 0 and half their size on day 2 (imported).
     import(&db, &lun);
@@ -143,7 +146,7 @@ fn time_to_full_and_refresh_intervals_match_a_hand_calculation() {
         "--at",
         "2026-11-05T00:00:00Z",
         "--db",
-        s(&db),
+        db.s(),
     ]);
     let r = scan_json(&lun, &db, &model);
     let l = &r["luns"][0];
@@ -199,7 +202,7 @@ fn time_to_full_and_refresh_intervals_match_a_hand_calculation() {
 
     // Recording the scan of day 4 in the same run gives the same answer: the scan joins the
     // history before the forecasts (a store that has only the import).
-    let db2 = d.path().join("h2.sqlite");
+    let db2 = Store::new(kind, d.path(), "h2");
     import(&db2, &lun);
     let mut rec = model.to_vec();
     rec.extend(["--record", "--at", "2026-11-05T00:00:00Z"]);
@@ -213,7 +216,7 @@ fn time_to_full_and_refresh_intervals_match_a_hand_calculation() {
         "--lun",
         &spec,
         "--db",
-        s(&db),
+        db.s(),
         "--lun-size",
         "100MiB",
         "--budget",
@@ -234,7 +237,7 @@ fn time_to_full_and_refresh_intervals_match_a_hand_calculation() {
         "--lun",
         &spec,
         "--db",
-        s(&db),
+        db.s(),
         "--lun-size",
         "100MiB",
         "--budget",
@@ -263,7 +266,7 @@ fn time_to_full_and_refresh_intervals_match_a_hand_calculation() {
         "-o",
         s(&html),
         "--db",
-        s(&db),
+        db.s(),
         "--lun-size",
         "100MiB",
         "--budget",
