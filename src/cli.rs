@@ -136,6 +136,12 @@ pub enum Command {
     /// Chart a disk's growth: size over time with the projection, weekly growth by class.
     #[command(after_help = "Example:\n  deltascope chart --disk vdi-01 -o growth.png")]
     Chart(ChartArgs),
+    /// Compare two observations of one disk: two `scan --json` or `blame --json` files, or
+    /// two points of its history; bytes grown per layer and class, per file (blame), per week.
+    #[command(
+        after_help = "Examples:\n  deltascope diff monday.json friday.json\n  deltascope diff old-blame.json new-blame.json --at 2026-11-02T08:00:00Z --at 2026-11-09T08:00:00Z\n  deltascope diff --disk vdi-01 --at 2026-11-02T08:00:00Z --at 2026-11-09T08:00:00Z --json\n\nWithout --at, the files' modification times are the times of the two scans."
+    )]
+    Diff(DiffArgs),
     /// Model VMFS metadata locking and capacity: lock events, busy fraction, conflict
     /// probability and VMs per LUN, on parameters alone or on scanned datastore folders.
     #[command(
@@ -391,6 +397,34 @@ pub struct ChartArgs {
     pub budget: Option<u64>,
 }
 
+/// `diff` arguments.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The older observation: a `scan --json` (one disk) or `blame --json` file
+    #[arg(value_name = "OLD", required_unless_present = "disk", requires = "new")]
+    pub old: Option<PathBuf>,
+    /// The newer observation, of the same disk
+    #[arg(value_name = "NEW")]
+    pub new: Option<PathBuf>,
+    /// Compare two points of this disk's history instead (with two --at)
+    #[arg(long, conflicts_with_all = ["old", "new"], requires = "at")]
+    pub disk: Option<String>,
+    /// The times of OLD and NEW, older first (give it twice); with --disk, the two points
+    /// [default for files: their modification times]
+    #[arg(long, value_name = "TIME", value_parser = time)]
+    pub at: Vec<TimeArg>,
+    /// The history store (with --disk).
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// How to print the changes: a table or JSON (docs/JSON.md)
+    #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = formats(TABLE_JSON),
+        default_value_ifs = JSON_FLAG, conflicts_with = "json")]
+    pub format: Format,
+    /// Print JSON (--format json)
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `info` arguments.
 #[derive(Debug, Args)]
 pub struct InfoArgs {
@@ -536,6 +570,10 @@ pub struct ModelArgs {
     /// the deltas scanned]
     #[arg(long, value_name = "BYTES", value_parser = nonzero_size)]
     pub ceiling_per_vm: Option<u64>,
+    /// Size each delta should stay under: each disk's refresh interval from its forecast
+    /// (history; 20GiB is 20 x 2^30 bytes, 20GB 20 x 10^9)
+    #[arg(long, value_name = "BYTES", value_parser = nonzero_size)]
+    pub budget: Option<u64>,
 }
 
 /// `lun` arguments.

@@ -62,6 +62,8 @@ pub mod chain;
 pub mod classify;
 #[doc(hidden)]
 pub mod datastore;
+#[doc(hidden)]
+pub mod diff;
 pub mod error;
 #[doc(hidden)]
 pub mod files;

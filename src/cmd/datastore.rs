@@ -3,6 +3,7 @@
 //! and the model's settings read from the command line (`ModelArgs`), which `lun` on
 //! parameters alone and `report DIR` use too.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::bar::Bar;
@@ -10,6 +11,7 @@ use super::history::Recording;
 use crate::cli::{DbArgs, GlobalArgs, LunSpec, ModelArgs, ScanArgs};
 use crate::datastore::{Found, discover, plan};
 use crate::error::{Error, Result};
+use crate::history::forecast::Sample;
 use crate::lun::Params;
 use crate::progress::{NoProgress, Progress};
 use crate::render::DatastoreScan;
@@ -55,7 +57,35 @@ fn settings_for(
         params: params(m),
         increment: m.increment,
         growth: growth_source(g, m, db, site, recording)?,
+        series: series(m, db, site, recording)?,
+        budget: m.budget,
+        recorded_at: recording.map(Recording::at),
     })
+}
+
+/// Each disk's recorded sizes, for the time to full (`--lun-size`) and refresh intervals
+/// (`--budget`); read only when one of them asks. A store that cannot be read while this run
+/// records is a warning, as for growth.
+fn series(
+    m: &ModelArgs,
+    db: &DbArgs,
+    site: Option<&str>,
+    recording: Option<&Recording>,
+) -> Result<HashMap<String, Vec<Sample>>> {
+    if m.lun_size.is_none() && m.budget.is_none() {
+        return Ok(HashMap::new());
+    }
+    let creating = recording.is_some_and(Recording::creates_store);
+    match super::history::recorded_samples(db, creating, site) {
+        Ok(s) => Ok(s),
+        Err(e) if recording.is_some() => {
+            super::note(format_args!(
+                "warning: forecasts from history: {e}; no time to full or refresh interval"
+            ));
+            Ok(HashMap::new())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Where each VM's growth comes from: a given burst, --since, or the history store (read

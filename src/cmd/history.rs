@@ -113,6 +113,11 @@ impl Recording {
         }
     }
 
+    /// The time the points are recorded at.
+    pub(super) fn at(&self) -> DateTime<Utc> {
+        self.at
+    }
+
     /// Whether the store does not exist yet (a record creates it). A server that cannot be
     /// reached counts as an existing store: reading its growth then fails with the reason.
     pub(super) fn creates_store(&self) -> bool {
@@ -259,6 +264,33 @@ pub(super) fn recorded_growth(
         }
     }
     Ok(Some(out))
+}
+
+/// Every recorded disk's points as the forecast reads them, keyed as [`recorded_growth`]
+/// keys them (with a site, only that site's disks, without their `SITE:`); empty when there
+/// is no store yet and none was named, or when this run is about to create it (`creating`).
+pub(super) fn recorded_samples(
+    db: &DbArgs,
+    creating: bool,
+    site: Option<&str>,
+) -> Result<std::collections::HashMap<String, Vec<crate::history::forecast::Sample>>> {
+    let loc = store_location(db)?;
+    if (creating || db.db.is_none()) && !loc.exists()? {
+        return Ok(std::collections::HashMap::new());
+    }
+    let store = Store::open_read(&loc)?;
+    let prefix = site.map(|s| format!("{s}:"));
+    Ok(store
+        .series(None)?
+        .into_iter()
+        .filter_map(|(disk, points)| {
+            let disk = match &prefix {
+                Some(p) => disk.strip_prefix(p.as_str())?.to_string(),
+                None => disk,
+            };
+            Some((disk, points.iter().map(Point::sample).collect()))
+        })
+        .collect())
 }
 
 /// `history`: list, or change with --delete or --rename.

@@ -11,6 +11,7 @@ mod blame;
 mod chart;
 mod datastore;
 mod db;
+mod diff;
 mod history;
 mod info;
 mod lun;
@@ -41,6 +42,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Import(a) => history::import(g, a),
         Command::Forecast(a) => history::forecast(a),
         Command::Chart(a) => chart::run(a),
+        Command::Diff(a) => diff::run(g, a),
         Command::Lun(a) => lun::run(g, a),
         Command::Report(a) => report::run(g, a),
         Command::Db(a) => db::run(a),

@@ -230,13 +230,18 @@ pub fn weekly_rate(points: &[Sample]) -> Option<f64> {
         .map(|l| l.b)
 }
 
-/// Projects `points` (one disk, oldest first) `weeks` weeks past the last one.
-pub fn forecast(
-    disk: &str,
-    points: &[Sample],
-    weeks: u32,
-    budget: Option<u64>,
-) -> Option<DiskForecast> {
+/// The fits of one disk's latest segment: the points, their times in weeks since the first,
+/// the best model and the fit errors of both.
+struct Fit<'a> {
+    pts: Vec<&'a Sample>,
+    t: Vec<f64>,
+    best: Fitted,
+    fit_errors: FitErrors,
+    expected: Option<u64>,
+    hard: Option<u64>,
+}
+
+fn fit(points: &[Sample]) -> Option<Fit<'_>> {
     let last_segment = points.last()?.segment;
     let pts: Vec<&Sample> = points
         .iter()
@@ -251,7 +256,6 @@ pub fn forecast(
         .map(|p| (p.at - t0).num_seconds() as f64 / WEEK)
         .collect();
     let y: Vec<f64> = pts.iter().map(|p| p.bytes as f64).collect();
-    let last = pts[pts.len() - 1];
     let expected = pts.iter().rev().find_map(|p| p.expected_ceiling);
     let hard = pts.iter().rev().find_map(|p| p.hard_ceiling);
     let mut fits: Vec<Fitted> = Vec::new();
@@ -290,6 +294,127 @@ pub fn forecast(
     let best = fits
         .into_iter()
         .reduce(|a, b| if b.rmse < a.rmse { b } else { a })?;
+    Some(Fit {
+        pts,
+        t,
+        best,
+        fit_errors,
+        expected,
+        hard,
+    })
+}
+
+/// A disk's forecast as a function of time, for figures the weekly forecast does not list
+/// (a LUN's time to full, a refresh interval): the model `forecast` picks for the latest
+/// segment, never below the last recorded size and never above the hard ceiling.
+#[derive(Debug, Clone)]
+pub struct Projection {
+    model: Model,
+    line: Line,
+    c: f64,
+    t0: DateTime<Utc>,
+    last_at: DateTime<Utc>,
+    last_bytes: u64,
+    cap: f64,
+}
+
+impl Projection {
+    /// The projection of `points` (one disk, oldest first); `None` with fewer than two
+    /// points in the latest segment.
+    pub fn of(points: &[Sample]) -> Option<Projection> {
+        let f = fit(points)?;
+        let last = f.pts[f.pts.len() - 1];
+        Some(Projection {
+            model: f.best.model,
+            line: f.best.line,
+            c: f.best.c,
+            t0: f.pts[0].at,
+            last_at: last.at,
+            last_bytes: last.bytes,
+            cap: f.hard.map_or(f64::INFINITY, |h| h as f64),
+        })
+    }
+
+    /// The model used.
+    pub fn model(&self) -> Model {
+        self.model
+    }
+
+    /// When the last point fitted was recorded.
+    pub fn last_at(&self) -> DateTime<Utc> {
+        self.last_at
+    }
+
+    /// The last point's bytes.
+    pub fn last_bytes(&self) -> u64 {
+        self.last_bytes
+    }
+
+    fn weeks(&self, at: DateTime<Utc>) -> f64 {
+        (at - self.t0).num_milliseconds() as f64 / 1000.0 / WEEK
+    }
+
+    fn raw(&self, t: f64) -> f64 {
+        match self.model {
+            Model::Linear => self.line.a + self.line.b * t,
+            Model::Saturating => self.c - (self.line.a + self.line.b * t).exp(),
+        }
+    }
+
+    /// Projected bytes at `at`: the model, at least the last recorded size (growth never
+    /// undoes itself within a segment) and at most the hard ceiling.
+    pub fn bytes_at(&self, at: DateTime<Utc>) -> f64 {
+        self.raw(self.weeks(at))
+            .max(self.last_bytes as f64)
+            .min(self.cap)
+    }
+
+    /// Growth per week at the last point: the line's slope, or the saturating curve's
+    /// slope there, `k·(C − y)`; never negative.
+    pub fn rate_per_week(&self) -> f64 {
+        let l = &self.line;
+        let r = match self.model {
+            Model::Linear => l.b,
+            Model::Saturating => -l.b * (self.c - self.raw(self.weeks(self.last_at))),
+        };
+        r.max(0.0)
+    }
+
+    /// Weeks the model takes to grow from empty (0 bytes, a delta just refreshed) to
+    /// `bytes`: `bytes / b` for a line, `−ln(1 − bytes / C) / k` for a saturating curve
+    /// (`k = −b`); `None` when it never gets there (no growth, or `bytes` at or above the
+    /// curve's ceiling).
+    pub fn weeks_from_empty_to(&self, bytes: u64) -> Option<f64> {
+        let l = &self.line;
+        let b = bytes as f64;
+        let w = match self.model {
+            Model::Linear => (l.b > 0.0).then(|| b / l.b)?,
+            // Both the logarithm and b are negative.
+            Model::Saturating => {
+                (l.b < 0.0 && b < self.c).then(|| (1.0 - b / self.c).ln() / l.b)?
+            }
+        };
+        (w.is_finite() && b <= self.cap).then_some(w)
+    }
+}
+
+/// Projects `points` (one disk, oldest first) `weeks` weeks past the last one.
+pub fn forecast(
+    disk: &str,
+    points: &[Sample],
+    weeks: u32,
+    budget: Option<u64>,
+) -> Option<DiskForecast> {
+    let Fit {
+        pts,
+        t,
+        best,
+        fit_errors,
+        expected,
+        hard,
+    } = fit(points)?;
+    let t0 = pts[0].at;
+    let last = pts[pts.len() - 1];
     let model_reason = match (fit_errors.linear, fit_errors.saturating) {
         (Some(l), Some(s)) => format!(
             "{} fits better: RMS error {} (linear) vs {} (saturating towards the expected ceiling)",

@@ -35,6 +35,7 @@
 // above to `Store` then lead nowhere.
 #![cfg_attr(not(feature = "store"), allow(rustdoc::broken_intra_doc_links))]
 
+pub mod fill;
 pub mod forecast;
 pub mod import;
 #[cfg(feature = "store")]

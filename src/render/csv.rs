@@ -164,10 +164,14 @@ pub fn datastore_disks(w: &mut dyn Write, r: &DatastoreReport) -> io::Result<()>
         "vm",
         "role",
         "chain_delta_bytes",
+        "refresh_every_days",
+        "lun_full_at",
+        "lun_full_at_worst",
         "error",
     ])?;
     for v in &r.vms {
         let c = v.classes;
+        let lun = r.luns.iter().find(|l| l.name == v.lun);
         out.row([
             v.lun.clone(),
             v.path.clone(),
@@ -191,6 +195,9 @@ pub fn datastore_disks(w: &mut dyn Write, r: &DatastoreReport) -> io::Result<()>
             opt(v.vm.clone()),
             v.role.to_string(),
             opt(v.chain_delta_bytes),
+            opt(v.refresh_every_days),
+            opt(lun.and_then(|l| l.full_at.clone())),
+            opt(lun.and_then(|l| l.full_at_worst.clone())),
             opt(v.error.clone()),
         ])?;
     }

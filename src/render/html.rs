@@ -711,7 +711,9 @@ fn datastore_sections(h: &mut String, d: &DatastoreReport, charts: &[LunChart]) 
             count(o.vms_per_lun.recommended),
         );
     }
-    h.push_str("</tbody></table></div>\n</section>\n");
+    h.push_str("</tbody></table></div>\n");
+    fill_parts(h, d);
+    h.push_str("</section>\n");
 
     h.push_str(
         "<section id=\"sensitivity\">\n<h2>Sensitivity: busy fraction against VMs per LUN</h2>\n",
@@ -728,6 +730,66 @@ fn datastore_sections(h: &mut String, d: &DatastoreReport, charts: &[LunChart]) 
         }
     }
     h.push_str("</section>\n");
+}
+
+/// When each LUN fills (with a LUN size) and each delta's refresh interval (with a
+/// budget), under the LUN table.
+fn fill_parts(h: &mut String, d: &DatastoreReport) {
+    let day = |t: Option<&str>| esc(t.and_then(|t| t.get(..10)).unwrap_or("–"));
+    // Without any forecast the LUN's notes say why there is no date.
+    let forecasts = d.vms.iter().any(|v| v.projection.is_some());
+    if forecasts
+        && d.luns
+            .iter()
+            .any(|l| l.model.inputs.lun_size_bytes.is_some())
+    {
+        h.push_str(
+            "<h3>When the LUNs fill</h3>\n<p>The date the deltas hold the LUN size less the headroom: as their forecasts go \
+             (<em>forecast</em>), and if no delta slows down before its expected ceiling and those without a forecast are at it already \
+             (<em>worst case</em>). From the history store; docs/JSON.md defines both.</p>\n\
+             <table class=\"sortable\">\n<thead><tr><th>LUN</th><th>LUN size</th><th>Full (forecast)</th><th>Full (worst case)</th></tr></thead>\n<tbody>\n",
+        );
+        for l in &d.luns {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td>{}<td>{}</td><td>{}</td></tr>",
+                esc(&l.name),
+                opt_bytes_td(l.model.inputs.lun_size_bytes),
+                day(l.full_at.as_deref()),
+                day(l.full_at_worst.as_deref()),
+            );
+        }
+        h.push_str("</tbody></table>\n");
+    } else if d
+        .luns
+        .iter()
+        .any(|l| l.model.inputs.lun_size_bytes.is_some())
+    {
+        h.push_str(&skipped(
+            "When the LUNs fill: no delta has two recorded points in its latest segment (record scans over time with scan DIR --record)",
+        ));
+    }
+    if let Some(budget) = d.budget_bytes {
+        let _ = writeln!(
+            h,
+            "<h3>Refresh intervals</h3>\n<p>How often each delta must be refreshed to stay under {}: the time its forecast takes to grow from empty to that size.</p>\n\
+             <table class=\"sortable\">\n<thead><tr><th class=\"l\">Disk</th><th>Refresh every (days)</th></tr></thead>\n<tbody>",
+            bytes(budget)
+        );
+        for v in d
+            .vms
+            .iter()
+            .filter(|v| v.is_delta && v.status == Status::Ok)
+        {
+            let every = match (v.refresh_every_days, &v.projection) {
+                (Some(x), _) => format!("<td data-v=\"{x}\">{:.1}</td>", x),
+                (None, Some(_)) => "<td>never reaches it</td>".to_string(),
+                (None, None) => "<td>no forecast</td>".to_string(),
+            };
+            let _ = writeln!(h, "<tr><td><code>{}</code></td>{every}</tr>", esc(&v.path));
+        }
+        h.push_str("</tbody></table>\n");
+    }
 }
 
 /// The VMs, the orphans and the datastore's warnings, under the disks.

@@ -116,6 +116,67 @@ fn short(path: &str) -> String {
     })
 }
 
+/// The date part of an RFC 3339 time, or `-`.
+fn day(t: Option<&str>) -> &str {
+    t.and_then(|t| t.get(..10)).unwrap_or("-")
+}
+
+/// When each LUN fills (with `--lun-size`) and each delta's refresh interval (with
+/// `--budget`), both from the forecasts of the history store.
+fn render_fill(out: &mut dyn Write, r: &DatastoreReport, dw: usize) -> io::Result<()> {
+    // Without any forecast a note says why there is no date.
+    let forecasts = r.vms.iter().any(|v| v.projection.is_some());
+    if forecasts
+        && r.luns
+            .iter()
+            .any(|l| l.model.inputs.lun_size_bytes.is_some())
+    {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "time to full: when the deltas hold the LUN size less the headroom, from their forecasts"
+        )?;
+        writeln!(out, "{:<10} {:>10} {:>10}", "LUN", "forecast", "worst case")?;
+        for l in &r.luns {
+            writeln!(
+                out,
+                "{:<10} {:>10} {:>10}",
+                sanitize(&l.name),
+                day(l.full_at.as_deref()),
+                day(l.full_at_worst.as_deref())
+            )?;
+        }
+        writeln!(
+            out,
+            "worst case: no delta slows down before its expected ceiling, and deltas without a forecast are at it"
+        )?;
+    }
+    if let Some(budget) = r.budget_bytes {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{:<dw$} refresh interval that keeps the delta under {} (--budget)",
+            "disk (top layer)",
+            format_size(budget)
+        )?;
+        for v in r
+            .vms
+            .iter()
+            .filter(|v| v.is_delta && v.status == Status::Ok)
+        {
+            let every = match (v.refresh_every_days, &v.projection) {
+                (Some(d), _) if d < 1.0 => "refresh more than once a day".to_string(),
+                (Some(d), _) if d < 2.0 => "refresh every day".to_string(),
+                (Some(d), _) => format!("refresh every {} days", d.floor()),
+                (None, Some(_)) => "its forecast never reaches the budget".to_string(),
+                (None, None) => "no forecast (fewer than two recorded points)".to_string(),
+            };
+            writeln!(out, "{:<dw$} {every}", short(&v.path))?;
+        }
+    }
+    Ok(())
+}
+
 /// Renders a datastore scan: per disk, per LUN, per VM, then failures, orphans, warnings and
 /// notes. Each figure's column says which bytes it counts (legend below the tables).
 pub fn render_datastore(out: &mut dyn Write, r: &DatastoreReport) -> io::Result<()> {
@@ -247,6 +308,7 @@ pub fn render_datastore(out: &mut dyn Write, r: &DatastoreReport) -> io::Result<
             i.growth_source
         )?;
     }
+    render_fill(out, r, dw)?;
     if !r.machines.is_empty() {
         let mw = width(
             "machine (VM)",

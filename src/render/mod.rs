@@ -10,6 +10,7 @@
 pub mod blame;
 pub mod csv;
 pub mod db;
+pub mod diff;
 pub mod history;
 pub mod html;
 pub mod json;
@@ -210,6 +211,17 @@ impl Printable for Forecasts<'_> {
 
     fn json(&self, out: &mut dyn Write) -> io::Result<()> {
         json::write(out, &json::forecasts(self.0))
+    }
+}
+
+/// `diff`: what changed between two observations of one disk.
+impl Printable for crate::diff::Diff {
+    fn table(&self, out: &mut dyn Write) -> io::Result<()> {
+        diff::render(out, self)
+    }
+
+    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
+        json::write(out, self)
     }
 }
 

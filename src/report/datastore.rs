@@ -13,6 +13,8 @@ use crate::ceiling::Ceiling;
 use crate::classify::ClassCounts;
 use crate::datastore::{self, Found, OrphanReason, Plan, Role, RoleFacts};
 use crate::format::Format;
+use crate::history::fill::{self, Occupant};
+use crate::history::forecast::{Projection, Sample};
 use crate::lun::{self, Load, Locking, Outcome, Params};
 use crate::scan::{ChainScan, DiskScan, ScannedLayer};
 
@@ -91,6 +93,15 @@ pub struct ModelSettings {
     pub increment: Option<u64>,
     /// Where growth comes from.
     pub growth: GrowthSource,
+    /// Recorded sizes of each disk by name, oldest first, for the forecasts behind a LUN's
+    /// time to full and a disk's refresh interval (empty without a store, or when neither
+    /// `--lun-size` nor `--budget` asks for them).
+    pub series: HashMap<String, Vec<Sample>>,
+    /// `--budget`: the size a refresh interval keeps each delta under.
+    pub budget: Option<u64>,
+    /// When this scan is being recorded (`scan --record`): its sizes join each disk's
+    /// series at that time, as the store will hold them.
+    pub recorded_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What the model was given (`inputs` in the JSON).
@@ -234,8 +245,15 @@ pub struct VmReport {
     pub lock_events: Option<u64>,
     /// Lock events per hour at that growth rate.
     pub lock_events_per_hour: Option<f64>,
+    /// Days between refreshes that keep the delta under `--budget`: the time its forecast
+    /// takes to grow from empty to the budget (`null` without `--budget` or a forecast, or
+    /// when the forecast never reaches the budget).
+    pub refresh_every_days: Option<f64>,
     /// Warnings from every layer of the chain.
     pub warnings: Vec<WarningReport>,
+    /// The delta's forecast from its recorded history, when it has one.
+    #[serde(skip)]
+    pub projection: Option<Projection>,
 }
 
 /// One LUN of a datastore scan.
@@ -261,6 +279,12 @@ pub struct LunReport {
     pub delta_file_bytes: u64,
     /// Sum of the deltas' expected ceilings: the deltas' total if fresh-first growth goes on.
     pub projected_ceiling_bytes: u64,
+    /// When the deltas' forecasts together reach `lun_size x (1 - headroom)` (RFC 3339,
+    /// UTC; `null` without `--lun-size`, without any forecast, or beyond ten years).
+    pub full_at: Option<String>,
+    /// The same in the worst case: no delta slows down before its expected ceiling, and a
+    /// delta without a forecast is at its expected ceiling already.
+    pub full_at_worst: Option<String>,
     /// Extent data files nobody names.
     pub unclaimed_files: Vec<String>,
     /// The lock and capacity model for this LUN as it stands.
@@ -337,6 +361,8 @@ pub struct DatastoreReport {
     pub orphans: Vec<OrphanReport>,
     /// Datastore-level warnings (`extent_is_a_disk`, `depth_limit`, ...).
     pub warnings: Vec<WarningReport>,
+    /// `--budget`, which each disk's `refresh_every_days` keeps it under.
+    pub budget_bytes: Option<u64>,
     /// `--strict` was given: datastore warnings make the run fail.
     #[serde(skip)]
     pub strict: bool,
@@ -420,7 +446,9 @@ fn vm_report(lun: &str, scan: &DiskScan, ctx: &DiskContext, s: &ModelSettings) -
                 increment_bytes: None,
                 lock_events: None,
                 lock_events_per_hour: None,
+                refresh_every_days: None,
                 warnings: Vec::new(),
+                projection: None,
             };
         }
     };
@@ -462,6 +490,11 @@ fn vm_report(lun: &str, scan: &DiskScan, ctx: &DiskContext, s: &ModelSettings) -
         .filter(|(i, l)| is_delta_layer(*i, l))
         .map(|(_, l)| l.stats.allocated_bytes)
         .sum();
+    let projection = if is_delta {
+        projection_of(&path, delta_bytes.unwrap_or(0), r.ceiling, s)
+    } else {
+        None
+    };
     VmReport {
         lun: lun.to_string(),
         path,
@@ -487,12 +520,46 @@ fn vm_report(lun: &str, scan: &DiskScan, ctx: &DiskContext, s: &ModelSettings) -
         increment_bytes: increment,
         lock_events: events,
         lock_events_per_hour: per_hour,
+        refresh_every_days: projection
+            .as_ref()
+            .zip(s.budget)
+            .and_then(|(p, b)| fill::refresh_every_days(p, b)),
         warnings: r
             .layers
             .iter()
             .flat_map(|l| l.warnings.iter().map(WarningReport::from))
             .collect(),
+        projection,
     }
+}
+
+/// The forecast of the delta recorded as `disk`, from its series; a scan being recorded
+/// (`recorded_at`) joins it as its last point, in a new segment if the delta shrank.
+fn projection_of(
+    disk: &str,
+    bytes: u64,
+    ceiling: Option<Ceiling>,
+    s: &ModelSettings,
+) -> Option<Projection> {
+    let mut points = s.series.get(disk).cloned().unwrap_or_default();
+    if let Some(at) = s.recorded_at {
+        let last = points.last().copied();
+        if last.is_none_or(|l| l.at < at) {
+            let segment = match last {
+                Some(l) if bytes < l.bytes => l.segment + 1,
+                Some(l) => l.segment,
+                None => 0,
+            };
+            points.push(Sample {
+                at,
+                segment,
+                bytes,
+                expected_ceiling: ceiling.map(|c| c.expected_bytes),
+                hard_ceiling: ceiling.map(|c| c.hard_bytes),
+            });
+        }
+    }
+    Projection::of(&points)
 }
 
 /// Who a disk counts for in the LUN model.
@@ -613,6 +680,10 @@ fn lun_report(name: &str, dir: &Path, found: &Found, d: &LunDisks, s: &ModelSett
         .filter(|w| growths.iter().all(|g| g.window_seconds == *w));
     let mean_growth = (!growths.is_empty())
         .then(|| growths.iter().map(|g| g.bytes).sum::<u64>() / growths.len() as u64);
+    let full = params
+        .lun_size
+        .map(|size| time_to_full(&deltas, size, params.headroom, &mut outcome.notes))
+        .unwrap_or_default();
     LunReport {
         name: name.to_string(),
         path: dir.display().to_string(),
@@ -626,6 +697,8 @@ fn lun_report(name: &str, dir: &Path, found: &Found, d: &LunDisks, s: &ModelSett
             .iter()
             .filter_map(|v| v.ceiling.map(|c| c.expected_bytes))
             .sum(),
+        full_at: full.full_at.map(|t| crate::history::format_time(&t)),
+        full_at_worst: full.full_at_worst.map(|t| crate::history::format_time(&t)),
         unclaimed_files: found
             .unclaimed
             .iter()
@@ -662,6 +735,44 @@ fn lun_report(name: &str, dir: &Path, found: &Found, d: &LunDisks, s: &ModelSett
         },
         growths,
     }
+}
+
+/// When the LUN's deltas fill `lun_size x (1 - headroom)`, with a note where a date is
+/// missing or rests on deltas without a forecast.
+fn time_to_full(
+    deltas: &[&&VmReport],
+    lun_size: u64,
+    headroom: f64,
+    notes: &mut Vec<String>,
+) -> fill::Fill {
+    let occupants: Vec<Occupant> = deltas
+        .iter()
+        .map(|v| {
+            let ceiling = v.ceiling.map(|c| c.expected_bytes);
+            match &v.projection {
+                Some(p) => Occupant::Projected(p, ceiling),
+                None => Occupant::Fixed(v.delta_bytes.unwrap_or(0), ceiling),
+            }
+        })
+        .collect();
+    let usable = lun_size as f64 * (1.0 - headroom).max(0.0);
+    let f = fill::time_to_full(&occupants, usable);
+    let forecast = deltas.iter().filter(|v| v.projection.is_some()).count();
+    if forecast == 0 && !deltas.is_empty() {
+        notes.push(
+            "no time to full: no delta has two recorded points in its latest segment (record scans over time with scan DIR --record)".to_string(),
+        );
+    } else if forecast < deltas.len() {
+        notes.push(format!(
+            "time to full: {} of {} deltas have no forecast (fewer than two recorded points): they stay at their size now (worst case: at their expected ceiling)",
+            deltas.len() - forecast,
+            deltas.len()
+        ));
+    }
+    if forecast > 0 && f.full_at.is_none() {
+        notes.push("the deltas' forecasts do not fill the LUN within ten years".to_string());
+    }
+    f
 }
 
 fn rfc3339_micros(micros: i64) -> Option<String> {
@@ -820,6 +931,7 @@ pub fn datastore_report(
         machines,
         orphans,
         warnings,
+        budget_bytes: s.budget,
         strict: false,
     }
 }

@@ -30,7 +30,9 @@ const FLOORS: &[(&str, &[&str])] = &[
     // allocation map.
     ("analysis", &["classify", "guest", "map"]),
     ("derived", &["ceiling", "blame", "cache"]),
-    ("runs", &["scan", "datastore"]),
+    // Whole jobs: one chain or many scanned, a datastore found, two observations of one disk
+    // compared (`diff`: documents and history points in, changes out).
+    ("runs", &["scan", "datastore", "diff"]),
     // What a single-disk scan's figures mean: the verdict, the remedies, the base audit.
     ("judgements", &["verdict"]),
     ("reports", &["report"]),

@@ -331,6 +331,90 @@ fn every_subcommand_prints_what_it_printed_before() {
         &[&"forecast", &"--json", &"--db", &db, &"--disk", &"vdi-01"],
     ));
 
+    // diff: two scans of the demo disk around a snapshot, two blames of an NTFS delta before
+    // and after 1 MiB is written into a hole, two points of the history above; two disks
+    // and a document that is not a scan are refused.
+    let scans = t.join("diff");
+    std::fs::create_dir_all(&scans).expect("mkdir");
+    let (old, new) = (scans.join("old.json"), scans.join("new.json"));
+    std::fs::write(&old, ok(["scan", "--json", mid])).expect("write");
+    std::fs::write(&new, ok(["scan", "--json", demo])).expect("write");
+    let week: [&dyn AsRef<OsStr>; 4] = [
+        &"--at",
+        &"2026-11-02T08:00:00Z",
+        &"--at",
+        &"2026-11-09T08:00:00Z",
+    ];
+    for (suffix, extra) in [("", None), ("-json", Some("--json"))] {
+        let mut args: Vec<&dyn AsRef<OsStr>> = vec![&"diff", &old, &new];
+        args.extend(week.iter().copied());
+        if let Some(e) = &extra {
+            args.push(e);
+        }
+        cases.push(case(&format!("diff-scans{suffix}"), &args));
+    }
+    let nd = scans.join("ntfs");
+    std::fs::create_dir_all(&nd).expect("mkdir");
+    for f in ["base.vmdk", "delta.vmdk"] {
+        gunzip(
+            &root().join(format!("testdata/ntfs/blame/{f}.gz")),
+            &nd.join(f),
+        );
+    }
+    let nd_delta = nd.join("delta.vmdk");
+    let (bold, bnew) = (scans.join("blame-old.json"), scans.join("blame-new.json"));
+    std::fs::write(
+        &bold,
+        ok([
+            OsStr::new("blame"),
+            OsStr::new("--json"),
+            nd_delta.as_os_str(),
+        ]),
+    )
+    .expect("write");
+    // 2 MiB: inside a hole of the delta (1.1 to 6.9 MiB, by qemu-img map of the layer alone).
+    sh(Command::new("qemu-io").args([
+        OsStr::new("-f"),
+        OsStr::new("vmdk"),
+        OsStr::new("-c"),
+        OsStr::new("write -P 0x5a 0x200000 1M"),
+        nd_delta.as_os_str(),
+    ]));
+    std::fs::write(
+        &bnew,
+        ok([
+            OsStr::new("blame"),
+            OsStr::new("--json"),
+            nd_delta.as_os_str(),
+        ]),
+    )
+    .expect("write");
+    for (suffix, extra) in [("", None), ("-json", Some("--json"))] {
+        let mut args: Vec<&dyn AsRef<OsStr>> = vec![&"diff", &bold, &bnew];
+        args.extend(week.iter().copied());
+        if let Some(e) = &extra {
+            args.push(e);
+        }
+        cases.push(case(&format!("diff-blame{suffix}"), &args));
+    }
+    cases.push(case(
+        "diff-history-json",
+        &[
+            &"diff",
+            &"--json",
+            &"--db",
+            &db,
+            &"--disk",
+            &"vdi-01",
+            &"--at",
+            &"2026-11-02T08:00:00Z",
+            &"--at",
+            &"2026-11-09T08:00:00Z",
+        ],
+    ));
+    cases.push(case("diff-two-disks", &[&"diff", &new, &bnew]));
+    cases.push(case("diff-not-a-scan", &[&"diff", &db, &new]));
+
     // The LUN model on parameters alone.
     let model: [&dyn AsRef<OsStr>; 12] = [
         &"--vms",

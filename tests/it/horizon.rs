@@ -510,7 +510,9 @@ fn issue_14_tables_csv_and_page_label_the_figures() {
     let csv = String::from_utf8(out.stdout).unwrap();
     let header = csv.lines().next().unwrap();
     assert!(
-        header.ends_with(",lock_events_per_hour,vm,role,chain_delta_bytes,error"),
+        header.ends_with(
+            ",lock_events_per_hour,vm,role,chain_delta_bytes,refresh_every_days,lun_full_at,lun_full_at_worst,error"
+        ),
         "{header}"
     );
     assert_eq!(csv.lines().count(), 1 + expected_disks().len());
