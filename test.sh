@@ -8,6 +8,8 @@
 #   chromium            renders the HTML report in a real browser      (chromium)
 #   a TrueType font     charts measure their text                      (fonts-dejavu-core)
 #   python3             generates the ESX test chains (testdata/)      (python3)
+#   initdb, pg_ctl      a real PostgreSQL server the history tests     (postgresql)
+#                       start themselves (on PATH or in /usr/lib/postgresql/*/bin)
 #   losetup, prlimit,   block devices, address-space limits, dropping  (util-linux)
 #     setpriv, mount      privileges, a small tmpfs (tests run as root)
 #   mkfs.ext4, debugfs  a block-level copy with one grain changed      (e2fsprogs)
@@ -33,6 +35,12 @@ for f in "${DELTASCOPE_FONT:-}" /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf 
 done
 [ -n "$font_found" ] || need fonts-dejavu-core "chart text (or set DELTASCOPE_FONT to a .ttf file)"
 have python3 || need python3 "the ESX test-chain generator"
+pg_found=""
+for d in "$(dirname "$(readlink -f "$(command -v pg_ctl 2>/dev/null || echo /nonexistent)")")" \
+    /usr/lib/postgresql/*/bin; do
+    [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ] && pg_found="$d" && break
+done
+[ -n "$pg_found" ] || need postgresql "initdb and pg_ctl: the history tests start a real PostgreSQL server"
 for t in losetup prlimit setpriv mount; do
     have "$t" || { need util-linux "$t: block devices, memory limits, privileges"; break; }
 done

@@ -13,11 +13,12 @@ use std::fmt;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use clap::builder::{ArgPredicate, PossibleValuesParser, TypedValueParser};
+use clap::builder::{ArgPredicate, OsStringValueParser, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::error::{Error, Result};
 use crate::files::PathMap;
+use crate::history::StoreSpec;
 use crate::history::time::{DateOrder, Written, Zone};
 use crate::render::Format;
 
@@ -148,6 +149,12 @@ pub enum Command {
         after_help = "Examples:\n  deltascope report testdata/demo/win10-clone-000002.vmdk -o report.html\n  deltascope report clone-000001.vmdk --db history.sqlite --disk vdi-01 -o vdi-01.html\n  deltascope report /vmfs/volumes/ds1 --since 2026-11-01 --lun-size 2TiB -o ds1.html\n\nThe page needs no network: styles, the table-sorting script and the charts are inline.\nFor a folder, the page is written even when some disks cannot be scanned (they are listed),\nand the exit code is then 1."
     )]
     Report(ReportArgs),
+    /// Set up and check the history store, for the operator of a shared one: `db migrate`
+    /// creates or upgrades its schema, `db check` says whether it is ready.
+    #[command(
+        after_help = "Examples:\n  deltascope db migrate --db postgresql://deltascope@db.example.net/estate\n  deltascope db check --db postgresql://deltascope@db.example.net/estate\n  deltascope db check --json\n\nExit codes of db check: 0 the store is ready (reachable, schema up to date); 1 it is not\n(cannot be reached or read, no store yet, migrations pending, or a newer schema); 2 usage.\nThe password comes from the URL, PGPASSWORD, or ~/.pgpass (PGPASSFILE) as for psql."
+    )]
+    Db(DbCommand),
     /// Print a shell completion script for bash, zsh, fish or powershell.
     #[command(
         after_help = "Examples:\n  deltascope completions bash > ~/.local/share/bash-completion/completions/deltascope\n  deltascope completions zsh > ~/.zfunc/_deltascope\n  deltascope completions fish > ~/.config/fish/completions/deltascope.fish"
@@ -193,6 +200,9 @@ pub struct ReportArgs {
     /// The history store (read only; the growth section is left out when it lacks the disk).
     #[command(flatten)]
     pub db: DbArgs,
+    /// The site the disk's default name carries.
+    #[command(flatten)]
+    pub site: SiteArgs,
     /// Weeks of projection in the growth section
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub weeks: u32,
@@ -207,10 +217,71 @@ pub struct ReportArgs {
 /// Where the history store is.
 #[derive(Debug, Args)]
 pub struct DbArgs {
-    /// History file [default: $DELTASCOPE_DB, else $XDG_DATA_HOME/deltascope/history.sqlite,
-    /// else ~/.local/share/deltascope/history.sqlite]
-    #[arg(long, value_name = "PATH")]
-    pub db: Option<PathBuf>,
+    /// History store: a SQLite file, or a PostgreSQL database as
+    /// postgresql://USER@HOST:PORT/DBNAME (the port may be left out; the password is best
+    /// kept in ~/.pgpass or PGPASSWORD) [default: $DELTASCOPE_DB, else
+    /// $XDG_DATA_HOME/deltascope/history.sqlite, else ~/.local/share/deltascope/history.sqlite]
+    #[arg(long, value_name = "PATH|URL", value_parser = OsStringValueParser::new().try_map(store))]
+    pub db: Option<StoreSpec>,
+}
+
+/// Which site's disks, in a store several hosts share.
+#[derive(Debug, Args)]
+pub struct SiteArgs {
+    /// Prefix the names this run gives disks with SITE: (SITE:/path/to/top.vmdk; for an
+    /// import SITE:VM/snapshot), and read recorded growth under those names, so that two
+    /// hosts' identical paths stay two disks in a shared store. Letters, digits, '.', '_'
+    /// and '-'; --disk names are taken as given [default: $DELTASCOPE_SITE, else no prefix]
+    #[arg(long, value_name = "SITE", value_parser = site)]
+    pub site: Option<String>,
+}
+
+/// `db` arguments.
+#[derive(Debug, Args)]
+pub struct DbCommand {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: DbAction,
+}
+
+/// `db` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DbAction {
+    /// Create the store's schema, or bring it up to date (idempotent; one transaction; safe
+    /// while scanners run)
+    #[command(
+        after_help = "Example:\n  deltascope db migrate --db postgresql://deltascope@db.example.net/estate\n\nA PostgreSQL database must exist (its owner creates it); a SQLite file is created."
+    )]
+    Migrate(DbMigrateArgs),
+    /// Say whether the store is ready: reachable, schema version, points and disks, and what
+    /// `db migrate` would do. Never creates or changes the store
+    #[command(
+        after_help = "Examples:\n  deltascope db check --db postgresql://deltascope@db.example.net/estate\n  deltascope db check --json\n\nExit codes: 0 ready; 1 not ready (cannot be reached or read, no store yet, migrations\npending, a newer schema); 2 usage error."
+    )]
+    Check(DbCheckArgs),
+}
+
+/// `db migrate` arguments.
+#[derive(Debug, Args)]
+pub struct DbMigrateArgs {
+    /// The history store.
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+/// `db check` arguments.
+#[derive(Debug, Args)]
+pub struct DbCheckArgs {
+    /// The history store.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// How to print what was found: a table or JSON (docs/JSON.md)
+    #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = formats(TABLE_JSON),
+        default_value_ifs = JSON_FLAG, conflicts_with = "json")]
+    pub format: Format,
+    /// Print JSON (docs/JSON.md; --format json)
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `history` arguments.
@@ -258,6 +329,9 @@ pub struct ImportArgs {
     /// The history store.
     #[command(flatten)]
     pub db: DbArgs,
+    /// The site every imported disk name is prefixed with.
+    #[command(flatten)]
+    pub site: SiteArgs,
     /// When the export was taken (RVTools, PowerCLI) [default: the file's modification time]
     #[arg(long, value_name = "TIME", value_parser = time)]
     pub at: Option<TimeArg>,
@@ -394,6 +468,9 @@ pub struct ScanArgs {
     /// The history store.
     #[command(flatten)]
     pub db: DbArgs,
+    /// The site recorded disk names carry.
+    #[command(flatten)]
+    pub site: SiteArgs,
     /// The LUN model, for datastore scans.
     #[command(flatten)]
     pub model: ModelArgs,
@@ -460,6 +537,9 @@ pub struct LunArgs {
     /// The history store, for growth measured over time.
     #[command(flatten)]
     pub db: DbArgs,
+    /// The site whose recorded growth to read.
+    #[command(flatten)]
+    pub site: SiteArgs,
     /// How to print the model: a table, JSON (docs/JSON.md) or CSV (one row per LUN)
     #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = formats(TABLE_JSON_CSV),
         default_value_ifs = FORMAT_FLAGS, conflicts_with_all = ["json", "csv"])]
@@ -683,6 +763,19 @@ fn time(text: &str) -> std::result::Result<TimeArg, BadValue> {
     }
 }
 
+/// `--db`: a SQLite file, or a PostgreSQL URL read for its syntax (a malformed one is quoted
+/// without its password); stage two fills in a URL's defaults from the environment.
+fn store(text: std::ffi::OsString) -> std::result::Result<StoreSpec, BadValue> {
+    StoreSpec::parse(&text).map_err(|e| BadValue::new(": ", e))
+}
+
+/// `--site`: letters, digits, '.', '_' and '-' ([`crate::history::check_site`]).
+fn site(text: &str) -> std::result::Result<String, BadValue> {
+    crate::history::check_site(text)
+        .map(|()| text.to_string())
+        .map_err(|e| BadValue::new(" ", e))
+}
+
 /// `--lun NAME=DIR`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LunSpec {
@@ -757,6 +850,9 @@ mod tests {
         match parse(args).expect("parses").command {
             Command::Scan(a) => a.format,
             Command::Info(a) => a.format,
+            Command::Db(DbCommand {
+                action: DbAction::Check(a),
+            }) => a.format,
             c => panic!("{c:?}"),
         }
     }
@@ -768,6 +864,9 @@ mod tests {
         assert_eq!(format_of(&["scan", "--csv", "d"]), Format::Csv);
         assert_eq!(format_of(&["scan", "--format", "csv", "d"]), Format::Csv);
         assert_eq!(format_of(&["info", "--json", "x.vmdk"]), Format::Json);
+        assert_eq!(format_of(&["db", "check"]), Format::Table);
+        assert_eq!(format_of(&["db", "check", "--json"]), Format::Json);
+        assert!(parse(&["db", "check", "--format", "csv"]).is_err());
         assert!(parse(&["scan", "--json", "--format", "table", "x.vmdk"]).is_err());
         assert!(parse(&["scan", "--json", "--csv", "x.vmdk"]).is_err());
         // A subcommand refuses a format it cannot print.
@@ -821,6 +920,25 @@ mod tests {
             assert_eq!(e.exit_code(), 2, "{args:?}");
             assert_eq!(bad_value_line(&e).as_deref(), Some(line), "{args:?}");
         }
+        // A site that could be part of a path, and a URL that does not parse (quoted
+        // without its password).
+        let e = parse(&["scan", "--site", "paris/2", "x.vmdk"]).expect_err("refused");
+        assert_eq!(
+            bad_value_line(&e).as_deref(),
+            Some(
+                "deltascope: --site \"paris/2\": a site is named with letters, digits, '.', '_' and '-' (such as paris or dc-2)"
+            )
+        );
+        let e =
+            parse(&["history", "--db", "postgresql://u:s3cret@db:port/x"]).expect_err("refused");
+        let line = bad_value_line(&e).expect("ours");
+        assert!(
+            line.starts_with(
+                "deltascope: --db: postgresql://u:***@db:port/x: not a PostgreSQL URL"
+            ),
+            "{line}"
+        );
+        assert!(!line.contains("s3cret"), "{line}");
         let e = parse(&["scan", "--at", "1/2/2026", "--record", "x.vmdk"]).expect_err("refused");
         let line = bad_value_line(&e).expect("ours");
         assert!(

@@ -17,7 +17,7 @@ pub(super) fn run(a: &ChartArgs) -> Result<()> {
                 [] => {
                     return Err(Error::Other(format!(
                         "{}: no points recorded yet (scan --record or import)",
-                        store.path().display()
+                        store.location()
                     )));
                 }
                 many => {

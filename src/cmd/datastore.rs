@@ -10,7 +10,6 @@ use super::history::Recording;
 use crate::cli::{DbArgs, GlobalArgs, LunSpec, ModelArgs, ScanArgs};
 use crate::datastore::{Found, discover, plan};
 use crate::error::{Error, Result};
-use crate::history::disk_name;
 use crate::lun::Params;
 use crate::progress::{NoProgress, Progress};
 use crate::render::DatastoreScan;
@@ -30,9 +29,15 @@ pub(super) fn params(m: &ModelArgs) -> Params {
     }
 }
 
-/// The model's settings: its parameters, `--increment`, and where growth comes from.
-pub(super) fn settings(g: &GlobalArgs, m: &ModelArgs, db: &DbArgs) -> Result<ModelSettings> {
-    settings_for(g, m, db, None)
+/// The model's settings: its parameters, `--increment`, and where growth comes from (with
+/// a site, the growth recorded under that site's names).
+pub(super) fn settings(
+    g: &GlobalArgs,
+    m: &ModelArgs,
+    db: &DbArgs,
+    site: Option<&str>,
+) -> Result<ModelSettings> {
+    settings_for(g, m, db, site, None)
 }
 
 /// As [`settings`] for a run that records into the store: a store that does not exist yet
@@ -42,12 +47,13 @@ fn settings_for(
     g: &GlobalArgs,
     m: &ModelArgs,
     db: &DbArgs,
+    site: Option<&str>,
     recording: Option<&Recording>,
 ) -> Result<ModelSettings> {
     Ok(ModelSettings {
         params: params(m),
         increment: m.increment,
-        growth: growth_source(g, m, db, recording)?,
+        growth: growth_source(g, m, db, site, recording)?,
     })
 }
 
@@ -57,6 +63,7 @@ fn growth_source(
     g: &GlobalArgs,
     m: &ModelArgs,
     db: &DbArgs,
+    site: Option<&str>,
     recording: Option<&Recording>,
 ) -> Result<GrowthSource> {
     if let (Some(bytes), Some(window)) = (m.growth_per_vm, m.window) {
@@ -74,7 +81,7 @@ fn growth_source(
         return Ok(GrowthSource::Since { window: secs });
     }
     let creating = recording.is_some_and(Recording::creates_store);
-    Ok(match super::history::recorded_growth(db, creating) {
+    Ok(match super::history::recorded_growth(db, creating, site) {
         Ok(Some(m)) => GrowthSource::History(m),
         Ok(None) => GrowthSource::Unknown,
         Err(e) if recording.is_some() => {
@@ -179,7 +186,7 @@ pub(super) fn scan_luns(
     if let Some(r) = record {
         for s in &scans {
             if let Ok(scan) = &s.result {
-                r.add(disk_name(&s.path), &crate::report::scan_report(scan));
+                r.add(r.name_of(&s.path), &crate::report::scan_report(scan));
             }
         }
     }
@@ -196,12 +203,14 @@ pub(super) fn scan_luns(
 /// `scan DIR...` / `scan --lun NAME=DIR`.
 pub(super) fn scan(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
     let luns = luns(&a.paths, &a.lun)?;
-    // An --at in the future fails before the scan; the store is written after the report.
+    // An --at in the future or a bad $DELTASCOPE_SITE fails before the scan; the store is
+    // written after the report.
+    let site = super::history::site(&a.site)?;
     let mut recording = a
         .record
-        .then(|| Recording::new(g, a.at.as_ref(), &a.db))
+        .then(|| Recording::new(g, a.at.as_ref(), &a.db, site.clone()))
         .transpose()?;
-    let settings = settings_for(g, &a.model, &a.db, recording.as_ref())?;
+    let settings = settings_for(g, &a.model, &a.db, site.as_deref(), recording.as_ref())?;
     let report = scan_luns(g, &luns, &settings, recording.as_mut())?;
     let printed = super::print(a.format, &DatastoreScan(&report));
     if let Some(r) = recording {

@@ -3,32 +3,50 @@
 //! here from scan reports and written after the report is printed. Times typed on the
 //! command line (`--at`, `--since`) are read in `--tz` here.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
-use crate::cli::{DbArgs, ForecastArgs, GlobalArgs, HistoryArgs, ImportArgs, TimeArg};
+use crate::cli::{DbArgs, ForecastArgs, GlobalArgs, HistoryArgs, ImportArgs, SiteArgs, TimeArg};
 use crate::error::{Error, Result};
 use crate::history::forecast::{DiskForecast, forecast as project};
 use crate::history::import::{Options, read_csv};
 use crate::history::time::Zone;
-use crate::history::{Point, Recorded, Store, default_db, disk_name, format_time};
+use crate::history::{
+    Location, Point, Recorded, Store, check_site, default_db, disk_name, format_time, site_name,
+};
 use crate::render::history::render_series;
 use crate::render::{Forecasts, History};
 use crate::report::ScanReport;
 use crate::units::format_size;
 
-/// The store `--db` names, or the default one.
-fn store_path(db: &DbArgs) -> Result<PathBuf> {
+/// The store `--db` names (a file, or a PostgreSQL URL with its defaults filled in from
+/// the environment), or the default one.
+pub(super) fn store_location(db: &DbArgs) -> Result<Location> {
     match &db.db {
-        Some(p) => Ok(p.clone()),
+        Some(spec) => Location::resolve(spec),
         None => default_db(),
     }
 }
 
-/// The store, for reading: never created ("no history store at PATH").
+/// The store, for reading: never created ("no history store at LOCATION").
 pub(super) fn open_store(db: &DbArgs) -> Result<Store> {
-    Store::open_read(&store_path(db)?)
+    Store::open_read(&store_location(db)?)
+}
+
+/// The site of `--site` (checked by its value parser), else `$DELTASCOPE_SITE` (checked
+/// here: letters, digits, '.', '_', '-').
+pub(super) fn site(a: &SiteArgs) -> Result<Option<String>> {
+    if let Some(s) = &a.site {
+        return Ok(Some(s.clone()));
+    }
+    match std::env::var("DELTASCOPE_SITE") {
+        Ok(s) if !s.is_empty() => {
+            check_site(&s).map_err(|e| Error::Usage(format!("$DELTASCOPE_SITE {e}")))?;
+            Ok(Some(s))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// How times without a zone are read (`--tz`, UTC by default).
@@ -56,23 +74,36 @@ pub(super) fn past_time(flag: &str, t: &TimeArg, zone: Zone) -> Result<DateTime<
 /// only after the report is printed (a store that fails loses no output).
 #[derive(Debug)]
 pub(super) struct Recording {
-    db: PathBuf,
+    db: Location,
     at: DateTime<Utc>,
+    site: Option<String>,
     points: Vec<Point>,
 }
 
 impl Recording {
-    /// From `scan --record`'s `--at` (not in the future; default now), `--tz` and `--db`.
-    pub(super) fn new(g: &GlobalArgs, at: Option<&TimeArg>, db: &DbArgs) -> Result<Recording> {
+    /// From `scan --record`'s `--at` (not in the future; default now), `--tz`, `--db` and
+    /// the site (`--site`, read by [`site`]).
+    pub(super) fn new(
+        g: &GlobalArgs,
+        at: Option<&TimeArg>,
+        db: &DbArgs,
+        site: Option<String>,
+    ) -> Result<Recording> {
         let at = match at {
             Some(t) => past_time("--at", t, zone(g))?,
             None => Utc::now(),
         };
         Ok(Recording {
-            db: store_path(db)?,
+            db: store_location(db)?,
             at,
+            site,
             points: Vec::new(),
         })
+    }
+
+    /// The name a disk scanned at `path` is recorded under: its disk name, after the site.
+    pub(super) fn name_of(&self, path: &Path) -> String {
+        site_name(self.site.as_deref(), disk_name(path))
     }
 
     /// Adds the point of `report` under `disk`.
@@ -82,9 +113,10 @@ impl Recording {
         }
     }
 
-    /// Whether the store exists yet (a record creates it).
+    /// Whether the store does not exist yet (a record creates it). A server that cannot be
+    /// reached counts as an existing store: reading its growth then fails with the reason.
     pub(super) fn creates_store(&self) -> bool {
-        std::fs::symlink_metadata(&self.db).is_err()
+        matches!(self.db.exists(), Ok(false))
     }
 
     /// Writes every point in one transaction, creating the store when missing, and says
@@ -99,7 +131,7 @@ impl Recording {
                     point.disk,
                     format_time(&point.at),
                     format_size(point.bytes),
-                    store.path().display()
+                    store.location()
                 )),
                 Recorded::Duplicate => super::note(format_args!(
                     "{} already has a point at {}: not recorded again",
@@ -113,11 +145,18 @@ impl Recording {
 }
 
 /// The name `scan --record` gives the disk whose top layer is `path`: `--disk`, or the
-/// store's name for its canonical path.
-pub(super) fn scan_disk_name(disk: Option<&str>, path: &Path) -> Result<String> {
+/// store's name for its canonical path (`SITE:` first, with a site).
+pub(super) fn scan_disk_name(
+    disk: Option<&str>,
+    path: &Path,
+    site: Option<&str>,
+) -> Result<String> {
     Ok(match disk {
         Some(d) => d.to_string(),
-        None => disk_name(&std::fs::canonicalize(path).map_err(|e| Error::io(path, "resolve", e))?),
+        None => site_name(
+            site,
+            disk_name(&std::fs::canonicalize(path).map_err(|e| Error::io(path, "resolve", e))?),
+        ),
     })
 }
 
@@ -154,20 +193,30 @@ pub(super) fn point_of(disk: String, at: DateTime<Utc>, report: &ScanReport) -> 
 }
 
 /// Growth of every recorded disk over its latest segment: (bytes grown, seconds), for disks
-/// with at least two points there. `None` when there is no store yet and none was named, or
-/// when this run is about to create it (`creating`); a store named with --db that does not
-/// exist is an error, and nothing is created.
+/// with at least two points there, keyed by the name a datastore scan gives the disk (its
+/// path; with a site, only that site's disks, without their `SITE:`). `None` when there is
+/// no store yet and none was named, or when this run is about to create it (`creating`); a
+/// store named with --db that does not exist is an error, and nothing is created.
 pub(super) fn recorded_growth(
     db: &DbArgs,
     creating: bool,
+    site: Option<&str>,
 ) -> Result<Option<std::collections::HashMap<String, (u64, f64)>>> {
-    let path = store_path(db)?;
-    if std::fs::symlink_metadata(&path).is_err() && (creating || db.db.is_none()) {
+    let loc = store_location(db)?;
+    if (creating || db.db.is_none()) && !loc.exists()? {
         return Ok(None);
     }
-    let store = Store::open_read(&path)?;
+    let store = Store::open_read(&loc)?;
+    let prefix = site.map(|s| format!("{s}:"));
     let mut out = std::collections::HashMap::new();
     for (disk, points) in store.series(None)? {
+        let disk = match &prefix {
+            Some(p) => match disk.strip_prefix(p.as_str()) {
+                Some(path) => path.to_string(),
+                None => continue,
+            },
+            None => disk,
+        };
         let Some(last) = points.last() else { continue };
         let seg: Vec<&Point> = points
             .iter()
@@ -192,7 +241,7 @@ pub(super) fn list(g: &GlobalArgs, a: &HistoryArgs) -> Result<()> {
     super::print(
         a.format,
         &History {
-            store: &store.path().display().to_string(),
+            store: &store.location().to_string(),
             series: &series,
         },
     )
@@ -201,7 +250,7 @@ pub(super) fn list(g: &GlobalArgs, a: &HistoryArgs) -> Result<()> {
 /// `history --delete` and `history --rename`: one transaction each, the disks' points
 /// printed as they were before and as they are after.
 fn change(g: &GlobalArgs, a: &HistoryArgs) -> Result<()> {
-    let mut store = Store::open_existing(&store_path(&a.db)?)?;
+    let mut store = Store::open_existing(&store_location(&a.db)?)?;
     let (change, what) = match (&a.rename, &a.disk, &a.at) {
         (Some(names), _, _) => {
             let [old, new] = names.as_slice() else {
@@ -228,7 +277,7 @@ fn change(g: &GlobalArgs, a: &HistoryArgs) -> Result<()> {
         writeln!(w, "after:")?;
         render_series(w, &change.after)
     })?;
-    super::note(format_args!("{what} in {}", store.path().display()));
+    super::note(format_args!("{what} in {}", store.location()));
     Ok(())
 }
 
@@ -245,7 +294,8 @@ pub(super) fn import(g: &GlobalArgs, a: &ImportArgs) -> Result<()> {
             DateTime::<Utc>::from(m)
         }
     };
-    let import = read_csv(
+    let site = site(&a.site)?;
+    let mut import = read_csv(
         &a.file,
         &Options {
             export_at,
@@ -256,7 +306,12 @@ pub(super) fn import(g: &GlobalArgs, a: &ImportArgs) -> Result<()> {
     for note in &import.notes {
         super::note(format_args!("{}: {note}", a.file.display()));
     }
-    let mut store = Store::create(&store_path(&a.db)?)?;
+    if let Some(site) = &site {
+        for p in &mut import.points {
+            p.disk = site_name(Some(site), std::mem::take(&mut p.disk));
+        }
+    }
+    let mut store = Store::create(&store_location(&a.db)?)?;
     let done = store.record_all(&import.points)?;
     let new = done
         .iter()
@@ -270,7 +325,7 @@ pub(super) fn import(g: &GlobalArgs, a: &ImportArgs) -> Result<()> {
         a.file.display(),
         import.layout.name(),
         disks.len(),
-        store.path().display()
+        store.location()
     ));
     Ok(())
 }

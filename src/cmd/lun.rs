@@ -37,7 +37,8 @@ pub(super) fn run(g: &GlobalArgs, a: &LunArgs) -> Result<()> {
         return super::print(a.format, &model);
     }
     let luns = super::datastore::luns(&a.dirs, &a.lun)?;
-    let settings = super::datastore::settings(g, &a.model, &a.db)?;
+    let site = super::history::site(&a.site)?;
+    let settings = super::datastore::settings(g, &a.model, &a.db, site.as_deref())?;
     if matches!(settings.growth, GrowthSource::Unknown) {
         return Err(Error::Usage(
             "the growth of the deltas is not known: give --growth-per-vm and --window (a burst), --since DATE (when the deltas were created or refreshed), or record scans over time (scan DIR --record) and pass --db".into(),

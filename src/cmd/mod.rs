@@ -10,6 +10,7 @@ mod bar;
 mod blame;
 mod chart;
 mod datastore;
+mod db;
 mod history;
 mod info;
 mod lun;
@@ -42,6 +43,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Chart(a) => chart::run(a),
         Command::Lun(a) => lun::run(g, a),
         Command::Report(a) => report::run(g, a),
+        Command::Db(a) => db::run(a),
         Command::Completions(a) => {
             // clap_complete panics when its writer fails: it writes into memory, and the
             // script reaches stdout through `to_stdout`, whose errors are errors (exit 1 on

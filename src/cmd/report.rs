@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::chart::sensitivity::{self, Sensitivity};
 use crate::cli::{GlobalArgs, ReportArgs};
 use crate::error::{Error, Result};
-use crate::history::{Store, default_db, format_time};
+use crate::history::{Store, format_time};
 use crate::progress::NoProgress;
 use crate::render::html::{self, HistoryView, LunChart, Page, Section};
 
@@ -38,7 +38,8 @@ pub(super) fn run(g: &GlobalArgs, a: &ReportArgs) -> Result<()> {
             ));
         }
         let luns = super::datastore::luns(std::slice::from_ref(&a.path), &[])?;
-        let settings = super::datastore::settings(g, &a.model, &a.db)?;
+        let site = super::history::site(&a.site)?;
+        let settings = super::datastore::settings(g, &a.model, &a.db, site.as_deref())?;
         let report = super::datastore::scan_luns(g, &luns, &settings, None)?;
         page.sensitivity = report
             .luns
@@ -103,23 +104,19 @@ fn command_line() -> String {
 /// The growth section: the disk's points and forecast when the store has them. The store
 /// is only read: a missing file is a note, not a new empty store.
 fn history(a: &ReportArgs) -> Result<Section<HistoryView>> {
-    let path = match &a.db.db {
-        Some(p) => p.clone(),
-        None => default_db()?,
-    };
-    if a.db.db.is_none() && std::fs::symlink_metadata(&path).is_err() {
+    let loc = super::history::store_location(&a.db)?;
+    if a.db.db.is_none() && !loc.exists()? {
         return Ok(Section::Skipped(format!(
-            "no history store at {} (record scans with `scan --record`, or pass --db)",
-            path.display()
+            "no history store at {loc} (record scans with `scan --record`, or pass --db)"
         )));
     }
-    let disk = super::history::scan_disk_name(a.disk.as_deref(), &a.path)?;
+    let site = super::history::site(&a.site)?;
+    let disk = super::history::scan_disk_name(a.disk.as_deref(), &a.path, site.as_deref())?;
     // Never created here: a store named with --db that does not exist is an error.
-    let store = Store::open_read(&path)?;
+    let store = Store::open_read(&loc)?;
     if !store.disks()?.contains(&disk) {
         return Ok(Section::Skipped(format!(
-            "{} has no points for {disk} (name the disk with --disk)",
-            path.display()
+            "{loc} has no points for {disk} (name the disk with --disk)"
         )));
     }
     let Some((points, forecast)) = super::history::forecasts(&store, Some(&disk), a.weeks, None)?

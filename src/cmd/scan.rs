@@ -30,13 +30,19 @@ pub(super) fn run(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
         }));
     }
     let path = &a.paths[0];
-    // An --at in the future fails before the scan; the store is written after the report.
+    // An --at in the future or a bad $DELTASCOPE_SITE fails before the scan; the store is
+    // written after the report.
+    let site = super::history::site(&a.site)?;
     let mut recording = a
         .record
-        .then(|| super::history::Recording::new(g, a.at.as_ref(), &a.db))
+        .then(|| super::history::Recording::new(g, a.at.as_ref(), &a.db, site.clone()))
         .transpose()?;
     let disk = match &recording {
-        Some(_) => Some(super::history::scan_disk_name(a.disk.as_deref(), path)?),
+        Some(_) => Some(super::history::scan_disk_name(
+            a.disk.as_deref(),
+            path,
+            site.as_deref(),
+        )?),
         None => None,
     };
     let chain = super::open_chain(g, path)?;

@@ -9,6 +9,7 @@
 
 pub mod blame;
 pub mod csv;
+pub mod db;
 pub mod history;
 pub mod html;
 pub mod json;
@@ -17,8 +18,8 @@ pub mod text;
 
 use std::io::{self, Write};
 
-use crate::history::Point;
 use crate::history::forecast::DiskForecast;
+use crate::history::{Health, Point};
 use crate::report::datastore::{DatastoreReport, LunModel};
 use crate::report::{LayerInfo, ScanReport, WarningReport};
 
@@ -183,6 +184,17 @@ impl Printable for History<'_> {
 
     fn csv(&self, out: &mut dyn Write) -> io::Result<()> {
         csv::history_points(out, self.series)
+    }
+}
+
+/// `db check`: whether the history store is ready, and what it holds.
+impl Printable for Health {
+    fn table(&self, out: &mut dyn Write) -> io::Result<()> {
+        db::render_health(out, self)
+    }
+
+    fn json(&self, out: &mut dyn Write) -> io::Result<()> {
+        json::write(out, self)
     }
 }
 

@@ -39,8 +39,8 @@ const FLOORS: &[(&str, &[&str])] = &[
 ];
 
 /// Modules of the engine (what `--no-default-features` builds) that must not name a crate of
-/// the command line. The history store's SQL lives in the engine's `history` module behind
-/// the `store` feature, so `history` is checked for everything but rusqlite.
+/// the command line. The history store's databases live in the engine's `history` module
+/// behind the `store` feature, so `history` is checked for everything but [`STORE_CRATES`].
 const CLI_CRATES: &[&str] = &[
     "clap",
     "clap_complete",
@@ -49,6 +49,10 @@ const CLI_CRATES: &[&str] = &[
     "indicatif",
 ];
 const CLI_MODULES: &[&str] = &["cli", "cmd", "render", "chart"];
+/// The store's crates (feature `store`): SQLite, the PostgreSQL client, and the login name a
+/// URL without a user connects as. Only `history` may name them, in any module, so the
+/// commands and renderers never see SQL either.
+const STORE_CRATES: &[&str] = &["rusqlite", "postgres", "whoami"];
 
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
@@ -315,6 +319,41 @@ fn the_engine_names_no_crate_of_the_command_line() {
     assert!(
         bad.is_empty(),
         "the engine names the command line's crates:\n{}",
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn only_history_names_the_store_crates() {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let mut bad = Vec::new();
+    let mut named_in_history = BTreeSet::new();
+    for f in &files {
+        let m = module_of(f);
+        let text = code_of(&std::fs::read_to_string(f).unwrap());
+        for (line, code) in text.lines().enumerate().map(|(i, l)| (i + 1, l)) {
+            for krate in STORE_CRATES {
+                if !code.contains(&format!("{krate}::")) {
+                    continue;
+                }
+                if m.as_deref() == Some("history") {
+                    named_in_history.insert(*krate);
+                } else {
+                    bad.push(format!("{}:{line}: {}", f.display(), code.trim()));
+                }
+            }
+        }
+    }
+    // The check must see the crates where they are used.
+    assert_eq!(
+        named_in_history.len(),
+        STORE_CRATES.len(),
+        "{named_in_history:?}"
+    );
+    assert!(
+        bad.is_empty(),
+        "the store's crates named outside history:\n{}",
         bad.join("\n")
     );
 }

@@ -14,6 +14,7 @@ const SUBCOMMANDS: &[&str] = &[
     "chart",
     "lun",
     "report",
+    "db",
     "completions",
     "man",
 ];
@@ -94,5 +95,12 @@ fn every_subcommand_help_shows_an_example() {
             "`deltascope {sub} --help` shows no example"
         );
         assert!(help.contains("deltascope "), "{sub}");
+    }
+    for sub in ["migrate", "check"] {
+        let help = ok(["db", sub, "--help"]);
+        assert!(
+            help.contains("Example") && help.contains(&format!("deltascope db {sub}")),
+            "`deltascope db {sub} --help` shows no example"
+        );
     }
 }

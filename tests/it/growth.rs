@@ -1,6 +1,7 @@
 //! Growth over time: back-filled weekly scans of a generated growing delta
 //! (testdata/gen_growth.py, which knows the true curve), the forecast against that truth,
 //! imports of RVTools and PowerCLI exports, charts, and the expected ceiling against raw bytes.
+//! The tests that use the history store run on SQLite and on PostgreSQL (`stores.rs`).
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -9,14 +10,19 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use crate::stores::{Kind, Store, both_stores};
 use crate::util::*;
+
+both_stores!(
+    four_weekly_scans_forecast_weeks_5_and_6_within_10_percent,
+    rvtools_and_powercli_exports_import_and_chart,
+);
 
 fn args<'a>(a: &'a [&'a str]) -> Vec<&'a OsStr> {
     a.iter().map(OsStr::new).collect()
 }
 
-#[test]
-fn four_weekly_scans_forecast_weeks_5_and_6_within_10_percent() {
+fn four_weekly_scans_forecast_weeks_5_and_6_within_10_percent(kind: Kind) {
     require("qemu-io");
     let d = tempdir();
     let g = d.path().join("growth");
@@ -33,8 +39,8 @@ fn four_weekly_scans_forecast_weeks_5_and_6_within_10_percent() {
         .iter()
         .map(|w| w["allocated_bytes"].as_u64().expect("bytes"))
         .collect();
-    let db = d.path().join("h.sqlite");
-    let db = db.to_str().expect("utf-8");
+    let store = Store::new(kind, d.path(), "h");
+    let db = store.s();
     for week in 1..=4 {
         let at = format!("2026-10-{:02}T08:00:00Z", 5 + 7 * (week - 1));
         let top = g.join(format!("week-{week}.vmdk"));
@@ -138,11 +144,10 @@ fn four_weekly_scans_forecast_weeks_5_and_6_within_10_percent() {
     }
 }
 
-#[test]
-fn rvtools_and_powercli_exports_import_and_chart() {
+fn rvtools_and_powercli_exports_import_and_chart(kind: Kind) {
     let d = tempdir();
-    let db = d.path().join("h.sqlite");
-    let db = db.to_str().expect("utf-8");
+    let store = Store::new(kind, d.path(), "h");
+    let db = store.s();
     let rv = |name: &str, mib: u32| {
         let p = d.path().join(name);
         std::fs::write(&p, format!("VM,Powerstate,Name,Date / time,Filename,Size MiB (vmsn),Size MiB (total)\nvdi-07,poweredOn,golden,2026/10/01 06:00:00,[ds1] vdi-07/vdi-07-000001.vmdk,0,{mib}\n")).expect("write");

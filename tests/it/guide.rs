@@ -1,7 +1,9 @@
 //! `docs/GUIDE.md` as a test: every ```sh block runs, in order, from the repository root,
 //! with `deltascope` on PATH and `$OUT` a scratch directory, so the guide cannot rot. A block
 //! that fails names itself; the files the guide promises are checked afterwards, and the
-//! default history store must stay untouched (every command of the guide names `--db`).
+//! default history store must stay untouched (every command of the guide names `--db`). The
+//! shared-store section's `$STORE` is a database on the test PostgreSQL server
+//! (`stores.rs`), its password in `$PGPASSWORD` as the guide advises.
 
 use std::path::Path;
 use std::process::Command;
@@ -61,6 +63,8 @@ fn every_command_of_the_guide_runs() {
         "deltascope report",
         "deltascope completions",
         "deltascope man",
+        "deltascope db migrate",
+        "deltascope db check",
     ] {
         assert!(
             blocks.iter().any(|(_, b)| b.contains(cmd)),
@@ -78,6 +82,8 @@ fn every_command_of_the_guide_runs() {
         std::env::var("PATH").unwrap_or_default()
     );
     let testdata = listing(&root().join("testdata"));
+    let pg = crate::stores::server();
+    let store = pg.url_without_password(&pg.create_db("guide"));
     for (line, block) in &blocks {
         let o = Command::new("bash")
             .arg("-euo")
@@ -88,6 +94,10 @@ fn every_command_of_the_guide_runs() {
             .env("OUT", &out)
             .env("PATH", &path)
             .env("DELTASCOPE_DB", &default_db)
+            .env("STORE", &store)
+            .env("PGPASSWORD", crate::stores::PASSWORD)
+            .env_remove("PGPASSFILE")
+            .env_remove("DELTASCOPE_SITE")
             .output()
             .expect("run bash");
         let stderr = String::from_utf8_lossy(&o.stderr);
@@ -130,6 +140,7 @@ fn every_command_of_the_guide_runs() {
         "datastore.html",
         "deltascope.bash",
         "deltascope.1",
+        "db-check.json",
     ] {
         let p = out.join(f);
         let len = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
@@ -146,4 +157,13 @@ fn every_command_of_the_guide_runs() {
     let forecast: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("forecast.json")).unwrap()).unwrap();
     assert_eq!(forecast["disks"][0]["points"].as_array().unwrap().len(), 6);
+    // The shared store holds the two sites' disks apart.
+    let check: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("db-check.json")).unwrap()).unwrap();
+    assert_eq!(check["status"], "ok");
+    assert_eq!(check["backend"], "postgresql");
+    assert_eq!(
+        (check["points"].as_u64(), check["disks"].as_u64()),
+        (Some(2), Some(2))
+    );
 }

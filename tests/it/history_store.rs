@@ -1,7 +1,8 @@
 //! The history store under load and under attack: concurrent writers lose no point, a
 //! datastore record is all points or none (even under SIGKILL) and one transaction, a failed
 //! record still prints the scan, readers never create a store, history can be corrected
-//! (delete a point, rename a disk), and disk names from non-UTF-8 paths stay apart.
+//! (delete a point, rename a disk), and disk names from non-UTF-8 paths stay apart. Every
+//! test runs twice, on a SQLite file and on a PostgreSQL server (`stores.rs`).
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -11,7 +12,18 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::stores::{Kind, PASSWORD, Store, both_stores};
 use crate::util::*;
+
+both_stores!(
+    eight_concurrent_writers_lose_no_point,
+    a_failed_record_still_prints_the_scan,
+    a_datastore_record_is_one_transaction_all_or_none,
+    readers_never_create_a_store_and_writers_do,
+    history_delete_and_rename_correct_the_store,
+    non_utf8_paths_stay_separate_disks,
+    concurrent_datastore_scans_from_eight_sites_lose_no_point,
+);
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
@@ -39,16 +51,16 @@ fn datastore(dir: &Path, n: usize) -> PathBuf {
 }
 
 /// `history --json` of the store, every disk with its points.
-fn history(db: &Path) -> Value {
+fn history(db: &Store) -> Value {
     json(&[
         OsStr::new("history"),
         OsStr::new("--db"),
-        db.as_os_str(),
+        db.arg(),
         OsStr::new("--json"),
     ])
 }
 
-fn point_count(db: &Path) -> usize {
+fn point_count(db: &Store) -> usize {
     history(db)["disks"]
         .as_array()
         .expect("disks")
@@ -57,23 +69,15 @@ fn point_count(db: &Path) -> usize {
         .sum()
 }
 
-/// SQLite's file change counter (header bytes 24..28): one more for every write transaction
-/// committed in rollback-journal mode (the SQLite file format, section 1.3.8).
-fn change_counter(db: &Path) -> u32 {
-    let b = std::fs::read(db).expect("read store");
-    u32::from_be_bytes(b[24..28].try_into().expect("4 bytes"))
-}
-
-#[test]
-fn eight_concurrent_writers_lose_no_point() {
+fn eight_concurrent_writers_lose_no_point(kind: Kind) {
     let d = tempdir();
     // A fresh store for every round: eight processes race to create and migrate it.
     for round in 0..6 {
-        let db = d.path().join(format!("fresh-{round}.sqlite"));
+        let db = Store::new(kind, d.path(), &format!("fresh-{round}"));
         let children: Vec<_> = (0..8)
             .map(|w| {
                 Command::new(bin())
-                    .args(["--no-cache", "scan", "--record", "--db", s(&db), "--disk"])
+                    .args(["--no-cache", "scan", "--record", "--db", db.s(), "--disk"])
                     .arg(format!("w{w}"))
                     .args(["--at", "2026-10-01T00:00:00Z"])
                     .arg(demo_top())
@@ -94,7 +98,7 @@ fn eight_concurrent_writers_lose_no_point() {
         assert_eq!(point_count(&db), 8, "round {round}");
     }
     // Eight writers recording 100 points each into one store at once.
-    let db = d.path().join("h.sqlite");
+    let db = Store::new(kind, d.path(), "h");
     let writers: Vec<_> = (0..8)
         .map(|w| {
             let db = db.clone();
@@ -102,7 +106,7 @@ fn eight_concurrent_writers_lose_no_point() {
                 for i in 0..100 {
                     let at = format!("2026-10-01T{:02}:{:02}:00Z", i / 60, i % 60);
                     let out = Command::new(bin())
-                        .args(["--no-cache", "scan", "--record", "--db", s(&db), "--disk"])
+                        .args(["--no-cache", "scan", "--record", "--db", db.s(), "--disk"])
                         .arg(format!("w{w}"))
                         .args(["--at", &at])
                         .arg(demo_top())
@@ -133,16 +137,28 @@ fn eight_concurrent_writers_lose_no_point() {
     }
 }
 
-#[test]
-fn a_failed_record_still_prints_the_scan() {
+/// A store that cannot be written: a file that is not SQLite, or a server that refuses the
+/// password. The report is printed all the same; the error names the store and the reason.
+fn a_failed_record_still_prints_the_scan(kind: Kind) {
     let d = tempdir();
-    let db = d.path().join("h.sqlite");
-    std::fs::write(&db, vec![b'x'; 4096]).expect("write");
+    let db = Store::new(kind, d.path(), "h");
+    let (arg, why) = match db.dbname() {
+        None => {
+            std::fs::write(db.arg(), vec![b'x'; 4096]).expect("write");
+            (db.arg().to_os_string(), "history store")
+        }
+        Some(name) => {
+            let url = crate::stores::server()
+                .url(name)
+                .replace(PASSWORD, "wrong-password");
+            (OsString::from(url), "authentication failed")
+        }
+    };
     let out = run([
         OsStr::new("scan"),
         OsStr::new("--record"),
         OsStr::new("--db"),
-        db.as_os_str(),
+        &arg,
         demo_top().as_os_str(),
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -150,33 +166,38 @@ fn a_failed_record_still_prints_the_scan() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stdout.contains("chain of 3 layer(s)"), "stdout: {stdout}");
     assert!(
-        stderr.contains("history store") && stderr.contains(s(&db)),
+        stderr.contains(why) && stderr.contains(&db.shown()),
         "{stderr}"
     );
+    assert!(!stderr.contains("wrong-password"), "{stderr}");
     // The same for a datastore scan, in JSON.
     let out = run([
         OsStr::new("scan"),
         OsStr::new("--json"),
         OsStr::new("--record"),
         OsStr::new("--db"),
-        db.as_os_str(),
+        &arg,
         demo().as_os_str(),
     ]);
     assert_eq!(out.status.code(), Some(1));
     let v: Value = serde_json::from_slice(&out.stdout).expect("the report is printed");
     assert_eq!(v["vms"].as_array().map(Vec::len), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("history store"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(why), "{stderr}");
+    assert!(!stderr.contains("wrong-password"), "{stderr}");
+    if kind == Kind::Postgres {
+        assert!(!db.exists(), "a refused connection created tables");
+    }
 }
 
-#[test]
-fn a_datastore_record_is_one_transaction_all_or_none() {
+fn a_datastore_record_is_one_transaction_all_or_none(kind: Kind) {
     let d = tempdir();
     let n = 40;
     let ds = datastore(d.path(), n);
-    let db = d.path().join("h.sqlite");
+    let db = Store::new(kind, d.path(), "h");
     let record = |at: &str| {
         let mut c = Command::new(bin());
-        c.args(["--no-cache", "scan", "--record", "--db", s(&db), "--at", at])
+        c.args(["--no-cache", "scan", "--record", "--db", db.s(), "--at", at])
             .arg(&ds)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -185,14 +206,10 @@ fn a_datastore_record_is_one_transaction_all_or_none() {
     sh(&mut record("2026-10-01T00:00:00Z"));
     assert_eq!(point_count(&db), n);
     // One more scan of every disk: one write transaction, not one per disk.
-    let before = change_counter(&db);
+    let before = db.writes();
     sh(&mut record("2026-10-02T00:00:00Z"));
     assert_eq!(point_count(&db), 2 * n);
-    assert_eq!(
-        change_counter(&db),
-        before + 1,
-        "transactions for {n} points"
-    );
+    assert_eq!(db.writes(), before + 1, "transactions for {n} points");
     // Killed inside the transaction (the test hook pauses it after half the points are
     // written): none of the scan's points stay.
     let marker = d.path().join("paused");
@@ -228,68 +245,73 @@ fn a_datastore_record_is_one_transaction_all_or_none() {
     }
 }
 
-#[test]
-fn readers_never_create_a_store_and_writers_do() {
+fn readers_never_create_a_store_and_writers_do(kind: Kind) {
     let d = tempdir();
-    let typo = d.path().join("typo.sqlite");
+    // A path that does not exist, or an empty database (no schema).
+    let typo = Store::new(kind, d.path(), "typo");
     let out = d.path().join("c.svg");
     let html = d.path().join("r.html");
+    let db = || typo.arg().to_os_string();
     let readers: Vec<Vec<OsString>> = vec![
-        vec!["history".into(), "--db".into(), typo.clone().into()],
-        vec!["forecast".into(), "--db".into(), typo.clone().into()],
+        vec!["history".into(), "--db".into(), db()],
+        vec!["forecast".into(), "--db".into(), db()],
         vec![
             "chart".into(),
             "--db".into(),
-            typo.clone().into(),
+            db(),
             "-o".into(),
             out.clone().into(),
         ],
-        vec![
-            "lun".into(),
-            demo().into(),
-            "--db".into(),
-            typo.clone().into(),
-        ],
-        vec![
-            "scan".into(),
-            demo().into(),
-            "--db".into(),
-            typo.clone().into(),
-        ],
+        vec!["lun".into(), demo().into(), "--db".into(), db()],
+        vec!["scan".into(), demo().into(), "--db".into(), db()],
         vec![
             "report".into(),
             demo_top().into(),
             "--db".into(),
-            typo.clone().into(),
+            db(),
             "-o".into(),
             html.clone().into(),
         ],
+        vec![
+            "history".into(),
+            "--db".into(),
+            db(),
+            "--rename".into(),
+            "a".into(),
+            "b".into(),
+        ],
+        vec!["db".into(), "check".into(), "--db".into(), db()],
     ];
     for a in readers {
         let e = fails(1, &a);
         assert!(
-            e.contains(&format!("no history store at {}", typo.display())),
+            e.contains(&format!("no history store at {}", typo.shown())),
             "{a:?}: {e}"
         );
+        assert!(!e.contains(PASSWORD), "{a:?}: {e}");
         assert!(!typo.exists(), "{a:?} created the store");
     }
-    // Writers create it (and its folder): a datastore scan, one disk, an import.
-    let ds_db = d.path().join("new/ds.sqlite");
+    // Writers create it (and a file's folder): a datastore scan, one disk, an import.
+    let in_new = |name: &str| match kind {
+        Kind::Sqlite => Store::new(kind, &d.path().join("new"), name),
+        Kind::Postgres => Store::new(kind, d.path(), name),
+    };
+    let ds_db = in_new("ds");
     ok([
         OsStr::new("scan"),
         demo().as_os_str(),
         OsStr::new("--record"),
         OsStr::new("--db"),
-        ds_db.as_os_str(),
+        ds_db.arg(),
     ]);
     assert_eq!(point_count(&ds_db), 1);
-    let one_db = d.path().join("new/one.sqlite");
+    let one_db = in_new("one");
     ok([
         OsStr::new("scan"),
         demo_top().as_os_str(),
         OsStr::new("--record"),
         OsStr::new("--db"),
-        one_db.as_os_str(),
+        one_db.arg(),
     ]);
     assert_eq!(point_count(&one_db), 1);
     let csv = d.path().join("p.csv");
@@ -298,28 +320,36 @@ fn readers_never_create_a_store_and_writers_do() {
         "timestamp,disk,bytes\n2026-10-05T08:00:00Z,d,1000000\n",
     )
     .expect("write");
-    let imp_db = d.path().join("new/imp.sqlite");
-    ok(["import", s(&csv), "--db", s(&imp_db)]);
+    let imp_db = in_new("imp");
+    ok(["import", s(&csv), "--db", imp_db.s()]);
     assert_eq!(point_count(&imp_db), 1);
-    // A datastore scan that records into a new store reads growth from nowhere yet: no error.
-    // Readers of an existing store made by a writer work.
-    ok(["forecast", "--db", s(&imp_db)]);
+    // Readers of an existing store made by a writer work; the operator's check agrees.
+    ok(["forecast", "--db", imp_db.s()]);
+    let check = json(&[
+        OsStr::new("db"),
+        OsStr::new("check"),
+        OsStr::new("--json"),
+        OsStr::new("--db"),
+        imp_db.arg(),
+    ]);
+    assert_eq!(check["status"], "ok", "{check}");
+    assert_eq!(check["points"], 1);
+    assert_eq!(check["disks"], 1);
 }
 
-fn import_plain(db: &Path, dir: &Path, rows: &[(&str, &str, u64)]) {
+fn import_plain(db: &Store, dir: &Path, rows: &[(&str, &str, u64)]) {
     let mut text = String::from("timestamp,disk,bytes\n");
     for (at, disk, bytes) in rows {
         text.push_str(&format!("{at},{disk},{bytes}\n"));
     }
     let f = dir.join("rows.csv");
     std::fs::write(&f, text).expect("write");
-    ok(["import", s(&f), "--db", s(db)]);
+    ok(["import", s(&f), "--db", db.s()]);
 }
 
-#[test]
-fn history_delete_and_rename_correct_the_store() {
+fn history_delete_and_rename_correct_the_store(kind: Kind) {
     let d = tempdir();
-    let db = d.path().join("h.sqlite");
+    let db = Store::new(kind, d.path(), "h");
     // A bad point (0 bytes) split the series into two segments.
     import_plain(
         &db,
@@ -331,7 +361,7 @@ fn history_delete_and_rename_correct_the_store() {
             ("2026-10-19T08:00:00Z", "vdi-02", 5_000_000),
         ],
     );
-    let segs = |db: &Path, disk: &str| -> Vec<(String, u64)> {
+    let segs = |db: &Store, disk: &str| -> Vec<(String, u64)> {
         let h = history(db);
         h["disks"]
             .as_array()
@@ -354,7 +384,7 @@ fn history_delete_and_rename_correct_the_store() {
     let out = ok([
         "history",
         "--db",
-        s(&db),
+        db.s(),
         "--delete",
         "--disk",
         "vdi-01",
@@ -382,7 +412,7 @@ fn history_delete_and_rename_correct_the_store() {
         [
             "history",
             "--db",
-            s(&db),
+            db.s(),
             "--delete",
             "--disk",
             "vdi-01",
@@ -398,7 +428,7 @@ fn history_delete_and_rename_correct_the_store() {
     let out = ok([
         "history",
         "--db",
-        s(&db),
+        db.s(),
         "--rename",
         "vdi-01",
         "vdi-01-renamed",
@@ -415,7 +445,7 @@ fn history_delete_and_rename_correct_the_store() {
         [
             "history",
             "--db",
-            s(&db),
+            db.s(),
             "--rename",
             "vdi-01-renamed",
             "vdi-02",
@@ -428,17 +458,30 @@ fn history_delete_and_rename_correct_the_store() {
     assert_eq!(segs(&db, "vdi-01-renamed").len(), 2);
     assert_eq!(segs(&db, "vdi-02").len(), 1);
     // Unknown disk.
-    let e = fails(1, ["history", "--db", s(&db), "--rename", "nope", "x"]);
+    let e = fails(1, ["history", "--db", db.s(), "--rename", "nope", "x"]);
     assert!(e.contains("nope"), "{e}");
     // Management never creates a store.
-    let typo = d.path().join("typo.sqlite");
-    let e = fails(1, ["history", "--db", s(&typo), "--rename", "a", "b"]);
+    let typo = Store::new(kind, d.path(), "typo");
+    let e = fails(1, ["history", "--db", typo.s(), "--rename", "a", "b"]);
+    assert!(e.contains("no history store at"), "{e}");
+    let e = fails(
+        1,
+        [
+            "history",
+            "--db",
+            typo.s(),
+            "--delete",
+            "--disk",
+            "a",
+            "--at",
+            "2026-10-12T08:00:00Z",
+        ],
+    );
     assert!(e.contains("no history store at"), "{e}");
     assert!(!typo.exists());
 }
 
-#[test]
-fn non_utf8_paths_stay_separate_disks() {
+fn non_utf8_paths_stay_separate_disks(kind: Kind) {
     let d = tempdir();
     let ds = d.path().join("ds");
     let mut tops = Vec::new();
@@ -450,15 +493,15 @@ fn non_utf8_paths_stay_separate_disks() {
         }
         tops.push(vm.join("win10-clone-000002.vmdk"));
     }
-    let db = d.path().join("ds.sqlite");
+    let db = Store::new(kind, d.path(), "ds");
     ok([
         OsStr::new("scan"),
         ds.as_os_str(),
         OsStr::new("--record"),
         OsStr::new("--db"),
-        db.as_os_str(),
+        db.arg(),
     ]);
-    let names = |db: &Path| -> Vec<String> {
+    let names = |db: &Store| -> Vec<String> {
         history(db)["disks"]
             .as_array()
             .expect("disks")
@@ -484,14 +527,14 @@ fn non_utf8_paths_stay_separate_disks() {
         "{ds_names:?}"
     );
     // One disk at a time gives the same names.
-    let one = d.path().join("one.sqlite");
+    let one = Store::new(kind, d.path(), "one");
     for top in &tops {
         ok([
             OsStr::new("scan"),
             top.as_os_str(),
             OsStr::new("--record"),
             OsStr::new("--db"),
-            one.as_os_str(),
+            one.arg(),
         ]);
     }
     let mut a = ds_names.clone();
@@ -499,4 +542,79 @@ fn non_utf8_paths_stay_separate_disks() {
     a.sort();
     b.sort();
     assert_eq!(a, b);
+}
+
+/// Eight hosts scan datastores at once into one store, each under its own `--site`; their
+/// paths are the same (the same tree here, as two hosts mounting their datastores at one
+/// mount point would see), yet no point is lost and no two hosts' disks mix. Without a
+/// site the same paths are one disk: the second host's scan is a duplicate.
+fn concurrent_datastore_scans_from_eight_sites_lose_no_point(kind: Kind) {
+    let d = tempdir();
+    let n = 6;
+    let ds = datastore(d.path(), n);
+    for round in 0..2 {
+        let db = Store::new(kind, d.path(), &format!("sites-{round}"));
+        for at in ["2026-10-01T00:00:00Z", "2026-10-08T00:00:00Z"] {
+            let children: Vec<_> = (0..8)
+                .map(|w| {
+                    Command::new(bin())
+                        .args(["--no-cache", "scan", "--record", "--db", db.s(), "--at", at])
+                        .arg(format!("--site=host-{w}"))
+                        .arg(&ds)
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::piped())
+                        .spawn()
+                        .expect("spawn")
+                })
+                .collect();
+            for c in children {
+                let out = c.wait_with_output().expect("wait");
+                assert!(
+                    out.status.success(),
+                    "round {round}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+        let h = history(&db);
+        let disks = h["disks"].as_array().expect("disks");
+        assert_eq!(disks.len(), 8 * n, "round {round}");
+        let canon = std::fs::canonicalize(&ds).expect("canonical");
+        for disk in disks {
+            let name = disk["disk"].as_str().expect("name");
+            let (site, path) = name.split_once(':').expect("SITE:PATH");
+            assert!(site.starts_with("host-"), "{name}");
+            assert!(path.starts_with(s(&canon)), "{name}");
+            assert_eq!(disk["points"].as_array().map(Vec::len), Some(2), "{name}");
+        }
+    }
+    // The same paths without a site: one disk each, the second scan a duplicate.
+    let db = Store::new(kind, d.path(), "no-site");
+    for _ in 0..2 {
+        let out = run([
+            OsStr::new("scan"),
+            OsStr::new("--record"),
+            OsStr::new("--at"),
+            OsStr::new("2026-10-01T00:00:00Z"),
+            OsStr::new("--db"),
+            db.arg(),
+            ds.as_os_str(),
+        ]);
+        assert!(out.status.success());
+    }
+    assert_eq!(point_count(&db), n);
+    // A bad site is a usage error before anything is scanned.
+    let e = fails(
+        2,
+        [
+            OsStr::new("scan"),
+            OsStr::new("--record"),
+            OsStr::new("--site"),
+            OsStr::new("paris/2"),
+            OsStr::new("--db"),
+            db.arg(),
+            ds.as_os_str(),
+        ],
+    );
+    assert!(e.contains("--site"), "{e}");
 }

@@ -495,13 +495,15 @@ fn datastore_scan_finds_every_chain_and_reports_the_broken_one() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("1 of 7 disk(s) could not be scanned"));
 }
 
-/// `--lun NAME=DIR` names LUNs; growth from the history store: the deltas' recorded sizes
-/// now against zero two days earlier.
-#[test]
-fn lun_model_on_recorded_growth() {
+crate::stores::both_stores!(lun_model_on_recorded_growth);
+
+/// `--lun NAME=DIR` names LUNs; growth from the history store (SQLite and PostgreSQL): the
+/// deltas' recorded sizes now against zero two days earlier.
+fn lun_model_on_recorded_growth(kind: crate::stores::Kind) {
     let ds = datastore();
     let t = tempdir();
-    let db = t.path().join("h.sqlite");
+    let store = crate::stores::Store::new(kind, t.path(), "h");
+    let db = store.arg();
     let l2 = ds.join("lun2");
     let spec = format!("b={}", l2.display());
     // Without any growth source the model cannot run (and no store is created).
@@ -535,7 +537,7 @@ fn lun_model_on_recorded_growth() {
         OsStr::new("import"),
         csv_path.as_os_str(),
         OsStr::new("--db"),
-        db.as_os_str(),
+        db,
     ]);
     ok([
         OsStr::new("scan"),
@@ -545,7 +547,7 @@ fn lun_model_on_recorded_growth() {
         OsStr::new("--at"),
         OsStr::new("2026-11-03T00:00:00Z"),
         OsStr::new("--db"),
-        db.as_os_str(),
+        db,
     ]);
     let v = json(&[
         OsStr::new("lun"),
@@ -553,7 +555,7 @@ fn lun_model_on_recorded_growth() {
         OsStr::new("--lun"),
         OsStr::new(&spec),
         OsStr::new("--db"),
-        db.as_os_str(),
+        db,
     ]);
     let m = &v["luns"][0];
     assert_eq!(m["lun"], "b");

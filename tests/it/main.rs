@@ -4,6 +4,7 @@
 //! the library because the binary cannot do what they need: `fuzz_regressions` replays inputs
 //! through the fuzz targets' entry points, `changing` changes files between open and scan.
 
+mod stores;
 mod util;
 
 mod architecture;
@@ -31,6 +32,7 @@ mod readonly;
 mod report;
 mod samples;
 mod scan_truth;
+mod shared_store;
 mod terminal;
 mod tree;
 mod user_input;
