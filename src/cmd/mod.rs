@@ -31,7 +31,7 @@ use crate::source::ReadMode;
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
-    let g = &cli.global;
+    let g = &cli.options();
     match &cli.command {
         Command::Info(a) => info::run(g, a),
         Command::Map(a) => map::run(g, a),
