@@ -14,6 +14,7 @@ mod db;
 mod history;
 mod info;
 mod lun;
+mod man;
 mod map;
 mod report;
 mod scan;
@@ -53,30 +54,8 @@ pub fn run(cli: Cli) -> Result<()> {
             clap_complete::generate(a.shell, &mut cmd, "deltascope", &mut script);
             to_stdout(|w| w.write_all(&script))
         }
-        Command::Man(a) => man(a.subcommand.as_deref()),
+        Command::Man(a) => man::run(a.subcommand.as_deref()),
     }
-}
-
-/// The man page of deltascope, or of one subcommand as deltascope-NAME(1).
-fn man(sub: Option<&str>) -> Result<()> {
-    let top = <Cli as clap::CommandFactory>::command();
-    let page = match sub {
-        None => top,
-        Some(name) => {
-            let Some(c) = top.find_subcommand(name) else {
-                let names: Vec<&str> = top.get_subcommands().map(|c| c.get_name()).collect();
-                return Err(Error::Usage(format!(
-                    "no subcommand {name:?}; there are: {}",
-                    names.join(", ")
-                )));
-            };
-            // Version and the name as the top page's SUBCOMMANDS section refers to it.
-            c.clone()
-                .name(format!("deltascope-{name}"))
-                .version(crate::report::VERSION)
-        }
-    };
-    to_stdout(|w| clap_mangen::Man::new(page).render(w))
 }
 
 /// How to open chains: read mode, depth, strictness, `--map` rules and the folders being
