@@ -135,20 +135,6 @@ fn pct(part: u64, whole: u64) -> String {
     format!("{:.1} %", part as f64 * 100.0 / whole as f64)
 }
 
-/// A fraction as a percentage with the digits that small model figures need.
-fn share(v: f64) -> String {
-    let p = v * 100.0;
-    if p == 0.0 || p >= 10.0 {
-        format!("{p:.0} %")
-    } else if p >= 0.1 {
-        format!("{p:.1} %")
-    } else if p >= 0.001 {
-        format!("{p:.3} %")
-    } else {
-        format!("{p:.1e} %")
-    }
-}
-
 fn counts(c: &ClassCounts) -> [u64; 4] {
     [c.fresh, c.overwritten, c.identical, c.zeroed]
 }
@@ -757,8 +743,8 @@ fn luns_section(h: &mut String, d: &DatastoreReport) {
             v.binding.map_or("–", |b| b.name()),
             count(v.lock_limit),
             count(v.capacity_limit),
-            share(o.busy_fraction),
-            share(o.conflict_probability),
+            super::lun_text::percent(o.busy_fraction),
+            super::lun_text::percent(o.conflict_probability),
             o.lock_events_per_hour,
         );
     }
