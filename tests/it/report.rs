@@ -302,6 +302,19 @@ fn report_of_a_datastore_folder_has_the_lun_model_and_its_chart() {
     );
     assert!(html.contains(&format!("at most <b>{rec} VMs</b>")));
     assert!(html.contains("busy fraction"), "sensitivity chart missing");
+    // lun2 mixes SESparse and hosted deltas: the model gives each disk its format's
+    // increment, so no single-increment line is "the model's" and the limit marked is the
+    // model's own (issue 17: it showed 16 MiB's 7500 beside a table of 703).
+    let lock = l["vms_per_lun"]["lock_limit"].as_u64().unwrap();
+    assert!(!html.contains("(the model&#39;s)") && !html.contains("(the model's)"));
+    assert!(
+        html.contains("lock limit of the model"),
+        "no model limit marked"
+    );
+    assert!(
+        html.contains(&format!(" {lock}")),
+        "the model's limit {lock} not on the chart"
+    );
     for format in ["seSparse", "hostedSparse"] {
         assert!(html.contains(&format!("<td>{format}</td>")), "{format}");
     }
