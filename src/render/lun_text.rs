@@ -4,6 +4,7 @@
 use std::io::{self, Write};
 use std::path::Path;
 
+use super::text::fit;
 use crate::lun::Binding;
 use crate::report::datastore::{DatastoreReport, LunModel, Status};
 use crate::sanitize::sanitize;
@@ -173,9 +174,20 @@ pub fn render_datastore(out: &mut dyn Write, r: &DatastoreReport) -> io::Result<
             .map(|v| sanitize(v.vm.as_deref().unwrap_or("-")).chars().count()),
         30,
     );
+    // LUN names: at least the ten columns the tables always had.
+    let lw = width(
+        "LUN",
+        &mut r
+            .luns
+            .iter()
+            .map(|l| sanitize(&l.name).chars().count())
+            .chain(r.vms.iter().map(|v| sanitize(&v.lun).chars().count())),
+        30,
+    )
+    .max(10);
     writeln!(
         out,
-        "{:<10} {:<dw$} {:<vw$} {:<10} {:<15} {:>6} {:>10} {:>11} {:>10} {:>7} {:>10} {:>9}",
+        "{:<lw$} {:<dw$} {:<vw$} {:<10} {:<15} {:>6} {:>10} {:>11} {:>10} {:>7} {:>10} {:>9}",
         "LUN",
         "disk (top layer)",
         "VM",
@@ -190,15 +202,14 @@ pub fn render_datastore(out: &mut dyn Write, r: &DatastoreReport) -> io::Result<
         "locks/h"
     )?;
     for v in &r.vms {
-        let vm = sanitize(v.vm.as_deref().unwrap_or("-"));
+        let vm = fit(&sanitize(v.vm.as_deref().unwrap_or("-")), vw);
+        let lun = fit(&sanitize(&v.lun), lw);
+        let disk = fit(&short(&v.path), dw);
         if v.status != Status::Ok {
             writeln!(
                 out,
-                "{:<10} {:<dw$} {:<vw$} {:<10} FAILED (see below)",
-                sanitize(&v.lun),
-                short(&v.path),
-                vm,
-                v.role
+                "{:<lw$} {:<dw$} {:<vw$} {:<10} FAILED (see below)",
+                lun, disk, vm, v.role
             )?;
             continue;
         }
@@ -208,9 +219,9 @@ pub fn render_datastore(out: &mut dyn Write, r: &DatastoreReport) -> io::Result<
         };
         writeln!(
             out,
-            "{:<10} {:<dw$} {:<vw$} {:<10} {:<15} {:>6} {:>10} {:>11} {:>10} {:>7} {:>10} {:>9}",
-            sanitize(&v.lun),
-            short(&v.path),
+            "{:<lw$} {:<dw$} {:<vw$} {:<10} {:<15} {:>6} {:>10} {:>11} {:>10} {:>7} {:>10} {:>9}",
+            lun,
+            disk,
             vm,
             v.role,
             v.format.map_or("-", |f| f.as_str()),
@@ -228,7 +239,7 @@ pub fn render_datastore(out: &mut dyn Write, r: &DatastoreReport) -> io::Result<
     writeln!(out)?;
     writeln!(
         out,
-        "{:<10} {:>5} {:>6} {:>8} {:>11} {:>11} {:>11} {:>9} {:>8} {:>10} {:>14} {:>11} binds",
+        "{:<lw$} {:>5} {:>6} {:>8} {:>11} {:>11} {:>11} {:>9} {:>8} {:>10} {:>14} {:>11} binds",
         "LUN",
         "disks",
         "failed",
@@ -247,8 +258,8 @@ pub fn render_datastore(out: &mut dyn Write, r: &DatastoreReport) -> io::Result<
         let v = &o.vms_per_lun;
         writeln!(
             out,
-            "{:<10} {:>5} {:>6} {:>8} {:>11} {:>11} {:>11} {:>9.1} {:>8} {:>10} {:>14} {:>11} {}",
-            sanitize(&l.name),
+            "{:<lw$} {:>5} {:>6} {:>8} {:>11} {:>11} {:>11} {:>9.1} {:>8} {:>10} {:>14} {:>11} {}",
+            fit(&sanitize(&l.name), lw),
             l.vms_found - l.vms_failed,
             l.vms_failed,
             l.machines_found,
@@ -308,15 +319,15 @@ pub fn render_datastore(out: &mut dyn Write, r: &DatastoreReport) -> io::Result<
         writeln!(out)?;
         writeln!(
             out,
-            "{:<mw$} {:<10} {:>5} {:>11} {:>9}  .vmx",
+            "{:<mw$} {:<lw$} {:>5} {:>11} {:>9}  .vmx",
             "machine (VM)", "LUN", "disks", "deltas", "snapshots"
         )?;
         for m in &r.machines {
             writeln!(
                 out,
-                "{:<mw$} {:<10} {:>5} {:>11} {:>9}  {}",
-                sanitize(&m.name),
-                sanitize(&m.lun),
+                "{:<mw$} {:<lw$} {:>5} {:>11} {:>9}  {}",
+                fit(&sanitize(&m.name), mw),
+                fit(&sanitize(&m.lun), lw),
                 m.disks.len(),
                 format_size(m.delta_bytes),
                 m.snapshots,

@@ -176,7 +176,7 @@ pub fn render_scan(out: &mut dyn Write, r: &ScanReport) -> io::Result<()> {
             out,
             "{:<3} {:<32} {:<16} {:>10} {:>9} {:>11} {:>11}",
             i,
-            truncate(&name(&l.path), 32),
+            fit(&name(&l.path), 32),
             l.format,
             format_size(l.virtual_size),
             format_size(l.grain_size),
@@ -308,7 +308,17 @@ fn profile(out: &mut dyn Write, top: &LayerReport) -> io::Result<()> {
     )?;
     for (i, c) in top.allocation_profile.iter().enumerate() {
         let t = c.total();
+        // An empty tenth is a row of its own: skipping it made 3 and 5 look adjacent.
         if t == 0 {
+            writeln!(
+                out,
+                "  {:<8} {:>8} {:>12} {:>10} {:>8}",
+                i + 1,
+                "-",
+                "-",
+                "-",
+                "-"
+            )?;
             continue;
         }
         writeln!(
@@ -324,18 +334,37 @@ fn profile(out: &mut dyn Write, top: &LayerReport) -> io::Result<()> {
     Ok(())
 }
 
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        let keep: String = s.chars().take(n - 1).collect();
-        format!("{keep}…")
+/// Fits a name into `n` characters for a table column, cutting in the middle: the end of a
+/// disk's name is what tells it apart (`-000001.vmdk`), the start names the VM. Every table
+/// that bounds a column of names uses this (issue 17: names cut at the end lost their
+/// `-000001`).
+pub fn fit(s: &str, n: usize) -> String {
+    let len = s.chars().count();
+    if len <= n || n < 3 {
+        return s.to_string();
     }
+    let head = (n - 1) / 2;
+    let tail = n - 1 - head;
+    let start: String = s.chars().take(head).collect();
+    let end: String = s.chars().skip(len - tail).collect();
+    format!("{start}…{end}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_cut_in_the_middle_keeping_the_end() {
+        assert_eq!(fit("short.vmdk", 32), "short.vmdk");
+        let long = "win10-finance-pool-clone-0017-000001.vmdk";
+        let cut = fit(long, 32);
+        assert_eq!(cut.chars().count(), 32);
+        assert_eq!(cut, "win10-finance-p…0017-000001.vmdk");
+        assert!(cut.ends_with("-000001.vmdk"), "{cut}");
+        assert!(cut.starts_with("win10-"), "{cut}");
+        assert_eq!(fit("abcdef", 5), "ab…ef");
+    }
 
     #[test]
     fn the_terminal_writer_keeps_lines_and_escapes_the_rest() {

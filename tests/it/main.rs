@@ -28,6 +28,7 @@ mod lun;
 mod map_qemu;
 mod memory;
 mod outputs;
+mod presentation;
 mod readonly;
 mod report;
 mod samples;
