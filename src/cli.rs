@@ -221,7 +221,7 @@ pub enum Command {
     /// file (or directory, or extension), bytes per class; written-then-deleted clusters are
     /// "free now", NTFS metadata its own group.
     #[command(
-        after_help = "Examples:\n  deltascope blame testdata/ntfs/blame/delta.vmdk\n  deltascope blame --by ext --top 10 clone-000001.vmdk\n  deltascope blame --json clone-000001.vmdk > blame.json\n\nGroups' bytes sum to the layer's allocated bytes (see docs/JSON.md, \"blame\")."
+        after_help = "Examples:\n  gunzip -k testdata/ntfs/blame/base.vmdk.gz testdata/ntfs/blame/delta.vmdk.gz\n  deltascope blame testdata/ntfs/blame/delta.vmdk\n  deltascope blame --by ext --top 10 clone-000001.vmdk\n  deltascope blame --json clone-000001.vmdk > blame.json\n\nGroups' bytes sum to the layer's allocated bytes (see docs/JSON.md, \"blame\")."
     )]
     Blame(BlameArgs),
     /// List the recorded history of one disk or all (scans saved with `scan --record`, imports).

@@ -105,6 +105,25 @@ pub fn note(message: impl std::fmt::Display) {
     let _ = writeln!(std::io::stderr().lock(), "deltascope: {line}");
 }
 
+/// A hint when the chain is one layer: a base (a replica, a template, a disk without
+/// snapshots) given where a delta was probably meant. Its grains are classified against an
+/// empty disk, so everything reads as fresh; a new user took that for growth (issue 17).
+fn hint_if_base(chain: &Chain) {
+    let [only] = chain.layers.as_slice() else {
+        return;
+    };
+    let name = only.path.file_name().map_or_else(
+        || only.path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    note(format_args!(
+        "note: {name} has no parent: it is a base (or a disk without snapshots), so its \
+         grains are compared with an empty disk; for what a clone or snapshot added, give its \
+         delta, the top of its chain (a snapshot's NAME-000001.vmdk, a linked clone's own \
+         .vmdk); `deltascope scan FOLDER` lists every disk of a folder with its role"
+    ));
+}
+
 /// The cache of layers below the top, unless `--no-cache`, `--strict` (evidence mode: every
 /// figure computed from the files of this run) or `DELTASCOPE_NO_CACHE` is set.
 fn layer_cache(g: &GlobalArgs) -> Option<crate::cache::LayerCache> {

@@ -65,6 +65,7 @@ pub(super) fn run(g: &GlobalArgs, a: &ReportArgs) -> Result<()> {
         page.datastore = Some(report);
     } else {
         let chain = super::open_chain(g, &a.path)?;
+        super::hint_if_base(&chain);
         let pool = super::pool(g)?;
         let cache = super::layer_cache(g);
         let scan = crate::scan::ScanOptions::full(g.strict);

@@ -46,6 +46,7 @@ pub(super) fn run(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
         None => None,
     };
     let chain = super::open_chain(g, path)?;
+    super::hint_if_base(&chain);
     let pool = super::pool(g)?;
     let bar = super::show_progress(g)
         .then(|| Bar::new(crate::scan::table_units(&chain), "classifying grain tables"));
