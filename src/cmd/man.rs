@@ -34,6 +34,10 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "A TrueType font file for charts, tried before DejaVu Sans and Liberation Sans.",
     ),
     (
+        "NO_COLOR",
+        "Set and not empty: no colour in tables, even on a terminal (output that is not a terminal, or with TERM=dumb, has none anyway).",
+    ),
+    (
         "XDG_DATA_HOME, XDG_CACHE_HOME, HOME",
         "Where the default history store and the layer cache live (see FILES).",
     ),

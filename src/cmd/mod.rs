@@ -162,8 +162,9 @@ fn print(format: Format, result: &dyn Printable) -> Result<()> {
 /// Writes text for people to stdout through `f`, through the sanitizing terminal writer
 /// ([`Terminal`]): every table, list and forecast goes this way.
 fn to_terminal(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+    let colour = crate::render::text::colour_wanted(std::io::stdout().is_terminal());
     to_stdout(|w| {
-        let mut t = Terminal::new(w);
+        let mut t = Terminal::with_colour(w, colour);
         f(&mut t)?;
         t.flush()
     })

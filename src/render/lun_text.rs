@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use super::text::fit;
+use super::text::{Style, fit, paint};
 use crate::lun::Binding;
 use crate::report::datastore::{DatastoreReport, LunModel, Status};
 use crate::sanitize::sanitize;
@@ -206,11 +206,11 @@ pub fn render_datastore(out: &mut dyn Write, r: &DatastoreReport) -> io::Result<
         let lun = fit(&sanitize(&v.lun), lw);
         let disk = fit(&short(&v.path), dw);
         if v.status != Status::Ok {
-            writeln!(
-                out,
+            let row = format!(
                 "{:<lw$} {:<dw$} {:<vw$} {:<10} FAILED (see below)",
                 lun, disk, vm, v.role
-            )?;
+            );
+            writeln!(out, "{}", paint(Style::Failed, &row))?;
             continue;
         }
         let fresh = match (v.classes, v.delta_bytes) {
@@ -338,7 +338,14 @@ pub fn render_datastore(out: &mut dyn Write, r: &DatastoreReport) -> io::Result<
     let failed: Vec<_> = r.vms.iter().filter(|v| v.status != Status::Ok).collect();
     if !failed.is_empty() {
         writeln!(out)?;
-        writeln!(out, "{} disk(s) could not be scanned:", failed.len())?;
+        writeln!(
+            out,
+            "{}",
+            paint(
+                Style::Failed,
+                &format!("{} disk(s) could not be scanned:", failed.len())
+            )
+        )?;
         for v in failed {
             // The error names the file (and the structure and offset) itself.
             writeln!(out, "  {}", sanitize(v.error.as_deref().unwrap_or("?")))?;

@@ -124,3 +124,69 @@ fn blame_help_examples_start_with_files_that_exist() {
         "{text}"
     );
 }
+
+/// Runs deltascope under `script`, so that its stdout is a terminal; returns what it wrote.
+fn on_a_terminal(args: &str, env: &[(&str, &str)]) -> String {
+    require("script");
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qec", &format!("{} {args}", bin().display()), "/dev/null"])
+        .env("DELTASCOPE_CACHE", cache_dir())
+        .env_remove("NO_COLOR")
+        .env("TERM", "xterm");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run script");
+    // 0, or 1 for a datastore with a failed disk.
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Issue 17: colour on a terminal (the class headings, FAILED rows), none with NO_COLOR or
+/// when stdout is not a terminal (piped output, and so the golden files, stay plain).
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    let demo = root().join("testdata/demo/win10-clone-000002.vmdk");
+    // --quiet: script merges stderr, where a progress bar would draw.
+    let scan = format!("scan --quiet {}", demo.display());
+    let tty = on_a_terminal(&scan, &[]);
+    assert!(
+        tty.contains("\x1b[31m              fresh\x1b[0m"),
+        "{tty:?}"
+    );
+    assert!(
+        tty.contains("\x1b[33m        overwritten\x1b[0m"),
+        "{tty:?}"
+    );
+    let plain = on_a_terminal(&scan, &[("NO_COLOR", "1")]);
+    assert!(!plain.contains('\x1b'), "{plain:?}");
+    let dumb = on_a_terminal(&scan, &[("TERM", "dumb")]);
+    assert!(!dumb.contains('\x1b'), "{dumb:?}");
+    let piped = ok([OsStr::new("scan"), demo.as_os_str()]);
+    assert!(!piped.contains('\x1b') && !piped.contains('\u{fdd0}'));
+    // What the terminal shows is the piped text with colour added, nothing else.
+    let stripped = tty
+        .replace("\r\n", "\n")
+        .replace("\x1b[0m", "")
+        .replace("\x1b[31m", "")
+        .replace("\x1b[33m", "")
+        .replace("\x1b[36m", "")
+        .replace("\x1b[90m", "");
+    assert_eq!(stripped, piped);
+    // A datastore folder whose one disk has lost its parent: the FAILED row is bold red.
+    let dir = tempdir();
+    std::fs::copy(&demo, dir.path().join("orphan-000002.vmdk")).unwrap();
+    let ds = on_a_terminal(&format!("scan --quiet {}", dir.path().display()), &[]);
+    let row = ds
+        .lines()
+        .find(|l| l.contains("FAILED (see below)"))
+        .unwrap_or_else(|| panic!("{ds:?}"));
+    assert!(
+        row.starts_with("\x1b[1;31m") && row.trim_end().ends_with("\x1b[0m"),
+        "{row:?}"
+    );
+}
