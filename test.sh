@@ -15,6 +15,8 @@
 #   mkfs.ext4, debugfs  a block-level copy with one grain changed      (e2fsprogs)
 #   mkntfs, ntfscp      NTFS names that differ only after escaping     (ntfs-3g)
 #   /usr/bin/time       peak memory of a cache attack                  (time)
+#   prometheus_client   the Prometheus project's parser reads          (python3-prometheus-client)
+#     for /usr/bin/python3  `scan DIR --metrics` output
 # Exit: 0 all tests passed; 1 a test failed or something needed is missing.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -47,6 +49,8 @@ done
 { have mkfs.ext4 && have debugfs; } || need e2fsprogs "mkfs.ext4 and debugfs: the stale-cache test"
 { have mkntfs && have ntfscp; } || need ntfs-3g "mkntfs and ntfscp: the NTFS name test"
 [ -x /usr/bin/time ] || need time "/usr/bin/time: the cache-attack memory test"
+/usr/bin/python3 -c 'import prometheus_client.parser' >/dev/null 2>&1 ||
+    need python3-prometheus-client "the metrics test: Prometheus's own parser reads --metrics output"
 
 if [ ${#pkgs[@]} -gt 0 ]; then
     sudo_cmd=()

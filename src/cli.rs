@@ -214,7 +214,7 @@ pub enum Command {
     /// Classify every grain (and 4 KiB block) each layer holds: fresh, overwritten,
     /// identical, zeroed. Given folders, scan every disk of a datastore, with a per-LUN model.
     #[command(
-        after_help = "Examples:\n  deltascope scan testdata/demo/win10-clone-000002.vmdk\n  deltascope scan --json testdata/demo/win10-clone-000002.vmdk > scan.json\n  deltascope scan --lun ds1=/vmfs/volumes/ds1 --lun ds2=/vmfs/volumes/ds2 --since 2026-11-01"
+        after_help = "Examples:\n  deltascope scan testdata/demo/win10-clone-000002.vmdk\n  deltascope scan --json testdata/demo/win10-clone-000002.vmdk > scan.json\n  deltascope scan --lun ds1=/vmfs/volumes/ds1 --lun ds2=/vmfs/volumes/ds2 --since 2026-11-01\n  deltascope scan /vmfs/volumes/ds1 --quiet --metrics /var/lib/node_exporter/deltascope-ds1.prom > /dev/null"
     )]
     Scan(ScanArgs),
     /// Attribute every byte the top delta holds to the guest file that owns it (NTFS): per
@@ -590,6 +590,12 @@ pub struct ScanArgs {
     /// Print CSV: one row per disk (datastore scans only; --format csv)
     #[arg(long, conflicts_with = "json")]
     pub csv: bool,
+    /// Also write the datastore scan's figures as Prometheus metrics to FILE (the text
+    /// format node_exporter's textfile collector reads, e.g. FILE.prom in its folder; written
+    /// to a temporary file and renamed, so the collector never reads half of one; datastore
+    /// scans only; docs/JSON.md lists the metrics)
+    #[arg(long, value_name = "FILE")]
+    pub metrics: Option<PathBuf>,
     /// Save this scan's summary in the history store (every disk's, for a datastore)
     #[arg(long)]
     pub record: bool,

@@ -79,6 +79,20 @@ impl Extent {
         }
     }
 
+    /// Whether the `len` file bytes at `file_offset` of a flat extent are a hole of its file
+    /// (a sparse host file): they read as zeros, known without reading them. Only flat
+    /// extents are asked; a sparse format's file holds the grains it maps.
+    #[inline]
+    pub fn is_hole(&self, file_offset: u64, len: u64) -> bool {
+        match &self.backing {
+            Backing::File {
+                map: ExtentMap::Flat(_),
+                source,
+            } => source.is_hole(file_offset, len),
+            _ => false,
+        }
+    }
+
     /// The allocation map of an extent read from a file.
     pub fn map(&self) -> Option<&ExtentMap> {
         match &self.backing {

@@ -13,11 +13,16 @@
 //! Block devices (a physical-disk descriptor's `FLAT "/dev/sdb"` extent, a loop device
 //! holding an image) report a size of 0 in `stat`: their length is the device's size, found by
 //! seeking to the end, and they are read with positioned reads, never mapped.
+//!
+//! A regular file also knows where it holds data ([`Source::data_runs`]): a sparse host file's
+//! holes (a VMFS flat base copied off a datastore is mostly holes) read as zeros, so callers
+//! that only need to know "zero or not" skip them without touching a page.
 
 use std::borrow::Cow;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use memmap2::Mmap;
@@ -50,6 +55,10 @@ pub struct Source {
     len: u64,
     modified: Option<SystemTime>,
     device: bool,
+    /// A regular file: the only kind whose holes are asked for.
+    regular: bool,
+    /// Where the file holds data, found on first use ([`Source::data_runs`]).
+    data: OnceLock<DataRuns>,
     backing: Backing,
 }
 
@@ -95,6 +104,8 @@ impl Source {
                 use std::os::unix::fs::FileTypeExt;
                 meta.file_type().is_block_device()
             },
+            regular: meta.is_file(),
+            data: OnceLock::new(),
             backing,
         })
     }
@@ -108,6 +119,8 @@ impl Source {
             len: data.len() as u64,
             modified: None,
             device: false,
+            regular: false,
+            data: OnceLock::new(),
             backing: Backing::Memory(data),
         }
     }
@@ -219,34 +232,44 @@ impl Source {
     /// extents as zero, so `map` needs this to mean what `qemu-img map` means. Files without
     /// hole support (and in-memory sources) are all data.
     pub fn data_run(&self, offset: u64, end: u64) -> (bool, u64) {
-        use std::os::fd::AsRawFd;
         let Some(file) = &self.file else {
             return (true, end);
         };
-        let (Ok(off), Ok(_)) = (libc::off_t::try_from(offset), libc::off_t::try_from(end)) else {
+        if libc::off_t::try_from(end).is_err() {
             return (true, end);
-        };
-        let fd = file.as_raw_fd();
-        // SAFETY: lseek on a file descriptor we own; it only moves this descriptor's offset,
-        // which no other code uses (every read is positioned).
-        #[allow(unsafe_code)]
-        let data = unsafe { libc::lseek(fd, off, libc::SEEK_DATA) };
-        if data < 0 {
-            // ENXIO: no data after `offset` (a hole to the end); anything else: no support.
-            let hole = std::io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO);
-            return (!hole, end);
         }
-        let data = data as u64;
+        let data = match seek(file, offset, Whence::Data) {
+            Ok(data) => data,
+            // ENXIO: no data after `offset` (a hole to the end); anything else: no support.
+            Err(e) => return (e.raw_os_error() != Some(libc::ENXIO), end),
+        };
         if data > offset {
             return (false, data.min(end));
         }
-        // SAFETY: as above.
-        #[allow(unsafe_code)]
-        let hole = unsafe { libc::lseek(fd, off, libc::SEEK_HOLE) };
-        if hole < 0 {
-            return (true, end);
+        match seek(file, offset, Whence::Hole) {
+            Ok(hole) => (true, hole.min(end).max(offset + 1)),
+            Err(_) => (true, end),
         }
-        (true, (hole as u64).min(end).max(offset + 1))
+    }
+
+    /// Where the file holds data, asked of the file system once (on first use, by whichever
+    /// thread comes first) and kept: see [`DataRuns`]. Files that are not regular files
+    /// (block devices) and in-memory sources have no known holes.
+    pub fn data_runs(&self) -> &DataRuns {
+        self.data.get_or_init(|| match &self.file {
+            Some(file) if self.regular => {
+                DataRuns::find(self.len, MAX_DATA_RUNS, &mut |o, w| seek(file, o, w))
+            }
+            _ => DataRuns::default(),
+        })
+    }
+
+    /// Whether the `len` bytes at `offset` are all a hole of the file: they read as zeros,
+    /// and nothing needs reading to know it. False whenever it is not known (see
+    /// [`DataRuns`]), and for an empty range.
+    #[inline]
+    pub fn is_hole(&self, offset: u64, len: u64) -> bool {
+        len > 0 && self.data_runs().is_hole(offset, len)
     }
 
     /// Asks the kernel to start reading `[offset, offset + len)` now. A cold scan then finds
@@ -434,6 +457,111 @@ impl ReadAt for Source {
     }
 }
 
+/// Most data runs kept per file: 16 bytes each, so at most 1 MiB a file, and at most twice
+/// as many `lseek` calls to find them. A file with more (a flat base written in scattered
+/// 4 KiB pieces) has its holes known up to the last run kept, and is read past it.
+pub const MAX_DATA_RUNS: usize = 1 << 16;
+
+/// What `lseek` is asked to find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whence {
+    /// `SEEK_DATA`: the first byte of data at or after an offset.
+    Data,
+    /// `SEEK_HOLE`: the first byte of a hole at or after an offset (the end of the file
+    /// counts as a hole).
+    Hole,
+}
+
+/// `lseek(SEEK_DATA or SEEK_HOLE)` on `file`: the offset found, or the error (`ENXIO`: no
+/// data, or no hole, at or after `offset`; `EINVAL`: a file system without support).
+fn seek(file: &File, offset: u64, whence: Whence) -> std::io::Result<u64> {
+    use std::os::fd::AsRawFd;
+    let off = libc::off_t::try_from(offset)
+        .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    let whence = match whence {
+        Whence::Data => libc::SEEK_DATA,
+        Whence::Hole => libc::SEEK_HOLE,
+    };
+    // SAFETY: lseek on a file descriptor we own; it only moves this descriptor's offset,
+    // which no other code uses (every read is positioned).
+    #[allow(unsafe_code)]
+    let r = unsafe { libc::lseek(file.as_raw_fd(), off, whence) };
+    u64::try_from(r).map_err(|_| std::io::Error::last_os_error())
+}
+
+/// Where a file holds data, as the file system says (`SEEK_DATA`/`SEEK_HOLE`): sorted,
+/// disjoint `[start, end)` runs of data. The rest of `[0, known)` is holes, which read as
+/// zeros; from `known` on nothing is known, and everything counts as data (read to find out).
+///
+/// A file system without `SEEK_DATA` support (`EINVAL`) reports nothing (`known` 0), one that
+/// supports it only in name reports the whole file as one run of data, and a file with more
+/// than [`MAX_DATA_RUNS`] runs is known up to the end of its last run kept: each answer is
+/// safe, because a range counts as a hole only where the file system said so.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DataRuns {
+    runs: Vec<(u64, u64)>,
+    known: u64,
+}
+
+impl DataRuns {
+    /// Asks `seek` (an `lseek` with `SEEK_DATA` or `SEEK_HOLE`) for the data runs of a file
+    /// of `len` bytes, keeping at most `max_runs` of them.
+    pub fn find(
+        len: u64,
+        max_runs: usize,
+        seek: &mut dyn FnMut(u64, Whence) -> std::io::Result<u64>,
+    ) -> DataRuns {
+        let mut runs = Vec::new();
+        let mut pos = 0;
+        while pos < len {
+            if runs.len() == max_runs {
+                return DataRuns { runs, known: pos };
+            }
+            let start = match seek(pos, Whence::Data) {
+                Ok(d) if d >= len => break,
+                // Data before `pos` after a hole was reported: the file changed under us.
+                Ok(d) if d < pos => return DataRuns { runs, known: pos },
+                Ok(d) => d,
+                // ENXIO: nothing but holes from `pos` to the end.
+                Err(e) if e.raw_os_error() == Some(libc::ENXIO) => break,
+                Err(_) => return DataRuns { runs, known: pos },
+            };
+            let end = match seek(start, Whence::Hole) {
+                Ok(h) if h > start => h.min(len),
+                // No hole found where one must be (the end of the file is one): read the rest.
+                _ => return DataRuns { runs, known: start },
+            };
+            runs.push((start, end));
+            pos = end;
+        }
+        DataRuns { runs, known: len }
+    }
+
+    /// The runs of data, in order.
+    pub fn runs(&self) -> &[(u64, u64)] {
+        &self.runs
+    }
+
+    /// The end of the part of the file whose holes are known.
+    pub fn known(&self) -> u64 {
+        self.known
+    }
+
+    /// Whether `[offset, offset + len)` lies in the known part and meets no run of data.
+    #[inline]
+    pub fn is_hole(&self, offset: u64, len: u64) -> bool {
+        let Some(end) = offset.checked_add(len) else {
+            return false;
+        };
+        if end > self.known {
+            return false;
+        }
+        // The first run that ends after `offset` is the only one that can meet the range.
+        let i = self.runs.partition_point(|r| r.1 <= offset);
+        self.runs.get(i).is_none_or(|r| r.0 >= end)
+    }
+}
+
 /// Grows `buf` to at least `len` bytes (zero-filled), or fails with an out-of-memory I/O error
 /// naming `path` when the allocation cannot be made: buffer sizes come from the input (a
 /// grain of up to 1 GiB), and a refused allocation must be an error, never an abort.
@@ -556,6 +684,132 @@ mod tests {
             assert!(src.read_at(u64::MAX, 2, &mut scratch, &s).is_err());
             src.check_unchanged().unwrap();
         }
+    }
+
+    #[test]
+    fn holes_of_a_sparse_file_are_known_and_data_never_is_a_hole() {
+        use std::os::unix::fs::FileExt;
+        const MIB: u64 = 1 << 20;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sparse.bin");
+        let f = std::fs::File::create(&path).unwrap();
+        f.set_len(1024 * MIB).unwrap();
+        // Data at the start, in the middle (unaligned), and in the last page.
+        let writes = [
+            (0, 4096),
+            (300 * MIB + 1000, 10_000),
+            (1024 * MIB - 4096, 4096),
+        ];
+        for (at, n) in writes {
+            f.write_all_at(&vec![0xa5; n], at).unwrap();
+        }
+        drop(f);
+        for mode in [ReadMode::Mmap, ReadMode::Read] {
+            let src = Source::open(&path, mode).unwrap();
+            let runs = src.data_runs();
+            assert_eq!(runs.known(), 1024 * MIB, "{runs:?}");
+            // A file system may allocate more than was written, never less.
+            for (at, n) in writes {
+                assert!(
+                    !src.is_hole(at, n as u64),
+                    "{at:#x}+{n:#x} is data: {runs:?}"
+                );
+                for b in [at, at + n as u64 - 1] {
+                    assert!(!src.is_hole(b, 1), "byte {b:#x} is data: {runs:?}");
+                }
+            }
+            // Far from every write: holes (the file is 1 GiB with 18 KiB written).
+            assert!(src.is_hole(100 * MIB, 64 * 1024), "{runs:?}");
+            assert!(!src.is_hole(1, 0), "an empty range is not a hole");
+            assert!(src.is_hole(512 * MIB, 500 * MIB), "{runs:?}");
+            // Runs are sorted, disjoint, non-empty and inside the file.
+            assert!(runs.runs().windows(2).all(|w| w[0].1 < w[1].0), "{runs:?}");
+            assert!(runs.runs().iter().all(|r| r.0 < r.1 && r.1 <= 1024 * MIB));
+            let data: u64 = runs.runs().iter().map(|r| r.1 - r.0).sum();
+            assert!(
+                data < 64 * MIB,
+                "{data} bytes of data for 18 KiB written: {runs:?}"
+            );
+            // Past the end: not known, so never a hole (the read's own check fails it).
+            assert!(!src.is_hole(1024 * MIB - 10, 20));
+            assert!(!src.is_hole(u64::MAX, 2));
+        }
+        // In memory: nothing is a hole.
+        let mem = Source::from_bytes(Path::new("m"), vec![0; 1 << 16]);
+        assert!(!mem.is_hole(0, 4096));
+        assert_eq!(mem.data_runs(), &DataRuns::default());
+    }
+
+    /// A file system as a list of data runs, answering `lseek` as Linux does.
+    fn fake_seek(runs: &[(u64, u64)], len: u64) -> impl FnMut(u64, Whence) -> std::io::Result<u64> {
+        let runs = runs.to_vec();
+        move |o, w| {
+            let enxio = || std::io::Error::from_raw_os_error(libc::ENXIO);
+            if o >= len {
+                return Err(enxio());
+            }
+            match w {
+                Whence::Data => runs
+                    .iter()
+                    .find(|r| r.1 > o)
+                    .map(|r| r.0.max(o))
+                    .ok_or_else(enxio),
+                Whence::Hole => Ok(runs.iter().find(|r| r.0 <= o && o < r.1).map_or(o, |r| r.1)),
+            }
+        }
+    }
+
+    #[test]
+    fn data_runs_are_capped_and_the_rest_is_read() {
+        // 10 runs of 4 KiB, one every 64 KiB.
+        let runs: Vec<(u64, u64)> = (0..10).map(|i| (i * 65536, i * 65536 + 4096)).collect();
+        let len = 10 * 65536;
+        let all = DataRuns::find(len, 100, &mut fake_seek(&runs, len));
+        assert_eq!(all.runs(), &runs[..]);
+        assert_eq!(all.known(), len);
+        assert!(all.is_hole(4096, 61440));
+        assert!(!all.is_hole(4096, 61441));
+        assert!(!all.is_hole(4095, 10));
+        assert!(
+            all.is_hole(9 * 65536 + 4096, 1000),
+            "the tail after the last run"
+        );
+        // Three runs kept: holes are known up to the end of the third, the rest is data.
+        let capped = DataRuns::find(len, 3, &mut fake_seek(&runs, len));
+        assert_eq!(capped.runs(), &runs[..3]);
+        assert_eq!(capped.known(), 2 * 65536 + 4096);
+        assert!(capped.is_hole(65536 + 4096, 4096));
+        assert!(
+            !capped.is_hole(3 * 65536 + 8192, 4096),
+            "past the cap: read"
+        );
+        // A file that is all hole, and one that is all data.
+        let empty = DataRuns::find(len, 3, &mut fake_seek(&[], len));
+        assert_eq!((empty.runs(), empty.known()), (&[][..], len));
+        assert!(empty.is_hole(0, len));
+        let full = DataRuns::find(len, 3, &mut fake_seek(&[(0, len)], len));
+        assert!(!full.is_hole(len - 1, 1));
+    }
+
+    #[test]
+    fn a_file_system_without_seek_data_has_no_known_holes() {
+        let einval = |_: u64, _: Whence| Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+        let none = DataRuns::find(1 << 30, 100, &mut { einval });
+        assert_eq!(none, DataRuns::default());
+        assert!(!none.is_hole(0, 4096));
+        // SEEK_DATA works, SEEK_HOLE fails: the run found is read, from its start on.
+        let mut half = |o: u64, w: Whence| match w {
+            Whence::Data => Ok(o + 4096),
+            Whence::Hole => Err(std::io::Error::from_raw_os_error(libc::EINVAL)),
+        };
+        let h = DataRuns::find(1 << 20, 100, &mut half);
+        assert_eq!(h.known(), 4096);
+        assert!(h.is_hole(0, 4096));
+        assert!(!h.is_hole(4096, 1));
+        // A hole answer that does not move (a broken file system): read the rest.
+        let mut stuck = |o: u64, _: Whence| Ok(o);
+        let s = DataRuns::find(1 << 20, 100, &mut stuck);
+        assert_eq!((s.runs(), s.known()), (&[][..], 0));
     }
 
     #[test]

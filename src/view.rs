@@ -4,7 +4,8 @@
 //!
 //! A read walks down the layers piece by piece: a layer's allocated data is read from its
 //! file, its zero grains read as zeros, and unallocated ranges fall through to the layer
-//! below; below the base everything is zero. The common case (the whole range backed by one
+//! below; below the base everything is zero, and so is a hole of a flat extent's sparse
+//! file, known without reading it. The common case (the whole range backed by one
 //! grain of one layer, or unallocated everywhere) is answered without copying: a borrowed
 //! slice of the map, or "zero" without reading anything.
 
@@ -90,6 +91,12 @@ impl<'c> ComposedView<'c> {
             match p.state {
                 GrainState::Unallocated => top -= 1,
                 GrainState::Zero | GrainState::Unmapped => return Ok(Outcome::Zero),
+                // A hole of a flat extent's file reads as zeros: nothing to read.
+                GrainState::Data { file_offset }
+                    if layer.extents[ei].is_hole(file_offset, len as u64) =>
+                {
+                    return Ok(Outcome::Zero);
+                }
                 GrainState::Data { file_offset } => {
                     return Ok(Outcome::Data {
                         layer: top - 1,
@@ -188,6 +195,11 @@ impl<'c> ComposedView<'c> {
             match p.state {
                 GrainState::Unallocated => known_zero &= self.fill_below(top - 1, v, piece, s)?,
                 GrainState::Zero | GrainState::Unmapped => piece.fill(0),
+                GrainState::Data { file_offset }
+                    if layer.extents[ei].is_hole(file_offset, n as u64) =>
+                {
+                    piece.fill(0)
+                }
                 GrainState::Data { file_offset } => match layer.extents[ei].file() {
                     Some(src) => {
                         src.read_into(file_offset, piece, &crate::error::Structure::ExtentData)?;

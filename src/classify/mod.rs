@@ -131,7 +131,13 @@ fn classify_piece(
         GrainState::Data { file_offset } => {
             w.stats.stored_bytes += p.len;
             slice = Some(profile_slice(map, src.len(), file_offset));
-            Some(src.read_at(file_offset, len, &mut w.content_buf, &Structure::ExtentData)?)
+            // A hole of a flat extent's sparse file reads as zeros: nothing to read (the first
+            // scan of a VMFS flat base copied off a datastore is mostly holes).
+            if extent.is_hole(file_offset, p.len) {
+                None
+            } else {
+                Some(src.read_at(file_offset, len, &mut w.content_buf, &Structure::ExtentData)?)
+            }
         }
         GrainState::Compressed { marker, grain } => {
             slice = Some(profile_slice(map, src.len(), marker));

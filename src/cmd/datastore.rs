@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::lun::Params;
 use crate::progress::{NoProgress, Progress};
 use crate::render::DatastoreScan;
+use crate::render::metrics::render_metrics;
 use crate::report::datastore::{
     DatastoreReport, GrowthSource, ModelSettings, Status, datastore_report,
 };
@@ -203,6 +204,10 @@ pub(super) fn scan_luns(
 /// `scan DIR...` / `scan --lun NAME=DIR`.
 pub(super) fn scan(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
     let luns = luns(&a.paths, &a.lun)?;
+    // A metrics file that cannot be written is refused before the scan.
+    if let Some(m) = &a.metrics {
+        crate::outfile::check(m)?;
+    }
     // An --at in the future or a bad $DELTASCOPE_SITE fails before the scan; the store is
     // written after the report.
     let site = super::history::site(&a.site)?;
@@ -213,10 +218,17 @@ pub(super) fn scan(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
     let settings = settings_for(g, &a.model, &a.db, site.as_deref(), recording.as_ref())?;
     let report = scan_luns(g, &luns, &settings, recording.as_mut())?;
     let printed = super::print(a.format, &DatastoreScan(&report));
+    // The metrics are written whatever became of stdout (a cron job sends it nowhere), and
+    // a failed scan of some disks is exactly what `deltascope_scan_failed_disks` is for.
+    let metrics = a.metrics.as_deref().map(|m| {
+        let at = chrono::Utc::now().timestamp();
+        crate::outfile::write(m, |w| render_metrics(w, &report, at))
+    });
     if let Some(r) = recording {
         r.commit()?;
     }
     printed?;
+    metrics.transpose()?;
     failures(&report)
 }
 

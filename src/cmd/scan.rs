@@ -21,6 +21,11 @@ pub(super) fn run(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
         }
         return super::datastore::scan(g, a);
     }
+    if a.metrics.is_some() {
+        return Err(Error::Usage(
+            "--metrics is for datastore scans (scan DIR, or --lun NAME=DIR)".into(),
+        ));
+    }
     if a.format == Format::Csv {
         // In the words the user typed.
         return Err(Error::Usage(if a.csv {

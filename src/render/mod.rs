@@ -14,6 +14,7 @@ pub mod history;
 pub mod html;
 pub mod json;
 pub mod lun_text;
+pub mod metrics;
 pub mod text;
 
 use std::io::{self, Write};

@@ -198,7 +198,7 @@ fn man_page_keeps_tables_and_examples_and_lists_the_environment() {
         .lines()
         .take_while(|l| l.starts_with("  deltascope"))
         .collect();
-    assert_eq!(examples.len(), 3, "{help}");
+    assert!(examples.len() >= 3, "{help}");
     for e in examples {
         assert!(
             scan.lines().any(|l| l.trim() == e.trim()),

@@ -65,6 +65,7 @@ fn every_command_of_the_guide_runs() {
         "deltascope man",
         "deltascope db migrate",
         "deltascope db check",
+        "--metrics",
     ] {
         assert!(
             blocks.iter().any(|(_, b)| b.contains(cmd)),
@@ -141,6 +142,7 @@ fn every_command_of_the_guide_runs() {
         "deltascope.bash",
         "deltascope.1",
         "db-check.json",
+        "deltascope.prom",
     ] {
         let p = out.join(f);
         let len = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
@@ -157,6 +159,12 @@ fn every_command_of_the_guide_runs() {
     let forecast: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("forecast.json")).unwrap()).unwrap();
     assert_eq!(forecast["disks"][0]["points"].as_array().unwrap().len(), 6);
+    // The metrics of the pod: a busy fraction for the LUN whose deltas take VMFS locks.
+    let prom = std::fs::read_to_string(out.join("deltascope.prom")).unwrap();
+    assert!(
+        prom.contains("deltascope_lun_busy_fraction{lun=\"ds1\"} "),
+        "{prom}"
+    );
     // The shared store holds the two sites' disks apart.
     let check: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("db-check.json")).unwrap()).unwrap();
