@@ -589,7 +589,7 @@ fn common_dir<'a>(paths: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// A path as a `<code>` element, relative to `under` when it lies there (the full path on
-/// hover), with break opportunities after each `/` so a narrow column wraps it between
+/// hover), with break opportunities after each `/` only, so a narrow column wraps it between
 /// folders, never inside a name.
 fn path_code(path: &str, under: &str) -> String {
     let rel = if under.is_empty() {
@@ -597,10 +597,16 @@ fn path_code(path: &str, under: &str) -> String {
     } else {
         path.strip_prefix(under).unwrap_or(path)
     };
+    // Each name between slashes stays whole: a break at its '-' would split the
+    // `-000001` that tells a snapshot from its parent.
+    let parts: Vec<String> = rel
+        .split('/')
+        .map(|p| format!("<span class=\"nw\">{}</span>", esc(p)))
+        .collect();
     format!(
         "<code class=\"p\" title=\"{}\">{}</code>",
         esc(path),
-        esc(rel).replace('/', "/<wbr>")
+        parts.join("/<wbr>")
     )
 }
 
@@ -851,6 +857,7 @@ th:first-child,td:first-child,td:has(code){text-align:left}
 .kv td{text-align:left}
 code{font-size:13px;word-break:break-all}
 code.p{word-break:normal;overflow-wrap:break-word}
+.nw{white-space:nowrap}
 td:has(code),td.w{white-space:normal;min-width:14em}
 td:has(code.p){min-width:12em}
 td.n{white-space:normal}
