@@ -37,58 +37,166 @@ pub const EXIT_CODES: &str = "Exit codes:
 #[derive(Debug, Parser)]
 #[command(name = "deltascope", version, after_help = EXIT_CODES, help_expected = true)]
 pub struct Cli {
-    /// Options every subcommand takes.
+    /// Options given before the subcommand (`deltascope --no-cache scan ...`): they apply
+    /// to every subcommand that uses them.
     #[command(flatten)]
-    pub global: GlobalArgs,
+    pub global: TopArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
-/// Options shared by all subcommands.
-#[derive(Debug, Args)]
-pub struct GlobalArgs {
-    /// Worker threads for classification [default: the number of cores]
-    #[arg(long, global = true, value_name = "N")]
-    pub threads: Option<usize>,
+/// How chains are opened and read, for every subcommand that reads disks.
+///
+/// These used to be clap `global` options, repeated in the help of every subcommand (the
+/// history store's and `man`'s included, issue 17): now each subcommand flattens the groups
+/// that apply to it, under one heading, and the top level takes them all so that
+/// `deltascope --no-cache scan ...` still works.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Reading disks")]
+pub struct ChainArgs {
     /// Read input files with positioned reads instead of memory maps (same results; a file
     /// truncated during the run gives an I/O error instead of a SIGBUS)
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub no_mmap: bool,
     /// Evidence mode: treat warnings (parentCID mismatch, dirty SESparse journal, unclean
     /// shutdown, redundant grain directory mismatch) as errors, and compute every figure from
     /// the files of this run (the layer cache is neither read nor written)
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub strict: bool,
-    /// Most layers followed down a chain before giving up
-    #[arg(long, global = true, value_name = "N", default_value_t = crate::chain::DEFAULT_MAX_DEPTH)]
-    pub max_depth: usize,
-    /// Classify every layer afresh: do not use or fill the cache of layers below the top
-    /// (kept in $DELTASCOPE_CACHE, $XDG_CACHE_HOME/deltascope or ~/.cache/deltascope, keyed
-    /// by the classification code, each file's path, device, inode, size and times, and each
-    /// layer's metadata; --strict implies it)
-    #[arg(long, global = true)]
-    pub no_cache: bool,
+    /// Most layers followed down a chain before giving up [default: 256]
+    #[arg(long, value_name = "N")]
+    pub max_depth: Option<usize>,
     /// Refuse, before opening it, any file of a chain outside the evidence tree (the top's
     /// folder, or the scanned folders): an absolute or `..` extent, a parent hint pointing
     /// elsewhere. Without it such files are read with an `outside_tree` warning
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub confine: bool,
-    /// Never draw a progress bar (one is drawn only when stderr is a terminal anyway)
-    #[arg(long, global = true)]
-    pub quiet: bool,
     /// Read names beginning with PREFIX under DIR: parent hints, extent names and .vmx disk
     /// names written on the ESXi host, e.g. --map
     /// /vmfs/volumes/5f3a1c2e-8a7b9c0d-1e2f-001122334455=/mnt/ds1 (repeat for several
     /// datastores). Without it, an absolute hint that does not exist here is looked for by
     /// its file name beside the child, then by its last two components under the folders
     /// scanned, with a parent_remapped warning
-    #[arg(long, global = true, value_name = "PREFIX=DIR", value_parser = path_map)]
+    #[arg(long, value_name = "PREFIX=DIR", value_parser = path_map)]
     pub map: Vec<MapArg>,
+}
+
+/// How the classification runs, for the subcommands that classify grains.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Reading disks")]
+pub struct WorkArgs {
+    /// Worker threads for classification [default: the number of cores]
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Classify every layer afresh: do not use or fill the cache of layers below the top
+    /// (kept in $DELTASCOPE_CACHE, $XDG_CACHE_HOME/deltascope or ~/.cache/deltascope, keyed
+    /// by the classification code, each file's path, device, inode, size and times, and each
+    /// layer's metadata; --strict implies it)
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Never draw a progress bar (one is drawn only when stderr is a terminal anyway)
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `--tz`, for the subcommands that read times.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TzArgs {
     /// How to read times written without a zone (`--at`, `--since`, imported CSV times):
     /// UTC, local (this machine's zone, from TZ) or an offset such as +01:00 [default: UTC]
-    #[arg(long, global = true, value_name = "ZONE", allow_hyphen_values = true, value_parser = zone)]
+    #[arg(long, value_name = "ZONE", allow_hyphen_values = true, value_parser = zone)]
     pub tz: Option<Zone>,
+}
+
+/// The options the top level takes before a subcommand: every group.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TopArgs {
+    /// Times (first: it has no heading of its own, so it stays under "Options").
+    #[command(flatten)]
+    pub tz: TzArgs,
+    /// Opening chains.
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Classifying.
+    #[command(flatten)]
+    pub work: WorkArgs,
+}
+
+/// The options in effect for a run: those given before the subcommand, overridden (values)
+/// or added to (switches, `--map` rules) by those given after it.
+#[derive(Debug, Clone)]
+pub struct GlobalArgs {
+    /// `--threads`.
+    pub threads: Option<usize>,
+    /// `--no-mmap`.
+    pub no_mmap: bool,
+    /// `--strict`.
+    pub strict: bool,
+    /// `--max-depth`, or its default.
+    pub max_depth: usize,
+    /// `--no-cache`.
+    pub no_cache: bool,
+    /// `--confine`.
+    pub confine: bool,
+    /// `--quiet`.
+    pub quiet: bool,
+    /// `--map` rules, those before the subcommand first.
+    pub map: Vec<MapArg>,
+    /// `--tz`.
+    pub tz: Option<Zone>,
+}
+
+impl Cli {
+    /// The options in effect for this run (see [`GlobalArgs`]).
+    pub fn options(&self) -> GlobalArgs {
+        let (chain, work, tz) = self.command.option_groups();
+        let top = &self.global;
+        let chain = chain.unwrap_or(&top.chain);
+        let work = work.unwrap_or(&top.work);
+        let tz = tz.unwrap_or(&top.tz);
+        // A group the subcommand has is merged with the top level's; one it lacks is the
+        // top level's alone (parsed, and unused by that subcommand).
+        let mut map = top.chain.map.clone();
+        if !std::ptr::eq(chain, &top.chain) {
+            map.extend(chain.map.iter().cloned());
+        }
+        GlobalArgs {
+            threads: work.threads.or(top.work.threads),
+            no_mmap: chain.no_mmap || top.chain.no_mmap,
+            strict: chain.strict || top.chain.strict,
+            max_depth: chain
+                .max_depth
+                .or(top.chain.max_depth)
+                .unwrap_or(crate::chain::DEFAULT_MAX_DEPTH),
+            no_cache: work.no_cache || top.work.no_cache,
+            confine: chain.confine || top.chain.confine,
+            quiet: work.quiet || top.work.quiet,
+            map,
+            tz: tz.tz.or(top.tz.tz),
+        }
+    }
+}
+
+impl Command {
+    /// The option groups this subcommand takes after its name.
+    fn option_groups(&self) -> (Option<&ChainArgs>, Option<&WorkArgs>, Option<&TzArgs>) {
+        match self {
+            Command::Info(a) => (Some(&a.chain), None, None),
+            Command::Map(a) => (Some(&a.chain), None, None),
+            Command::Scan(a) => (Some(&a.chain), Some(&a.work), Some(&a.tz)),
+            Command::Blame(a) => (Some(&a.chain), Some(&a.work), None),
+            Command::Lun(a) => (Some(&a.chain), Some(&a.work), Some(&a.tz)),
+            Command::Report(a) => (Some(&a.chain), Some(&a.work), Some(&a.tz)),
+            Command::History(a) => (None, None, Some(&a.tz)),
+            Command::Import(a) => (None, None, Some(&a.tz)),
+            Command::Forecast(_)
+            | Command::Chart(_)
+            | Command::Db(_)
+            | Command::Completions(_)
+            | Command::Man(_) => (None, None, None),
+        }
+    }
 }
 
 /// The subcommands.
@@ -113,7 +221,7 @@ pub enum Command {
     /// file (or directory, or extension), bytes per class; written-then-deleted clusters are
     /// "free now", NTFS metadata its own group.
     #[command(
-        after_help = "Examples:\n  deltascope blame testdata/ntfs/blame/delta.vmdk\n  deltascope blame --by ext --top 10 clone-000001.vmdk\n  deltascope blame --json clone-000001.vmdk > blame.json\n\nGroups' bytes sum to the layer's allocated bytes (see docs/JSON.md, \"blame\")."
+        after_help = "Examples:\n  gunzip -k testdata/ntfs/blame/base.vmdk.gz testdata/ntfs/blame/delta.vmdk.gz\n  deltascope blame testdata/ntfs/blame/delta.vmdk\n  deltascope blame --by ext --top 10 clone-000001.vmdk\n  deltascope blame --json clone-000001.vmdk > blame.json\n\nGroups' bytes sum to the layer's allocated bytes (see docs/JSON.md, \"blame\")."
     )]
     Blame(BlameArgs),
     /// List the recorded history of one disk or all (scans saved with `scan --record`, imports).
@@ -219,9 +327,18 @@ pub struct ReportArgs {
     /// (as for scan)
     #[arg(long, value_name = "FILE")]
     pub disposable_rules: Option<PathBuf>,
+    /// Reading times.
+    #[command(flatten)]
+    pub tz: TzArgs,
     /// The LUN model, for a datastore folder.
     #[command(flatten)]
     pub model: ModelArgs,
+    /// Opening chains.
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Classifying.
+    #[command(flatten)]
+    pub work: WorkArgs,
 }
 
 /// Where the history store is.
@@ -329,6 +446,9 @@ pub struct HistoryArgs {
         conflicts_with_all = ["delete", "disk", "json", "csv", "format"]
     )]
     pub rename: Option<Vec<String>>,
+    /// Reading times.
+    #[command(flatten)]
+    pub tz: TzArgs,
 }
 
 /// `import` arguments.
@@ -350,6 +470,9 @@ pub struct ImportArgs {
     /// could be read both ways]
     #[arg(long, value_enum, value_name = "ORDER")]
     pub date_order: Option<DateOrderArg>,
+    /// Reading times.
+    #[command(flatten)]
+    pub tz: TzArgs,
 }
 
 /// `forecast` arguments.
@@ -437,6 +560,9 @@ pub struct InfoArgs {
     /// Print JSON instead of text (--format json)
     #[arg(long)]
     pub json: bool,
+    /// Opening chains.
+    #[command(flatten)]
+    pub chain: ChainArgs,
 }
 
 /// `map` arguments.
@@ -447,6 +573,9 @@ pub struct MapArgs {
     /// Which layer, counted from the base (0) as `info` numbers them [default: the top]
     #[arg(long, value_name = "N")]
     pub layer: Option<usize>,
+    /// Opening chains.
+    #[command(flatten)]
+    pub chain: ChainArgs,
 }
 
 /// `blame` arguments.
@@ -470,6 +599,12 @@ pub struct BlameArgs {
     /// Group by file, by directory or by file name extension
     #[arg(long, value_enum, default_value_t = GroupByArg::File)]
     pub by: GroupByArg,
+    /// Opening chains.
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Classifying.
+    #[command(flatten)]
+    pub work: WorkArgs,
 }
 
 /// `scan` arguments.
@@ -525,9 +660,18 @@ pub struct ScanArgs {
     /// space, and the remedies that need them are null (docs/PERFORMANCE.md gives the cost)
     #[arg(long)]
     pub no_guest: bool,
+    /// Reading times.
+    #[command(flatten)]
+    pub tz: TzArgs,
     /// The LUN model, for datastore scans.
     #[command(flatten)]
     pub model: ModelArgs,
+    /// Opening chains.
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Classifying.
+    #[command(flatten)]
+    pub work: WorkArgs,
 }
 
 /// Assumptions of the LUN model (docs/MODEL.md); every default is adjustable.
@@ -589,6 +733,9 @@ pub struct LunArgs {
     /// VMs on the LUN (parameters alone; a datastore scan counts them)
     #[arg(long, value_name = "N")]
     pub vms: Option<u64>,
+    /// Reading times.
+    #[command(flatten)]
+    pub tz: TzArgs,
     /// The model's assumptions.
     #[command(flatten)]
     pub model: ModelArgs,
@@ -615,6 +762,12 @@ pub struct LunArgs {
     /// Draw busy fraction against VMs per LUN under SCSI-2 and under ATS (.svg or .png)
     #[arg(long, value_name = "FILE")]
     pub chart_locking: Option<PathBuf>,
+    /// Opening chains.
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Classifying.
+    #[command(flatten)]
+    pub work: WorkArgs,
 }
 
 // ---- output formats ------------------------------------------------------------------------
@@ -913,6 +1066,41 @@ mod tests {
             }) => a.format,
             c => panic!("{c:?}"),
         }
+    }
+
+    #[test]
+    fn options_before_and_after_the_subcommand_merge() {
+        let o = parse(&[
+            "--map",
+            "/a=/x",
+            "--threads",
+            "2",
+            "scan",
+            "--map",
+            "/b=/y",
+            "--threads",
+            "3",
+            "--max-depth",
+            "9",
+            "--strict",
+            "x.vmdk",
+        ])
+        .expect("parses")
+        .options();
+        assert_eq!(o.map.len(), 2);
+        assert_eq!((o.threads, o.max_depth, o.strict), (Some(3), 9, true));
+        assert!(!o.no_mmap && !o.quiet && !o.no_cache && !o.confine);
+        let o = parse(&["--strict", "--tz", "+01:00", "history"])
+            .expect("parses")
+            .options();
+        assert!(o.strict && o.tz.is_some());
+        let o = parse(&["info", "--no-mmap", "x.vmdk"])
+            .expect("parses")
+            .options();
+        assert_eq!(o.max_depth, crate::chain::DEFAULT_MAX_DEPTH);
+        assert!(o.no_mmap && o.threads.is_none());
+        assert!(parse(&["man", "--quiet"]).is_err());
+        assert!(parse(&["import", "--tz", "local", "f.csv"]).is_ok());
     }
 
     #[test]

@@ -21,11 +21,14 @@ pub fn sanitize(text: &str) -> String {
 }
 
 /// Whether `c` could act on a terminal: a control character, a bidi override or isolate, or a
-/// zero-width character.
+/// zero-width character; or a Unicode noncharacter of U+FDD0..U+FDEF, which the text
+/// renderer uses internally to mark colour (`render::text::paint`): escaped in text from an
+/// image, a name cannot colour the table it is printed in.
 pub fn is_dangerous(c: char) -> bool {
     c.is_control()
         || matches!(c,
-            '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+            '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}'
+            | '\u{fdd0}'..='\u{fdef}')
 }
 
 #[cfg(test)]
@@ -38,5 +41,6 @@ mod tests {
         assert_eq!(sanitize("x\u{202e}y"), "x\\u{202e}y");
         assert_eq!(sanitize("plain name.vmdk"), "plain name.vmdk");
         assert_eq!(sanitize("a\nb"), "a\\u{a}b");
+        assert_eq!(sanitize("a\u{fdd0}b"), "a\\u{fdd0}b");
     }
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Datelike, Duration, Utc};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{FONT, binary_unit, bytes_label};
+use super::{FONT, binary_unit, bytes_label, tick};
 use crate::history::Point;
 use crate::history::forecast::DiskForecast;
 
@@ -83,6 +83,8 @@ const CLASS_COLORS: [RGBColor; 4] = [
     RGBColor(190, 190, 190), // zeroed
 ];
 const CLASS_NAMES: [&str; 4] = ["fresh", "overwritten", "identical", "zeroed"];
+/// A week's growth without classes.
+const TOTAL_COLOR: RGBColor = RGBColor(120, 120, 120);
 
 fn days(t: DateTime<Utc>, t0: DateTime<Utc>) -> f64 {
     (t - t0).num_seconds() as f64 / 86400.0
@@ -136,7 +138,7 @@ pub fn draw<DB: DrawingBackend>(
         .build_cartesian_2d(x0..x1, 0.0..y(y_max))?;
     ch.configure_mesh()
         .x_label_formatter(&date_label)
-        .y_label_formatter(&|v| format!("{v} {unit}"))
+        .y_label_formatter(&|v| format!("{} {unit}", tick(*v)))
         .y_desc(format!("allocated ({unit})"))
         .x_labels(8)
         .label_style((FONT, 14))
@@ -249,13 +251,26 @@ pub fn draw<DB: DrawingBackend>(
         .label_font((FONT, 14))
         .draw()?;
 
-    // Weekly growth.
+    // Weekly growth. The legend lists the classes the bars show and grey when a week has
+    // no classes; the y range leaves room above the bars for it, so it covers none.
+    let shown: Vec<usize> = (0..4)
+        .filter(|&k| weeks.iter().any(|w| w.classes.is_some_and(|c| c[k] > 0)))
+        .collect();
+    let any_total = weeks.iter().any(|w| w.classes.is_none());
+    let rows = shown.len() + usize::from(any_total);
+    let plot_h = (f64::from(lower.dim_in_pixel().1) - 100.0).max(60.0);
+    let legend_share = if rows == 0 {
+        0.0
+    } else {
+        ((rows as f64 * 19.0 + 16.0) / plot_h).min(0.6)
+    };
     let g_max = (weeks
         .iter()
         .map(|w| w.total.max(w.classes.map_or(0, |c| c.iter().sum())))
         .max()
         .unwrap_or(1) as f64
-        * 1.2)
+        * 1.15
+        / (1.0 - legend_share))
         .max(1.0);
     let (gs, gunit) = binary_unit(g_max);
     let g_max = g_max / gs;
@@ -267,7 +282,7 @@ pub fn draw<DB: DrawingBackend>(
         .build_cartesian_2d(x0..x1, 0.0..g_max)?;
     gc.configure_mesh()
         .x_label_formatter(&date_label)
-        .y_label_formatter(&|v| format!("{v} {gunit}"))
+        .y_label_formatter(&|v| format!("{} {gunit}", tick(*v)))
         .y_desc(format!("growth ({gunit})"))
         .x_labels(8)
         .label_style((FONT, 14))
@@ -295,7 +310,7 @@ pub fn draw<DB: DrawingBackend>(
             None => {
                 gc.draw_series(std::iter::once(Rectangle::new(
                     [(a, 0.0), (b, w.total as f64 / gs)],
-                    RGBColor(120, 120, 120).filled(),
+                    TOTAL_COLOR.filled(),
                 )))?;
             }
         }
@@ -307,14 +322,25 @@ pub fn draw<DB: DrawingBackend>(
             (FONT, 13),
         )))?;
     }
+    // Every colour drawn has its legend entry: the classes, and grey for weeks whose points
+    // carry no classes (imported sizes), which used to have none (issue 17).
     if any_classes {
-        for k in 0..4 {
+        for &k in &shown {
             gc.draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())?
                 .label(CLASS_NAMES[k])
                 .legend(move |(x, y)| {
                     Rectangle::new([(x, y - 5), (x + 14, y + 5)], CLASS_COLORS[k].filled())
                 });
         }
+    }
+    if any_total {
+        gc.draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())?
+            .label("growth (no classes recorded, e.g. imported sizes)")
+            .legend(move |(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 14, y + 5)], TOTAL_COLOR.filled())
+            });
+    }
+    if rows > 0 {
         gc.configure_series_labels()
             .position(SeriesLabelPosition::UpperRight)
             .background_style(WHITE.mix(0.85))

@@ -154,6 +154,14 @@ pub fn binary_unit(max: f64) -> (f64, &'static str) {
     (scale, UNITS[i])
 }
 
+/// A tick value as people write it: at most four decimals, trailing zeros dropped, so that
+/// the float error of a step (`0.6000000000000001`) never reaches the axis (issue 17).
+pub fn tick(v: f64) -> String {
+    let s = format!("{v:.4}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.to_string() }
+}
+
 /// An axis label in binary units for a byte count.
 pub fn bytes_label(v: f64) -> String {
     crate::units::format_size(v.max(0.0) as u64)
@@ -184,4 +192,20 @@ pub fn svg_string(
         root.present().map_err(|e| fail(e.to_string()))?;
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_carry_no_float_error() {
+        assert_eq!(tick(0.1 + 0.2 + 0.3), "0.6");
+        assert_eq!(tick(0.30000000000000004), "0.3");
+        assert_eq!(tick(120.0), "120");
+        assert_eq!(tick(0.0), "0");
+        assert_eq!(tick(-0.00001), "0");
+        assert_eq!(tick(2.5), "2.5");
+        assert_eq!(tick(0.0125), "0.0125");
+    }
 }

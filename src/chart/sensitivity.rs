@@ -41,6 +41,9 @@ pub struct Sensitivity {
     pub params: Params,
     /// Capacity limit, when known.
     pub capacity_limit: Option<u64>,
+    /// The model's own lock limit when it gave each disk its format's increment (a LUN of
+    /// mixed formats): no one line of the chart is "the model's" then.
+    pub per_format_lock_limit: Option<u64>,
 }
 
 /// A chart drawer writing to a file.
@@ -68,6 +71,7 @@ impl Sensitivity {
             increment,
             params: *p,
             capacity_limit,
+            per_format_lock_limit: None,
         }
     }
 
@@ -96,6 +100,11 @@ impl Sensitivity {
             params: p,
             capacity_limit: l.model.outcome.vms_per_lun.capacity_limit,
             now: i.vms,
+            per_format_lock_limit: if increment.is_none() && i.increment_bytes.is_none() {
+                l.model.outcome.vms_per_lun.lock_limit
+            } else {
+                None
+            },
         }
     }
 
@@ -192,6 +201,8 @@ fn frame<'a, DB: DrawingBackend>(
 ) -> std::result::Result<Chart<'a, DB>, DrawingAreaErrorKind<DB::ErrorType>> {
     let mut ch = ChartBuilder::on(root)
         .margin(16)
+        // Room for the last x label, centred on the right edge.
+        .margin_right(40)
         .x_label_area_size(48)
         .y_label_area_size(80)
         .caption(s.title(title), (FONT, 22))
@@ -301,7 +312,8 @@ fn increments<DB: DrawingBackend>(
             .lock_limit(inc)
             .map(|n| format!("lock limit {n}"))
             .unwrap_or_else(|| "no lock limit".into());
-        let width = if inc == s.increment { 4 } else { 2 };
+        let models = inc == s.increment && s.per_format_lock_limit.is_none();
+        let width = if models { 4 } else { 2 };
         let x_end = line_end(slope, x_max, y_max);
         ch.draw_series(LineSeries::new(
             [(0.0, 0.0), (x_end, slope * x_end)],
@@ -309,11 +321,7 @@ fn increments<DB: DrawingBackend>(
         ))?
         .label(format!(
             "increment {mib} MiB: {limit}{}",
-            if inc == s.increment {
-                " (the model's)"
-            } else {
-                ""
-            }
+            if models { " (the model's)" } else { "" }
         ))
         .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(width)));
     }
@@ -323,11 +331,20 @@ fn increments<DB: DrawingBackend>(
         x_max,
         y_max,
         &[
-            (
-                s.lock_limit(s.increment),
-                format!("lock limit at {}", format_size(s.increment)),
-                RGBColor(5, 113, 176),
-            ),
+            match s.per_format_lock_limit {
+                // The model's limit, whatever line it falls near (issue 17: a LUN of
+                // SESparse and hosted deltas showed 16 MiB's limit as the model's).
+                Some(n) => (
+                    Some(n),
+                    "lock limit of the model (each disk's format increment)".to_string(),
+                    RGBColor(5, 113, 176),
+                ),
+                None => (
+                    s.lock_limit(s.increment),
+                    format!("lock limit at {}", format_size(s.increment)),
+                    RGBColor(5, 113, 176),
+                ),
+            },
             (
                 s.capacity_limit,
                 "capacity limit".to_string(),

@@ -8,6 +8,7 @@ use crate::render::Blame;
 
 pub(super) fn run(g: &GlobalArgs, a: &BlameArgs) -> Result<()> {
     let chain = super::open_chain(g, &a.path)?;
+    super::hint_if_base(&chain);
     let pool = super::pool(g)?;
     let top = chain.layers.len() - 1;
     let bar = super::show_progress(g).then(|| {

@@ -15,6 +15,7 @@ mod diff;
 mod history;
 mod info;
 mod lun;
+mod man;
 mod map;
 mod report;
 mod scan;
@@ -32,7 +33,7 @@ use crate::source::ReadMode;
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
-    let g = &cli.global;
+    let g = &cli.options();
     match &cli.command {
         Command::Info(a) => info::run(g, a),
         Command::Map(a) => map::run(g, a),
@@ -55,30 +56,8 @@ pub fn run(cli: Cli) -> Result<()> {
             clap_complete::generate(a.shell, &mut cmd, "deltascope", &mut script);
             to_stdout(|w| w.write_all(&script))
         }
-        Command::Man(a) => man(a.subcommand.as_deref()),
+        Command::Man(a) => man::run(a.subcommand.as_deref()),
     }
-}
-
-/// The man page of deltascope, or of one subcommand as deltascope-NAME(1).
-fn man(sub: Option<&str>) -> Result<()> {
-    let top = <Cli as clap::CommandFactory>::command();
-    let page = match sub {
-        None => top,
-        Some(name) => {
-            let Some(c) = top.find_subcommand(name) else {
-                let names: Vec<&str> = top.get_subcommands().map(|c| c.get_name()).collect();
-                return Err(Error::Usage(format!(
-                    "no subcommand {name:?}; there are: {}",
-                    names.join(", ")
-                )));
-            };
-            // Version and the name as the top page's SUBCOMMANDS section refers to it.
-            c.clone()
-                .name(format!("deltascope-{name}"))
-                .version(crate::report::VERSION)
-        }
-    };
-    to_stdout(|w| clap_mangen::Man::new(page).render(w))
 }
 
 /// How to open chains: read mode, depth, strictness, `--map` rules and the folders being
@@ -126,6 +105,25 @@ fn open_chain(g: &GlobalArgs, path: &Path) -> Result<Chain> {
 pub fn note(message: impl std::fmt::Display) {
     let line = crate::sanitize::sanitize(&message.to_string());
     let _ = writeln!(std::io::stderr().lock(), "deltascope: {line}");
+}
+
+/// A hint when the chain is one layer: a base (a replica, a template, a disk without
+/// snapshots) given where a delta was probably meant. Its grains are classified against an
+/// empty disk, so everything reads as fresh; a new user took that for growth (issue 17).
+fn hint_if_base(chain: &Chain) {
+    let [only] = chain.layers.as_slice() else {
+        return;
+    };
+    let name = only.path.file_name().map_or_else(
+        || only.path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    note(format_args!(
+        "note: {name} has no parent: it is a base (or a disk without snapshots), so its \
+         grains are compared with an empty disk; for what a clone or snapshot added, give its \
+         delta, the top of its chain (a snapshot's NAME-000001.vmdk, a linked clone's own \
+         .vmdk); `deltascope scan FOLDER` lists every disk of a folder with its role"
+    ));
 }
 
 /// The cache of layers below the top, unless `--no-cache`, `--strict` (evidence mode: every
@@ -177,8 +175,9 @@ fn print(format: Format, result: &dyn Printable) -> Result<()> {
 /// Writes text for people to stdout through `f`, through the sanitizing terminal writer
 /// ([`Terminal`]): every table, list and forecast goes this way.
 fn to_terminal(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+    let colour = crate::render::text::colour_wanted(std::io::stdout().is_terminal());
     to_stdout(|w| {
-        let mut t = Terminal::new(w);
+        let mut t = Terminal::with_colour(w, colour);
         f(&mut t)?;
         t.flush()
     })

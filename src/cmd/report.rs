@@ -66,6 +66,7 @@ pub(super) fn run(g: &GlobalArgs, a: &ReportArgs) -> Result<()> {
     } else {
         let rules = super::disposable_rules(a.disposable_rules.as_deref())?;
         let chain = super::open_chain(g, &a.path)?;
+        super::hint_if_base(&chain);
         let pool = super::pool(g)?;
         let cache = super::layer_cache(g);
         let scan = crate::scan::ScanOptions::single(g.strict);

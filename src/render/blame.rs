@@ -49,8 +49,10 @@ pub fn render_text(out: &mut dyn Write, r: &BlameReport, top: usize) -> io::Resu
     writeln!(out)?;
     writeln!(
         out,
-        "{:>10} {:>6} {:>10} {:>10} {:>10} {:>10}  group",
-        "bytes", "share", "fresh", "overwrite", "identical", "zeroed"
+        "{:>10} {:>6} {}  group",
+        "bytes",
+        "share",
+        super::text::class_heads(["fresh", "overwrite", "identical", "zeroed"], [10; 4])
     )?;
     let row = |out: &mut dyn Write, name: &str, c: &ClassCounts| {
         writeln!(

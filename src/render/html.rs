@@ -87,7 +87,7 @@ pub const SECTIONS_CHAIN: &[&str] = &[
     "blame",
 ];
 /// The section ids of a datastore page.
-pub const SECTIONS_DATASTORE: &[&str] = &["summary", "chain", "luns", "sensitivity", "blame"];
+pub const SECTIONS_DATASTORE: &[&str] = &["summary", "luns", "chain", "sensitivity", "blame"];
 
 /// Class colours, the same order as [`ClassCounts`] fields: fresh, overwritten, identical,
 /// zeroed.
@@ -134,20 +134,6 @@ fn pct(part: u64, whole: u64) -> String {
         return "–".into();
     }
     format!("{:.1} %", part as f64 * 100.0 / whole as f64)
-}
-
-/// A fraction as a percentage with the digits that small model figures need.
-fn share(v: f64) -> String {
-    let p = v * 100.0;
-    if p == 0.0 || p >= 10.0 {
-        format!("{p:.0} %")
-    } else if p >= 0.1 {
-        format!("{p:.1} %")
-    } else if p >= 0.001 {
-        format!("{p:.3} %")
-    } else {
-        format!("{p:.1e} %")
-    }
 }
 
 fn counts(c: &ClassCounts) -> [u64; 4] {
@@ -630,29 +616,99 @@ fn blame_section(h: &mut String, s: &Section<BlameReport>, top: usize) {
     h.push_str("</section>\n");
 }
 
+/// The folder every absolute path of a datastore page lies under (ending in `/`), shown once
+/// above the tables so that the columns hold what tells disks apart; empty when there is none.
+fn common_dir<'a>(paths: impl Iterator<Item = &'a str>) -> String {
+    let mut common: Option<&str> = None;
+    for p in paths.filter(|p| p.starts_with('/')) {
+        let dir = &p[..p.rfind('/').map_or(0, |i| i + 1)];
+        common = Some(match common {
+            None => dir,
+            Some(c) => {
+                let same = c
+                    .char_indices()
+                    .zip(dir.chars())
+                    .take_while(|((_, a), b)| a == b)
+                    .filter(|((_, a), _)| *a == '/')
+                    .last()
+                    .map_or(0, |((i, _), _)| i + 1);
+                &c[..same]
+            }
+        });
+    }
+    match common {
+        Some(c) if c.len() > 1 => c.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// A path as a `<code>` element, relative to `under` when it lies there (the full path on
+/// hover), with break opportunities after each `/` only, so a narrow column wraps it between
+/// folders, never inside a name.
+fn path_code(path: &str, under: &str) -> String {
+    let rel = if under.is_empty() {
+        path
+    } else {
+        path.strip_prefix(under).unwrap_or(path)
+    };
+    // Each name between slashes stays whole: a break at its '-' would split the
+    // `-000001` that tells a snapshot from its parent.
+    let parts: Vec<String> = rel
+        .split('/')
+        .map(|p| format!("<span class=\"nw\">{}</span>", esc(p)))
+        .collect();
+    format!(
+        "<code class=\"p\" title=\"{}\">{}</code>",
+        esc(path),
+        parts.join("/<wbr>")
+    )
+}
+
 fn datastore_sections(h: &mut String, d: &DatastoreReport, charts: &[LunChart]) {
+    let under = common_dir(d.vms.iter().map(|v| v.path.as_str()));
+    luns_section(h, d);
     h.push_str(
         "<section id=\"chain\">\n<h2>The disks</h2>\n<p>Every disk found, with the classes of its top delta. \
-         <em>Top delta</em> is the top layer's allocated bytes; <em>chain delta</em> those of every delta layer of the disk's chain (snapshots included).</p>\n",
+         <em>Top delta</em> is the top layer's allocated bytes; <em>chain delta</em> those of every delta layer of the disk's chain (snapshots included).",
     );
+    if !under.is_empty() {
+        let _ = write!(
+            h,
+            " Paths are under <code>{}</code> (the full path shows on hover).",
+            esc(&under)
+        );
+    }
+    h.push_str("</p>\n");
     h.push_str(&legend());
+    // One LUN: its name, as long as a datastore's name may be, would repeat on every row.
+    let lun_column = d.luns.len() > 1;
+    let lun_cell = |v: &str| {
+        if lun_column {
+            format!("<td class=\"n\">{}</td>", esc(v))
+        } else {
+            String::new()
+        }
+    };
+    h.push_str("<div class=\"scroll\"><table class=\"sortable\">\n<thead><tr>");
+    h.push_str(&lun_cell("LUN").replace("td", "th"));
     h.push_str(
-        "<div class=\"scroll\"><table class=\"sortable\">\n<thead><tr><th>LUN</th><th class=\"l\">Disk</th><th class=\"l\">VM</th><th class=\"l\">Role</th><th>Status</th><th>Format</th><th>Layers</th>\
+        "<th class=\"l\">Disk</th><th class=\"l\">VM</th><th class=\"l\">Role</th><th>Status</th><th>Format</th><th>Layers</th>\
          <th>Virtual size</th><th>Top delta</th><th>Chain delta</th><th class=\"l\">Classes</th><th>Expected ceiling</th><th>Lock events/h</th></tr></thead>\n<tbody>\n",
     );
     for v in &d.vms {
-        let status = match &v.error {
-            Some(e) => format!("{}: {}", v.status, e),
-            None => v.status.to_string(),
+        // The error goes in a list under the table, at full width: in a cell it wraps into
+        // a column of its own.
+        let status = match v.status {
+            Status::Ok => v.status.to_string(),
+            Status::Error => format!("<span class=\"warn\">{}</span> (below)", v.status),
         };
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td><code>{}</code></td><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"w\">{}</td><td>{}</td><td>{}</td>{}{}{}<td>{}</td>{}<td>{}</td></tr>",
-            esc(&v.lun),
-            esc(&v.path),
+            "<tr>{}<td>{}</td><td class=\"l n\">{}</td><td class=\"l\">{}</td><td>{status}</td><td>{}</td><td>{}</td>{}{}{}<td>{}</td>{}<td>{}</td></tr>",
+            lun_cell(&v.lun),
+            path_code(&v.path, &under),
             esc(v.vm.as_deref().unwrap_or("–")),
             esc(v.role),
-            esc(&status),
             esc(v.format.map_or("–", |f| f.as_str())),
             v.layers.map_or("–".into(), |n| n.to_string()),
             opt_bytes_td(v.virtual_size),
@@ -666,53 +722,23 @@ fn datastore_sections(h: &mut String, d: &DatastoreReport, charts: &[LunChart]) 
         );
     }
     h.push_str("</tbody></table></div>\n");
-    inventory_parts(h, d);
-    h.push_str("</section>\n");
-
-    h.push_str(
-        "<section id=\"luns\">\n<h2>LUNs: locking and VMs per LUN</h2>\n<p>The VMFS model of docs/MODEL.md, on the disks found. \
-         <em>Disks</em> were scanned (failed ones apart); <em>machines</em> are VMs by .vmx; <em>top deltas</em> sum the disks' top layers, \
-         <em>all deltas</em> every delta file on the LUN once (snapshot layers, copies and orphans included); <em>VMs (model)</em> is what the lock model counts.</p>\n\
-         <div class=\"scroll\"><table class=\"sortable\">\n<thead><tr><th>LUN</th><th>Disks</th><th>Failed</th><th>Machines</th><th>VMs (model)</th><th>Top deltas</th><th>All deltas</th><th>Projected at ceilings</th>\
-         <th>Growth per VM</th><th>Increment</th><th>Locking</th><th>Lock events/h</th><th>Busy</th><th>Conflict</th>\
-         <th>Lock limit</th><th>Capacity limit</th><th>Recommended VMs per LUN</th></tr></thead>\n<tbody>\n",
-    );
-    let count = |v: Option<u64>| v.map_or("–".to_string(), |n| n.to_string());
-    for l in &d.luns {
-        let i = &l.model.inputs;
-        let o = &l.model.outcome;
-        let growth = match (i.growth_per_vm_bytes, i.window_seconds) {
-            (Some(g), Some(w)) => format!(
-                "{} in {} ({})",
-                bytes(g),
-                esc(&crate::units::format_duration(w)),
-                i.growth_source
-            ),
-            _ => format!("unknown ({})", i.growth_source),
-        };
+    let failed: Vec<_> = d.vms.iter().filter(|v| v.status != Status::Ok).collect();
+    if !failed.is_empty() {
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}{}{}<td>{growth}</td>{}<td>{}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&l.name),
-            l.vms_found - l.vms_failed,
-            l.vms_failed,
-            l.machines_found,
-            i.vms,
-            bytes_td(l.delta_bytes),
-            bytes_td(l.all_delta_bytes),
-            bytes_td(l.projected_ceiling_bytes),
-            opt_bytes_td(i.increment_bytes),
-            i.locking.name(),
-            o.lock_events_per_hour,
-            share(o.busy_fraction),
-            share(o.conflict_probability),
-            count(o.vms_per_lun.lock_limit),
-            count(o.vms_per_lun.capacity_limit),
-            count(o.vms_per_lun.recommended),
+            "<h3>Disks that could not be scanned</h3>\n<ul class=\"errors\">"
         );
+        for v in failed {
+            // The error names the file (and the structure and offset) itself.
+            let _ = writeln!(
+                h,
+                "<li class=\"warn\">{}</li>",
+                esc(v.error.as_deref().unwrap_or("?"))
+            );
+        }
+        h.push_str("</ul>\n");
     }
-    h.push_str("</tbody></table></div>\n");
-    fill_parts(h, d);
+    inventory_parts(h, d, &under);
     h.push_str("</section>\n");
 
     h.push_str(
@@ -790,10 +816,96 @@ fn fill_parts(h: &mut String, d: &DatastoreReport) {
         }
         h.push_str("</tbody></table>\n");
     }
+/// The LUN model's answer first (one sentence per LUN, then the limits), and what it was
+/// computed from in a second table: one table of seventeen columns does not fit a screen.
+fn luns_section(h: &mut String, d: &DatastoreReport) {
+    h.push_str("<section id=\"luns\">\n<h2>LUNs: VMs per LUN</h2>\n<ul class=\"answer\">\n");
+    let count = |v: Option<u64>| v.map_or("–".to_string(), |n| n.to_string());
+    for l in &d.luns {
+        let i = &l.model.inputs;
+        let v = &l.model.outcome.vms_per_lun;
+        let answer = match (v.recommended, v.binding) {
+            (Some(n), Some(b)) => format!(
+                "at most <b>{n} VMs</b> (the {} limit binds; lock limit {}, capacity limit {})",
+                b.name(),
+                count(v.lock_limit),
+                count(v.capacity_limit)
+            ),
+            _ => "no recommendation: neither a lock limit nor a capacity limit is known".into(),
+        };
+        let _ = writeln!(
+            h,
+            "<li>LUN <b>{}</b>: {answer}; {} VM(s) on it now.</li>",
+            esc(&l.name),
+            i.vms
+        );
+    }
+    h.push_str("</ul>\n");
+    h.push_str(
+        "<p>The VMFS model of docs/MODEL.md, on the disks found. <em>VMs (model)</em> is what the lock model counts; \
+         <em>busy</em> is the share of time the LUN is reserved by growth locks, <em>conflict</em> the chance that a lock finds it reserved. \
+         The lock limit keeps busy at or under the target; the capacity limit keeps every delta at its ceiling within the LUN size less the headroom.</p>\n\
+         <div class=\"scroll\"><table class=\"sortable\">\n<thead><tr><th>LUN</th><th>VMs (model)</th><th>Recommended VMs per LUN</th><th>Binds</th>\
+         <th>Lock limit</th><th>Capacity limit</th><th>Busy</th><th>Conflict</th><th>Lock events/h</th></tr></thead>\n<tbody>\n",
+    );
+    for l in &d.luns {
+        let i = &l.model.inputs;
+        let o = &l.model.outcome;
+        let v = &o.vms_per_lun;
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td></tr>",
+            esc(&l.name),
+            i.vms,
+            count(v.recommended),
+            v.binding.map_or("–", |b| b.name()),
+            count(v.lock_limit),
+            count(v.capacity_limit),
+            super::lun_text::percent(o.busy_fraction),
+            super::lun_text::percent(o.conflict_probability),
+            o.lock_events_per_hour,
+        );
+    }
+    h.push_str("</tbody></table></div>\n");
+    h.push_str(
+        "<p>What the model was given. <em>Disks</em> were scanned (failed ones apart); <em>machines</em> are VMs by .vmx; \
+         <em>top deltas</em> sum the disks' top layers, <em>all deltas</em> every delta file on the LUN once (snapshot layers, copies and orphans included).</p>\n\
+         <div class=\"scroll\"><table class=\"sortable\">\n<thead><tr><th>LUN</th><th>Disks</th><th>Failed</th><th>Machines</th><th>Top deltas</th><th>All deltas</th><th>Projected at ceilings</th>\
+         <th>Growth per VM</th><th>Increment</th><th>Locking</th><th>LUN size</th></tr></thead>\n<tbody>\n",
+    );
+    for l in &d.luns {
+        let i = &l.model.inputs;
+        let growth = match (i.growth_per_vm_bytes, i.window_seconds) {
+            (Some(g), Some(w)) => format!(
+                "{} in {} ({})",
+                bytes(g),
+                esc(&crate::units::format_duration(w)),
+                i.growth_source
+            ),
+            _ => format!("unknown ({})", i.growth_source),
+        };
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}{}{}<td>{growth}</td>{}<td>{}</td>{}</tr>",
+            esc(&l.name),
+            l.vms_found - l.vms_failed,
+            l.vms_failed,
+            l.machines_found,
+            bytes_td(l.delta_bytes),
+            bytes_td(l.all_delta_bytes),
+            bytes_td(l.projected_ceiling_bytes),
+            opt_bytes_td(i.increment_bytes),
+            i.locking.name(),
+            opt_bytes_td(i.lun_size_bytes),
+        );
+    }
+    h.push_str("</tbody></table></div>\n");
+    fill_parts(h, d);
+    h.push_str("</section>\n");
 }
 
 /// The VMs, the orphans and the datastore's warnings, under the disks.
-fn inventory_parts(h: &mut String, d: &DatastoreReport) {
+fn inventory_parts(h: &mut String, d: &DatastoreReport, under: &str) {
     if !d.machines.is_empty() {
         h.push_str(
             "<h3>Machines (VMs by .vmx)</h3>\n<p><em>Deltas</em>: every delta layer of the VM's disks, each file once.</p>\n\
@@ -802,13 +914,13 @@ fn inventory_parts(h: &mut String, d: &DatastoreReport) {
         for m in &d.machines {
             let _ = writeln!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td>{}<td>{}</td><td><code>{}</code></td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td>{}<td>{}</td><td>{}</td></tr>",
                 esc(&m.name),
                 esc(&m.lun),
                 m.disks.len(),
                 bytes_td(m.delta_bytes),
                 m.snapshots,
-                esc(&m.vmx)
+                path_code(&m.vmx, under)
             );
         }
         h.push_str("</tbody></table></div>\n");
@@ -821,9 +933,9 @@ fn inventory_parts(h: &mut String, d: &DatastoreReport) {
         for o in &d.orphans {
             let _ = writeln!(
                 h,
-                "<tr><td>{}</td><td><code>{}</code></td><td class=\"w l\">{}</td><td class=\"w l\">{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td class=\"w l\">{}</td><td class=\"w l\">{}</td></tr>",
                 esc(o.reason),
-                esc(&o.path),
+                path_code(&o.path, under),
                 esc(o.error.as_deref().unwrap_or("–")),
                 esc(&o.detail)
             );
@@ -845,22 +957,27 @@ fn inventory_parts(h: &mut String, d: &DatastoreReport) {
 }
 
 const STYLE: &str = r#"body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;background:#f6f6f4;color:#222}
-main{max-width:1240px;margin:0 auto;padding:1em 2em 3em}
+main{max-width:1600px;margin:0 auto;padding:1em 2em 3em}
 h1{margin:.4em 0}
 section{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.6em 1.2em 1em;margin:1em 0}
 table{border-collapse:collapse;margin:.6em 0;font-size:14px}
-th,td{padding:3px 8px;white-space:nowrap;border-bottom:1px solid #e4e4e4;text-align:right;vertical-align:middle}
+th,td{padding:3px 6px;white-space:nowrap;border-bottom:1px solid #e4e4e4;text-align:right;vertical-align:middle}
 th:first-child,td:first-child,td:has(code){text-align:left}
-.sortable th{cursor:pointer;background:#f0f0ee;user-select:none}
+.sortable th{cursor:pointer;background:#f0f0ee;user-select:none;white-space:normal;vertical-align:bottom}
 .sortable th[aria-sort=ascending]::after{content:" \25B2"}
 .sortable th[aria-sort=descending]::after{content:" \25BC"}
 .kv th,th.l,td.l{text-align:left}
 .kv th{background:none}
 .kv td{text-align:left}
 code{font-size:13px;word-break:break-all}
+code.p{word-break:normal;overflow-wrap:break-word}
+.nw{white-space:nowrap}
 td:has(code),td.w{white-space:normal;min-width:14em}
+td:has(code.p){min-width:12em}
+td.n{white-space:normal}
 .scroll{overflow-x:auto}
-svg.bar{width:200px;height:18px}
+svg.bar{width:100px;height:18px}
+ul.answer{font-size:1.1em;padding-left:1.2em}
 .b{border-bottom:1px dotted #888;cursor:help}
 .note{color:#665;font-style:italic}
 .warn{color:#a40}

@@ -31,11 +31,31 @@ pub fn info(layers: &[LayerInfo], warnings: &[WarningReport]) -> Value {
     })
 }
 
-/// `history --json`: each disk with its points.
+/// `history --json`: each disk with its points. A point's `classes` is the array the store
+/// keeps (`[fresh, overwritten, identical, zeroed]`); `class_bytes` is the same as the object
+/// `scan --json` writes (`{"fresh": .., ...}`), so both read alike (issue 17; the array stays,
+/// field names are a contract).
 pub fn history(series: &[(String, Vec<Point>)]) -> Value {
     let disks: Vec<Value> = series
         .iter()
-        .map(|(d, p)| json!({"disk": d, "points": p}))
+        .map(|(d, points)| {
+            let points: Vec<Value> = points
+                .iter()
+                .map(|p| {
+                    let mut v = json!(p);
+                    if let Value::Object(o) = &mut v {
+                        o.insert(
+                            "class_bytes".into(),
+                            p.classes.map_or(Value::Null, |[f, o, i, z]| {
+                                json!({"fresh": f, "overwritten": o, "identical": i, "zeroed": z})
+                            }),
+                        );
+                    }
+                    v
+                })
+                .collect();
+            json!({"disk": d, "points": points})
+        })
         .collect();
     json!({ "disks": disks })
 }

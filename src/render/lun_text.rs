@@ -4,6 +4,7 @@
 use std::io::{self, Write};
 use std::path::Path;
 
+use super::text::{Style, fit, paint};
 use crate::lun::Binding;
 use crate::report::datastore::{DatastoreReport, LunModel, Status};
 use crate::sanitize::sanitize;
@@ -21,13 +22,27 @@ fn binding(b: Option<Binding>) -> &'static str {
     b.map_or("-", Binding::name)
 }
 
-/// A busy fraction with four decimals (the precision of the worked examples in
-/// docs/SOURCES.md), or in scientific notation when it is below that.
-pub fn busy(v: f64) -> String {
-    if v == 0.0 || v >= 1e-4 {
-        format!("{v:.4}")
+/// A fraction (busy, conflict, a target) as a percentage, as headroom is shown: two
+/// decimals, one above 10 %, and "< 0.01 %" below what two decimals show (a table never
+/// shows `4.3e-10`; JSON and CSV keep the exact value).
+pub fn percent(v: f64) -> String {
+    let p = v * 100.0;
+    if p == 0.0 {
+        "0 %".into()
+    } else if p < 0.005 {
+        "< 0.01 %".into()
+    } else if p >= 10.0 {
+        format!("{p:.1} %")
     } else {
-        format!("{v:.1e}")
+        format!("{p:.2} %")
+    }
+}
+
+/// "the 2.0 min window" (or "each disk's window" when the disks' windows differ).
+fn window_name(w: Option<f64>) -> String {
+    match w {
+        Some(w) => format!("the {} window", format_duration(w)),
+        None => "each disk's own window".into(),
     }
 }
 
@@ -56,7 +71,7 @@ pub fn render_model(out: &mut dyn Write, m: &LunModel) -> io::Result<()> {
         format_duration(i.hold_seconds)
     )?;
     writeln!(out, "  locking                {}", i.locking.name())?;
-    writeln!(out, "  busy target            {}", busy(i.max_busy))?;
+    writeln!(out, "  busy target            {}", percent(i.max_busy))?;
     writeln!(
         out,
         "  LUN size               {} (headroom {:.0} %)",
@@ -70,17 +85,40 @@ pub fn render_model(out: &mut dyn Write, m: &LunModel) -> io::Result<()> {
     )?;
     writeln!(out)?;
     writeln!(out, "result")?;
-    writeln!(out, "  lock events            {}", o.lock_events)?;
+    match i.window_seconds {
+        Some(w) => {
+            writeln!(
+                out,
+                "  lock events            {} per {} window",
+                o.lock_events,
+                format_duration(w)
+            )?;
+            // A burst's rate scaled to an hour is not a measured hour: say so.
+            writeln!(
+                out,
+                "  lock events per hour   {:.1} ({}'s rate, scaled to an hour)",
+                o.lock_events_per_hour,
+                window_name(Some(w))
+            )?;
+        }
+        None => {
+            writeln!(out, "  lock events            {}", o.lock_events)?;
+            writeln!(
+                out,
+                "  lock events per hour   {:.1}",
+                o.lock_events_per_hour
+            )?;
+        }
+    }
     writeln!(
         out,
-        "  lock events per hour   {:.1}",
-        o.lock_events_per_hour
+        "  busy fraction          {} (share of time the LUN is reserved)",
+        percent(o.busy_fraction)
     )?;
-    writeln!(out, "  busy fraction          {}", busy(o.busy_fraction))?;
     writeln!(
         out,
-        "  conflict probability   {}",
-        busy(o.conflict_probability)
+        "  conflict probability   {} (chance a lock finds the LUN reserved)",
+        percent(o.conflict_probability)
     )?;
     if let Some(w) = o.mean_wait_seconds {
         writeln!(out, "  mean wait per lock     {}", format_duration(w))?;
@@ -197,9 +235,20 @@ pub fn render_datastore(out: &mut dyn Write, r: &DatastoreReport) -> io::Result<
             .map(|v| sanitize(v.vm.as_deref().unwrap_or("-")).chars().count()),
         30,
     );
+    // LUN names: at least the ten columns the tables always had.
+    let lw = width(
+        "LUN",
+        &mut r
+            .luns
+            .iter()
+            .map(|l| sanitize(&l.name).chars().count())
+            .chain(r.vms.iter().map(|v| sanitize(&v.lun).chars().count())),
+        30,
+    )
+    .max(10);
     writeln!(
         out,
-        "{:<10} {:<dw$} {:<vw$} {:<10} {:<15} {:>6} {:>10} {:>11} {:>10} {:>7} {:>10} {:>9}",
+        "{:<lw$} {:<dw$} {:<vw$} {:<10} {:<15} {:>6} {:>10} {:>11} {:>10} {:>7} {:>10} {:>9}",
         "LUN",
         "disk (top layer)",
         "VM",
@@ -214,16 +263,15 @@ pub fn render_datastore(out: &mut dyn Write, r: &DatastoreReport) -> io::Result<
         "locks/h"
     )?;
     for v in &r.vms {
-        let vm = sanitize(v.vm.as_deref().unwrap_or("-"));
+        let vm = fit(&sanitize(v.vm.as_deref().unwrap_or("-")), vw);
+        let lun = fit(&sanitize(&v.lun), lw);
+        let disk = fit(&short(&v.path), dw);
         if v.status != Status::Ok {
-            writeln!(
-                out,
-                "{:<10} {:<dw$} {:<vw$} {:<10} FAILED (see below)",
-                sanitize(&v.lun),
-                short(&v.path),
-                vm,
-                v.role
-            )?;
+            let row = format!(
+                "{:<lw$} {:<dw$} {:<vw$} {:<10} FAILED (see below)",
+                lun, disk, vm, v.role
+            );
+            writeln!(out, "{}", paint(Style::Failed, &row))?;
             continue;
         }
         let fresh = match (v.classes, v.delta_bytes) {
@@ -232,9 +280,9 @@ pub fn render_datastore(out: &mut dyn Write, r: &DatastoreReport) -> io::Result<
         };
         writeln!(
             out,
-            "{:<10} {:<dw$} {:<vw$} {:<10} {:<15} {:>6} {:>10} {:>11} {:>10} {:>7} {:>10} {:>9}",
-            sanitize(&v.lun),
-            short(&v.path),
+            "{:<lw$} {:<dw$} {:<vw$} {:<10} {:<15} {:>6} {:>10} {:>11} {:>10} {:>7} {:>10} {:>9}",
+            lun,
+            disk,
             vm,
             v.role,
             v.format.map_or("-", |f| f.as_str()),
@@ -252,7 +300,7 @@ pub fn render_datastore(out: &mut dyn Write, r: &DatastoreReport) -> io::Result<
     writeln!(out)?;
     writeln!(
         out,
-        "{:<10} {:>5} {:>6} {:>8} {:>11} {:>11} {:>11} {:>9} {:>8} {:>6} {:>6} {:>6} {:<9}",
+        "{:<lw$} {:>5} {:>6} {:>8} {:>11} {:>11} {:>11} {:>9} {:>8} {:>10} {:>14} {:>11} binds",
         "LUN",
         "disks",
         "failed",
@@ -262,18 +310,17 @@ pub fn render_datastore(out: &mut dyn Write, r: &DatastoreReport) -> io::Result<
         "at ceiling",
         "locks/h",
         "busy",
-        "lock",
-        "cap",
-        "recom",
-        "binding"
+        "lock limit",
+        "capacity limit",
+        "recommended",
     )?;
     for l in &r.luns {
         let o = &l.model.outcome;
         let v = &o.vms_per_lun;
         writeln!(
             out,
-            "{:<10} {:>5} {:>6} {:>8} {:>11} {:>11} {:>11} {:>9.1} {:>8} {:>6} {:>6} {:>6} {:<9}",
-            sanitize(&l.name),
+            "{:<lw$} {:>5} {:>6} {:>8} {:>11} {:>11} {:>11} {:>9.1} {:>8} {:>10} {:>14} {:>11} {}",
+            fit(&sanitize(&l.name), lw),
             l.vms_found - l.vms_failed,
             l.vms_failed,
             l.machines_found,
@@ -281,7 +328,7 @@ pub fn render_datastore(out: &mut dyn Write, r: &DatastoreReport) -> io::Result<
             format_size(l.all_delta_bytes),
             format_size(l.projected_ceiling_bytes),
             o.lock_events_per_hour,
-            busy(o.busy_fraction),
+            percent(o.busy_fraction),
             opt_n(v.lock_limit),
             opt_n(v.capacity_limit),
             opt_n(v.recommended),
@@ -298,12 +345,28 @@ pub fn render_datastore(out: &mut dyn Write, r: &DatastoreReport) -> io::Result<
     )?;
     let i = r.luns.first().map(|l| &l.model.inputs);
     if let Some(i) = i {
+        if i.growth_source != "none" {
+            writeln!(
+                out,
+                "locks: lock events of the disk's growth in {}; locks/h: that rate scaled to an hour (a burst need not last one);",
+                window_name(i.window_seconds)
+            )?;
+        } else {
+            writeln!(
+                out,
+                "locks: none counted, the growth is not known (--growth-per-vm and --window, --since, or a history);"
+            )?;
+        }
+        writeln!(
+            out,
+            "busy: share of time the LUN is reserved; limits: VMs per LUN that keep busy under the target (lock) and every delta at its ceiling within the LUN less the headroom (capacity)"
+        )?;
         writeln!(
             out,
             "model: {} locking, hold {}, busy target {}, headroom {:.0} %, growth from {}",
             i.locking.name(),
             format_duration(i.hold_seconds),
-            busy(i.max_busy),
+            percent(i.max_busy),
             i.headroom * 100.0,
             i.growth_source
         )?;
@@ -318,15 +381,15 @@ pub fn render_datastore(out: &mut dyn Write, r: &DatastoreReport) -> io::Result<
         writeln!(out)?;
         writeln!(
             out,
-            "{:<mw$} {:<10} {:>5} {:>11} {:>9}  .vmx",
+            "{:<mw$} {:<lw$} {:>5} {:>11} {:>9}  .vmx",
             "machine (VM)", "LUN", "disks", "deltas", "snapshots"
         )?;
         for m in &r.machines {
             writeln!(
                 out,
-                "{:<mw$} {:<10} {:>5} {:>11} {:>9}  {}",
-                sanitize(&m.name),
-                sanitize(&m.lun),
+                "{:<mw$} {:<lw$} {:>5} {:>11} {:>9}  {}",
+                fit(&sanitize(&m.name), mw),
+                fit(&sanitize(&m.lun), lw),
                 m.disks.len(),
                 format_size(m.delta_bytes),
                 m.snapshots,
@@ -337,7 +400,14 @@ pub fn render_datastore(out: &mut dyn Write, r: &DatastoreReport) -> io::Result<
     let failed: Vec<_> = r.vms.iter().filter(|v| v.status != Status::Ok).collect();
     if !failed.is_empty() {
         writeln!(out)?;
-        writeln!(out, "{} disk(s) could not be scanned:", failed.len())?;
+        writeln!(
+            out,
+            "{}",
+            paint(
+                Style::Failed,
+                &format!("{} disk(s) could not be scanned:", failed.len())
+            )
+        )?;
         for v in failed {
             // The error names the file (and the structure and offset) itself.
             writeln!(out, "  {}", sanitize(v.error.as_deref().unwrap_or("?")))?;
@@ -422,4 +492,20 @@ pub fn render_datastore(out: &mut dyn Write, r: &DatastoreReport) -> io::Result<
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fractions_are_percentages_without_exponents() {
+        assert_eq!(percent(0.0), "0 %");
+        assert_eq!(percent(4.3e-10), "< 0.01 %");
+        assert_eq!(percent(0.00005), "0.01 %");
+        assert_eq!(percent(0.0205), "2.05 %");
+        assert_eq!(percent(0.01), "1.00 %");
+        assert_eq!(percent(0.2), "20.0 %");
+        assert_eq!(percent(1.0), "100.0 %");
+    }
 }

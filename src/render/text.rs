@@ -10,28 +10,133 @@ use crate::report::{LayerInfo, LayerReport, ScanReport};
 use crate::sanitize::sanitize;
 use crate::units::{format_size, percent};
 
+/// What a piece of a table is, for colour on a terminal ([`paint`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// The fresh class (red, as in the HTML page and the charts).
+    Fresh,
+    /// The overwritten class (yellow).
+    Overwritten,
+    /// The identical class (cyan).
+    Identical,
+    /// The zeroed class (grey).
+    Zeroed,
+    /// A row or word that says something failed (bold red).
+    Failed,
+}
+
+impl Style {
+    const ALL: [Style; 5] = [
+        Style::Fresh,
+        Style::Overwritten,
+        Style::Identical,
+        Style::Zeroed,
+        Style::Failed,
+    ];
+
+    /// The style of class `k` in the order fresh, overwritten, identical, zeroed.
+    pub fn class(k: usize) -> Style {
+        Style::ALL[k.min(3)]
+    }
+
+    /// Its ANSI SGR parameters.
+    fn sgr(self) -> &'static str {
+        match self {
+            Style::Fresh => "31",
+            Style::Overwritten => "33",
+            Style::Identical => "36",
+            Style::Zeroed => "90",
+            Style::Failed => "1;31",
+        }
+    }
+
+    /// The marker that opens it: a Unicode noncharacter (U+FDD0 ...), which no text from an
+    /// image can carry past [`sanitize`].
+    fn marker(self) -> char {
+        let i = Style::ALL.iter().position(|s| *s == self).unwrap_or(0);
+        // OK to unwrap: U+FDD0 + 0..5 are characters (noncharacters, not surrogates).
+        char::from_u32(STYLE_FIRST + i as u32).unwrap_or('\u{fdd0}')
+    }
+}
+
+/// The first style marker; U+FDDF closes a styled piece.
+const STYLE_FIRST: u32 = 0xfdd0;
+const STYLE_END: char = '\u{fddf}';
+
+/// `text` marked as `style`: the [`Terminal`] writer colours it when colour is on and drops
+/// the marks otherwise, so piped output and golden files are plain text. Pad before painting
+/// (`paint(s, &format!("{x:>10}"))`): the marks count as characters in a width.
+pub fn paint(style: Style, text: &str) -> String {
+    format!("{}{text}{STYLE_END}", style.marker())
+}
+
+/// The four class headings, right-aligned in `widths` and each painted in its class's
+/// colour, joined by single spaces (as the rows below them are).
+pub fn class_heads(names: [&str; 4], widths: [usize; 4]) -> String {
+    names
+        .iter()
+        .zip(widths)
+        .enumerate()
+        .map(|(k, (n, w))| paint(Style::class(k), &format!("{n:>w$}")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The class names in the order of [`ClassCounts`]' fields.
+pub const CLASS_NAMES: [&str; 4] = ["fresh", "overwritten", "identical", "zeroed"];
+
+/// Whether text for people on stdout gets colour: stdout is a terminal, `NO_COLOR` is unset
+/// or empty (no-color.org) and `TERM` is not `dumb`.
+pub fn colour_wanted(stdout_is_terminal: bool) -> bool {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let dumb = std::env::var_os("TERM").is_some_and(|v| v == "dumb");
+    stdout_is_terminal && !no_color && !dumb
+}
+
 /// A writer for terminals: passes text through with every dangerous character escaped as
 /// [`sanitize`] does, except `\n` and `\t`. Bytes that are not UTF-8 become `\x..` escapes; a
-/// character split across two writes is held until its last byte arrives.
+/// character split across two writes is held until its last byte arrives. The marks of
+/// [`paint`] become colour (ANSI SGR) when colour is on, and vanish otherwise: this is the one
+/// place colour is written.
 #[derive(Debug)]
 pub struct Terminal<W: Write> {
     inner: W,
     pending: Vec<u8>,
+    colour: bool,
 }
 
 impl<W: Write> Terminal<W> {
-    /// Wraps `inner`.
+    /// Wraps `inner`, without colour.
     pub fn new(inner: W) -> Self {
         Terminal {
             inner,
             pending: Vec::new(),
+            colour: false,
+        }
+    }
+
+    /// Wraps `inner`, colouring painted text when `colour` is set ([`colour_wanted`]).
+    pub fn with_colour(inner: W, colour: bool) -> Self {
+        Terminal {
+            colour,
+            ..Terminal::new(inner)
         }
     }
 
     fn emit(&mut self, text: &str) -> io::Result<()> {
         let mut start = 0;
         for (i, c) in text.char_indices() {
-            if c != '\n' && c != '\t' && crate::sanitize::is_dangerous(c) {
+            let style = Style::ALL.iter().find(|s| s.marker() == c);
+            if style.is_some() || c == STYLE_END {
+                self.inner.write_all(&text.as_bytes()[start..i])?;
+                if self.colour {
+                    match style {
+                        Some(s) => write!(self.inner, "\x1b[{}m", s.sgr())?,
+                        None => self.inner.write_all(b"\x1b[0m")?,
+                    }
+                }
+                start = i + c.len_utf8();
+            } else if c != '\n' && c != '\t' && crate::sanitize::is_dangerous(c) {
                 self.inner.write_all(&text.as_bytes()[start..i])?;
                 write!(self.inner, "{}", c.escape_unicode())?;
                 start = i + c.len_utf8();
@@ -255,7 +360,7 @@ pub fn render_scan(out: &mut dyn Write, r: &ScanReport) -> io::Result<()> {
             out,
             "{:<3} {:<32} {:<16} {:>10} {:>9} {:>11} {:>11}",
             i,
-            truncate(&name(&l.path), 32),
+            fit(&name(&l.path), 32),
             l.format,
             format_size(l.virtual_size),
             format_size(l.grain_size),
@@ -268,11 +373,7 @@ pub fn render_scan(out: &mut dyn Write, r: &ScanReport) -> io::Result<()> {
         out,
         "What each layer's grains hold, against the layers below it (bytes):"
     )?;
-    writeln!(
-        out,
-        "{:<3} {:>19} {:>19} {:>19} {:>19}",
-        "#", "fresh", "overwritten", "identical", "zeroed"
-    )?;
+    writeln!(out, "{:<3} {}", "#", class_heads(CLASS_NAMES, [19; 4]))?;
     for (i, l) in r.chain.iter().enumerate() {
         let c = class_cells(&l.classes, l.allocated_bytes, &|v| {
             format!("{:>10}", format_size(v))
@@ -285,11 +386,7 @@ pub fn render_scan(out: &mut dyn Write, r: &ScanReport) -> io::Result<()> {
     }
     writeln!(out)?;
     writeln!(out, "The same at 4 KiB (blocks):")?;
-    writeln!(
-        out,
-        "{:<3} {:>19} {:>19} {:>19} {:>19}",
-        "#", "fresh", "overwritten", "identical", "zeroed"
-    )?;
+    writeln!(out, "{:<3} {}", "#", class_heads(CLASS_NAMES, [19; 4]))?;
     for (i, l) in r.chain.iter().enumerate() {
         let total = l.blocks_4k.total();
         let c = class_cells(&l.blocks_4k, total, &|v| format!("{v:>10}"));
@@ -403,12 +500,23 @@ fn profile(out: &mut dyn Write, top: &LayerReport) -> io::Result<()> {
     )?;
     writeln!(
         out,
-        "  {:<8} {:>8} {:>12} {:>10} {:>8}",
-        "tenth", "fresh", "overwritten", "identical", "zeroed"
+        "  {:<8} {}",
+        "tenth",
+        class_heads(CLASS_NAMES, [8, 12, 10, 8])
     )?;
     for (i, c) in top.allocation_profile.iter().enumerate() {
         let t = c.total();
+        // An empty tenth is a row of its own: skipping it made 3 and 5 look adjacent.
         if t == 0 {
+            writeln!(
+                out,
+                "  {:<8} {:>8} {:>12} {:>10} {:>8}",
+                i + 1,
+                "-",
+                "-",
+                "-",
+                "-"
+            )?;
             continue;
         }
         writeln!(
@@ -424,13 +532,20 @@ fn profile(out: &mut dyn Write, top: &LayerReport) -> io::Result<()> {
     Ok(())
 }
 
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        let keep: String = s.chars().take(n - 1).collect();
-        format!("{keep}…")
+/// Fits a name into `n` characters for a table column, cutting in the middle: the end of a
+/// disk's name is what tells it apart (`-000001.vmdk`), the start names the VM. Every table
+/// that bounds a column of names uses this (issue 17: names cut at the end lost their
+/// `-000001`).
+pub fn fit(s: &str, n: usize) -> String {
+    let len = s.chars().count();
+    if len <= n || n < 3 {
+        return s.to_string();
     }
+    let head = (n - 1) / 2;
+    let tail = n - 1 - head;
+    let start: String = s.chars().take(head).collect();
+    let end: String = s.chars().skip(len - tail).collect();
+    format!("{start}…{end}")
 }
 
 #[cfg(test)]
@@ -445,6 +560,43 @@ mod tests {
             wrap("longerthanthewidth x", 5, 0),
             ["longerthanthewidth", "x"]
         );
+    }
+
+    #[test]
+    fn painted_text_is_coloured_on_a_terminal_and_plain_otherwise() {
+        let line = format!(
+            "{} ok {}\n",
+            paint(Style::Fresh, "fresh"),
+            paint(Style::Failed, "FAILED")
+        );
+        let mut plain = Terminal::new(Vec::new());
+        plain.write_all(line.as_bytes()).unwrap();
+        plain.flush().unwrap();
+        assert_eq!(String::from_utf8(plain.inner).unwrap(), "fresh ok FAILED\n");
+        let mut colour = Terminal::with_colour(Vec::new(), true);
+        colour.write_all(line.as_bytes()).unwrap();
+        colour.flush().unwrap();
+        assert_eq!(
+            String::from_utf8(colour.inner).unwrap(),
+            "\x1b[31mfresh\x1b[0m ok \x1b[1;31mFAILED\x1b[0m\n"
+        );
+        // A name carrying a marker cannot colour the table once sanitized, as every name is.
+        let hostile = sanitize(&format!("a{}b", Style::Fresh.marker()));
+        let mut t = Terminal::with_colour(Vec::new(), true);
+        t.write_all(hostile.as_bytes()).unwrap();
+        assert_eq!(String::from_utf8(t.inner).unwrap(), "a\\u{fdd0}b");
+    }
+
+    #[test]
+    fn names_are_cut_in_the_middle_keeping_the_end() {
+        assert_eq!(fit("short.vmdk", 32), "short.vmdk");
+        let long = "win10-finance-pool-clone-0017-000001.vmdk";
+        let cut = fit(long, 32);
+        assert_eq!(cut.chars().count(), 32);
+        assert_eq!(cut, "win10-finance-p…0017-000001.vmdk");
+        assert!(cut.ends_with("-000001.vmdk"), "{cut}");
+        assert!(cut.starts_with("win10-"), "{cut}");
+        assert_eq!(fit("abcdef", 5), "ab…ef");
     }
 
     #[test]

@@ -26,6 +26,89 @@ fn help_lists_every_subcommand_and_the_exit_codes() {
     assert!(ok(["--version"]).starts_with("deltascope "));
 }
 
+/// Issue 17: the options of reading disks were clap globals, repeated in the help of every
+/// subcommand (`man`'s and `history`'s included). They are now grouped under one heading in
+/// the subcommands that read disks, absent from the others, and still accepted before the
+/// subcommand.
+#[test]
+fn disk_options_are_grouped_and_only_where_they_apply() {
+    const DISK: [&str; 8] = [
+        "--threads",
+        "--no-mmap",
+        "--strict",
+        "--max-depth",
+        "--no-cache",
+        "--confine",
+        "--quiet",
+        "--map",
+    ];
+    for sub in ["scan", "blame", "lun", "report"] {
+        let h = ok([sub, "--help"]);
+        let (_, group) = h
+            .split_once("\nReading disks:\n")
+            .unwrap_or_else(|| panic!("{sub} --help has no 'Reading disks' heading:\n{h}"));
+        let group = group.split("\n\n\n").next().unwrap_or(group);
+        for flag in DISK {
+            assert!(
+                group.contains(&format!("      {flag}")),
+                "{sub}: {flag} not under 'Reading disks':\n{h}"
+            );
+            assert_eq!(
+                h.matches(&format!("      {flag}")).count(),
+                1,
+                "{sub}: {flag}"
+            );
+        }
+    }
+    for sub in ["info", "map"] {
+        let h = ok([sub, "--help"]);
+        assert!(h.contains("Reading disks:\n      --no-mmap"), "{sub}:\n{h}");
+        assert!(!h.contains("--threads"), "{sub} does not classify:\n{h}");
+    }
+    for (sub, allowed) in [
+        ("history", &["--tz"][..]),
+        ("import", &["--tz"]),
+        ("forecast", &[]),
+        ("chart", &[]),
+        ("completions", &[]),
+        ("man", &[]),
+    ] {
+        let h = ok([sub, "--help"]);
+        assert!(!h.contains("Reading disks"), "{sub}:\n{h}");
+        for flag in DISK.iter().chain(&["--tz"]) {
+            assert_eq!(
+                h.contains(&format!("  {flag} ")) || h.contains(&format!("  {flag}\n")),
+                allowed.contains(flag),
+                "{sub} --help and {flag}:\n{h}"
+            );
+        }
+        let lines = h.lines().count();
+        assert!(lines < 60, "{sub} --help is {lines} lines:\n{h}");
+    }
+    // Given before the subcommand they still apply; after a subcommand that does not read
+    // disks they are refused.
+    let demo = root().join("testdata/demo/win10-clone-000002.vmdk");
+    let before = ok([
+        "--no-cache".as_ref(),
+        "--threads".as_ref(),
+        "1".as_ref(),
+        "scan".as_ref(),
+        "--json".as_ref(),
+        demo.as_os_str(),
+    ]);
+    let after = ok([
+        "scan".as_ref(),
+        "--json".as_ref(),
+        "--no-cache".as_ref(),
+        "--threads".as_ref(),
+        "1".as_ref(),
+        demo.as_os_str(),
+    ]);
+    assert_eq!(before, after);
+    let e = fails(2, ["history", "--threads", "2"]);
+    assert!(e.contains("unexpected argument '--threads'"), "{e}");
+}
+
 #[test]
 fn usage_errors_exit_2() {
     fails(2, ["scan"]);

@@ -336,3 +336,59 @@ fn expected_ceiling_equals_raw_zero_space_not_yet_written() {
         assert!(c["hard_bytes"].as_u64().expect("hard") >= size, "{name}");
     }
 }
+
+/// Issue 17: imported sizes of 0.1 GiB steps gave tick labels such as
+/// `0.30000000000000004 GiB` running into the axis title, and the grey bars of weeks
+/// without classes had no legend entry.
+#[test]
+fn chart_ticks_are_round_and_every_bar_colour_has_a_legend() {
+    let d = tempdir();
+    let db = d.path().join("h.sqlite");
+    let csv = d.path().join("h.csv");
+    let tenth = (1u64 << 30) / 10;
+    let mut text = String::from("timestamp,disk,bytes\n");
+    for (i, day) in ["05", "12", "19", "26"].iter().enumerate() {
+        text.push_str(&format!(
+            "2026-10-{day}T08:00:00Z,vdi-01,{}\n",
+            tenth * (i as u64 + 1)
+        ));
+    }
+    text.push_str(&format!("2026-11-02T08:00:00Z,vdi-01,{}\n", tenth * 5));
+    text.push_str(&format!("2026-11-09T08:00:00Z,vdi-01,{}\n", tenth * 11 / 2));
+    std::fs::write(&csv, text).unwrap();
+    let db = db.to_str().expect("utf-8");
+    ok(args(&["import", csv.to_str().expect("utf-8"), "--db", db]));
+    let svg = d.path().join("g.svg");
+    ok(args(&[
+        "chart",
+        "--db",
+        db,
+        "--disk",
+        "vdi-01",
+        "-o",
+        svg.to_str().expect("utf-8"),
+    ]));
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    let labels: Vec<&str> = svg
+        .split("<text")
+        .skip(1)
+        .filter_map(|t| t.split('>').nth(1))
+        .map(|t| t.split('<').next().unwrap_or("").trim())
+        .collect();
+    let gib: Vec<&&str> = labels.iter().filter(|l| l.ends_with(" GiB")).collect();
+    assert!(gib.len() >= 5, "{labels:?}");
+    for l in &gib {
+        let number = l.trim_end_matches(" GiB");
+        assert!(
+            number.len() <= 6 && number.parse::<f64>().is_ok(),
+            "tick {l:?}"
+        );
+    }
+    assert!(gib.iter().any(|l| **l == "0.6 GiB"), "{gib:?}");
+    assert!(
+        labels
+            .iter()
+            .any(|l| l.starts_with("growth (no classes recorded")),
+        "the grey bars have no legend: {labels:?}"
+    );
+}

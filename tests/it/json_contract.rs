@@ -163,3 +163,82 @@ fn info_json_names_each_layer() {
     assert_eq!(chain[2]["parent_cid"], chain[1]["cid"]);
     assert_eq!(chain[0]["parent_cid"], "ffffffff");
 }
+
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)]
+struct HistoryPoint {
+    disk: String,
+    bytes: u64,
+    classes: Option<[u64; 4]>,
+    class_bytes: Option<Counts>,
+}
+
+#[derive(Debug, Deserialize)]
+struct HistoryDisk {
+    points: Vec<HistoryPoint>,
+}
+
+#[derive(Debug, Deserialize)]
+struct History {
+    disks: Vec<HistoryDisk>,
+}
+
+/// Issue 17: `history --json` gave `classes` as an array where `scan --json` gives an object.
+/// `class_bytes` is the object form (the array stays, as the contract promises): equal to
+/// the array, to the scan's top layer, and null for an import without classes.
+#[test]
+fn history_json_has_classes_as_scan_writes_them() {
+    let d = tempdir();
+    let db = d.path().join("h.sqlite");
+    let demo = root().join("testdata/demo/win10-clone-000002.vmdk");
+    let scan: Scan = serde_json::from_str(&ok([
+        OsStr::new("scan"),
+        OsStr::new("--json"),
+        OsStr::new("--record"),
+        OsStr::new("--db"),
+        db.as_os_str(),
+        OsStr::new("--disk"),
+        OsStr::new("demo"),
+        demo.as_os_str(),
+    ]))
+    .expect("scan contract");
+    let csv = d.path().join("p.csv");
+    std::fs::write(
+        &csv,
+        "timestamp,disk,bytes\n2026-10-05T08:00:00Z,plain,4096\n",
+    )
+    .unwrap();
+    ok([
+        OsStr::new("import"),
+        csv.as_os_str(),
+        OsStr::new("--db"),
+        db.as_os_str(),
+    ]);
+    let h: History = serde_json::from_str(&ok([
+        OsStr::new("history"),
+        OsStr::new("--json"),
+        OsStr::new("--db"),
+        db.as_os_str(),
+    ]))
+    .expect("history contract");
+    let points: Vec<&HistoryPoint> = h.disks.iter().flat_map(|d| &d.points).collect();
+    let demo_point = points.iter().find(|p| p.disk == "demo").expect("demo");
+    let top = &scan.chain[2].classes;
+    let object = demo_point.class_bytes.as_ref().expect("class_bytes");
+    let array = demo_point.classes.expect("classes");
+    assert_eq!(
+        [
+            object.fresh,
+            object.overwritten,
+            object.identical,
+            object.zeroed
+        ],
+        array
+    );
+    assert_eq!(
+        [top.fresh, top.overwritten, top.identical, top.zeroed],
+        array
+    );
+    let plain = points.iter().find(|p| p.disk == "plain").expect("plain");
+    assert!(plain.classes.is_none() && plain.class_bytes.is_none());
+}

@@ -79,8 +79,20 @@ fn acceptance_example_gives_8192_events_and_busy_0_0205() {
         "--hold",
         "300us",
     ]);
-    assert!(text.contains("lock events            8192"), "{text}");
-    assert!(text.contains("busy fraction          0.0205"), "{text}");
+    // Issue 17: the window is named, the hourly rate says it is scaled, busy is a
+    // percentage as headroom is.
+    assert!(
+        text.contains("lock events            8192 per 2.0 min window\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "lock events per hour   245760.0 (the 2.0 min window's rate, scaled to an hour)"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("busy fraction          2.05 %"), "{text}");
+    assert!(text.contains("busy target            1.00 %"), "{text}");
     assert!(
         text.contains("recommended VMs/LUN    31 (lock binds)"),
         "{text}"
@@ -578,4 +590,26 @@ fn lun_model_on_recorded_growth(kind: crate::stores::Kind) {
         rate * 3600.0
     ));
     assert!(close(m["busy_fraction"].as_f64().unwrap(), rate * 3e-4));
+}
+
+/// Issue 17: a tiny busy fraction printed as `1.2e-10` in the table; it reads "< 0.01 %"
+/// (JSON keeps the exact value).
+#[test]
+fn tiny_fractions_are_not_printed_with_exponents() {
+    let args = [
+        "lun",
+        "--vms",
+        "1",
+        "--growth-per-vm",
+        "16MiB",
+        "--window",
+        "4w",
+    ];
+    let text = ok(args);
+    assert!(text.contains("busy fraction          < 0.01 %"), "{text}");
+    assert!(!text.contains("e-"), "{text}");
+    let v = lun_json(&args[1..]);
+    let busy = v["busy_fraction"].as_f64().unwrap();
+    // 1 event in 4 weeks, held 300 us: 300e-6 / 2419200 s.
+    assert!(close(busy, 300e-6 / 2_419_200.0), "{busy}");
 }

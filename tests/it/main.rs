@@ -31,6 +31,7 @@ mod map_qemu;
 mod memory;
 mod metrics;
 mod outputs;
+mod presentation;
 mod readonly;
 mod report;
 mod samples;

@@ -305,7 +305,7 @@ fn report_of_a_datastore_folder_has_the_lun_model_and_its_chart() {
     let html = std::fs::read_to_string(&page).unwrap();
     assert_eq!(
         section_ids(&html),
-        ["summary", "chain", "luns", "sensitivity", "blame"]
+        ["summary", "luns", "chain", "sensitivity", "blame"]
     );
     assert_self_contained(&html);
     let lun: Value = json(&[
@@ -323,11 +323,24 @@ fn report_of_a_datastore_folder_has_the_lun_model_and_its_chart() {
     let rec = l["vms_per_lun"]["recommended"].as_u64().unwrap();
     let vms = l["inputs"]["vms"].as_u64().unwrap();
     assert!(
-        html.contains(&format!("<td>{rec}</td></tr>")),
-        "recommended VMs per LUN {rec} missing"
+        html.contains(&format!("<td>lun2</td><td>{vms}</td><td>{rec}</td>")),
+        "VMs {vms} and recommended VMs per LUN {rec} missing"
     );
-    assert!(html.contains(&format!("<td>lun2</td><td>{vms}</td>")));
+    assert!(html.contains(&format!("at most <b>{rec} VMs</b>")));
     assert!(html.contains("busy fraction"), "sensitivity chart missing");
+    // lun2 mixes SESparse and hosted deltas: the model gives each disk its format's
+    // increment, so no single-increment line is "the model's" and the limit marked is the
+    // model's own (issue 17: it showed 16 MiB's 7500 beside a table of 703).
+    let lock = l["vms_per_lun"]["lock_limit"].as_u64().unwrap();
+    assert!(!html.contains("(the model&#39;s)") && !html.contains("(the model's)"));
+    assert!(
+        html.contains("lock limit of the model"),
+        "no model limit marked"
+    );
+    assert!(
+        html.contains(&format!(" {lock}")),
+        "the model's limit {lock} not on the chart"
+    );
     for format in ["seSparse", "hostedSparse"] {
         assert!(html.contains(&format!("<td>{format}</td>")), "{format}");
     }
@@ -459,7 +472,7 @@ fn a_browser_renders_the_pages_without_errors() {
         ),
         (
             &ds,
-            &["summary", "chain", "luns", "sensitivity", "blame"][..],
+            &["summary", "luns", "chain", "sensitivity", "blame"][..],
             1,
         ),
     ] {
@@ -525,5 +538,101 @@ fn a_browser_renders_the_pages_without_errors() {
     assert_eq!(after, sorted, "the table did not sort by bytes");
     if let Ok(out) = std::env::var("DELTASCOPE_REPORT_SCREENSHOT") {
         std::fs::copy(page.with_extension("png"), out).unwrap();
+    }
+}
+
+/// Laid out by Chromium in a window `width` pixels wide: each table whose scroll box is wider
+/// than the box itself, as "section id: table's first heading: content width / box width",
+/// and where the first LUN answer's bottom lies (pixels from the top of the page).
+fn overflowing_tables(page: &Path, width: u32, profile: &Path) -> (Vec<String>, f64) {
+    require("chromium");
+    let probe = page.with_extension(format!("probe{width}.html"));
+    let html = std::fs::read_to_string(page).unwrap();
+    std::fs::write(
+        &probe,
+        html.replace(
+            "</body>",
+            "<script>var o=[];document.querySelectorAll(\".scroll\").forEach(function(d){\
+             if(d.scrollWidth>d.clientWidth){o.push(d.closest(\"section\").id+\": \"+\
+             d.querySelector(\"th\").textContent+\": \"+d.scrollWidth+\" / \"+d.clientWidth);}});\
+             var a=document.querySelector(\"ul.answer\");\
+             document.body.setAttribute(\"data-over\",o.join(\";\"));\
+             document.body.setAttribute(\"data-answer\",a?a.getBoundingClientRect().bottom:-1);\
+             </script></body>",
+        ),
+    )
+    .unwrap();
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            &format!("--window-size={width},900"),
+            &format!(
+                "--user-data-dir={}",
+                profile.join(format!("w{width}")).display()
+            ),
+            "--dump-dom",
+        ])
+        .arg(format!("file://{}", probe.display()))
+        .output()
+        .expect("run chromium");
+    assert!(out.status.success());
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let attr = |name: &str| {
+        dom.split(&format!("{name}=\""))
+            .nth(1)
+            .and_then(|v| v.split('"').next())
+            .unwrap_or_else(|| panic!("{name} missing: the probe did not run"))
+            .to_string()
+    };
+    let over = attr("data-over");
+    let over = over
+        .split(';')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    (over, attr("data-answer").parse().unwrap())
+}
+
+/// Issue 17: at 1280 and 1920 px the LUN tables ran off the right edge ("Capacity limit" and
+/// "Recommended VMs per LUN" cut off) and a failed disk's error wrapped into nine lines of
+/// a table cell. The answer is now in the first screen, no table of the page needs sideways
+/// scrolling, and errors are listed under the table at full width.
+#[test]
+fn the_datastore_page_fits_the_screen_and_answers_first() {
+    let dir = tempdir();
+    let page = dir.path().join("both.html");
+    // lun1's broken disk fails (exit 1); the page is written all the same.
+    fails(
+        1,
+        [
+            "report".as_ref(),
+            datastore().as_os_str(),
+            "--growth-per-vm".as_ref(),
+            "2GiB".as_ref(),
+            "--window".as_ref(),
+            "8h".as_ref(),
+            "--lun-size".as_ref(),
+            "2TiB".as_ref(),
+            "-o".as_ref(),
+            page.as_os_str(),
+        ],
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    // The broken disk's error is a list item, not a cell.
+    let error = "parent not found: parentFileNameHint names";
+    let line = html.lines().find(|l| l.contains(error)).expect("the error");
+    assert!(line.starts_with("<li class=\"warn\">"), "{line}");
+    assert!(html.contains("at most <b>"), "no answer sentence");
+    for width in [1280, 1920] {
+        let (over, answer) = overflowing_tables(&page, width, &dir.path().join("profile"));
+        assert!(over.is_empty(), "{width} px: {over:?}");
+        assert!(
+            (0.0..900.0).contains(&answer),
+            "{width} px: the answer ends at {answer} px, below the first screen"
+        );
     }
 }
