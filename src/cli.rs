@@ -193,6 +193,7 @@ impl Command {
             Command::Forecast(_)
             | Command::Chart(_)
             | Command::Db(_)
+            | Command::Diff(_)
             | Command::Completions(_)
             | Command::Man(_) => (None, None, None),
         }

@@ -816,6 +816,8 @@ fn fill_parts(h: &mut String, d: &DatastoreReport) {
         }
         h.push_str("</tbody></table>\n");
     }
+}
+
 /// The LUN model's answer first (one sentence per LUN, then the limits), and what it was
 /// computed from in a second table: one table of seventeen columns does not fit a screen.
 fn luns_section(h: &mut String, d: &DatastoreReport) {
