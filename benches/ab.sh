@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Times two deltascope binaries on the same arguments, alternating (A, B, A, B, ...) so that
-# the noise of a shared machine falls on both, and prints the medians and B/A.
+# Times two deltascope binaries on the same arguments, alternating (old, new, old, new, ...)
+# through benches/alternate.sh, so that the noise of a shared machine falls on both; its
+# "x" column for `new` is new/old.
 #
 #   benches/ab.sh OLD_BINARY NEW_BINARY ROUNDS ARGS...
 #   benches/ab.sh /tmp/deltascope-old target/release/deltascope 5 --quiet --no-cache scan --json top.vmdk
 #
-# Both runs use one scratch layer cache (DELTASCOPE_CACHE); the cache key holds a hash of the
+# Both use one scratch layer cache (DELTASCOPE_CACHE); the cache key holds a hash of the
 # classification code, so two builds never share entries.
 set -euo pipefail
 a=${1:?usage: ab.sh OLD NEW ROUNDS ARGS...}
@@ -15,24 +16,8 @@ shift 3
 DELTASCOPE_CACHE=$(mktemp -d)
 export DELTASCOPE_CACHE
 trap 'rm -rf "$DELTASCOPE_CACHE"' EXIT
+args=$(printf ' %q' "$@")
 # One untimed run of each fills the page cache and the layer cache.
 "$a" "$@" >/dev/null 2>&1 || true
 "$b" "$@" >/dev/null 2>&1 || true
-ta=()
-tb=()
-for _ in $(seq "$n"); do
-    for which in a b; do
-        bin=$a
-        [ "$which" = b ] && bin=$b
-        s=$(date +%s%N)
-        "$bin" "$@" >/dev/null 2>&1 || true
-        e=$(date +%s%N)
-        if [ "$which" = a ]; then ta+=($((e - s))); else tb+=($((e - s))); fi
-    done
-done
-python3 - "${ta[*]}" "${tb[*]}" "$*" <<'PY'
-import statistics as st, sys
-a = [int(x) / 1e9 for x in sys.argv[1].split()]
-b = [int(x) / 1e9 for x in sys.argv[2].split()]
-print(f"{sys.argv[3]}: old {st.median(a):.3f} s, new {st.median(b):.3f} s, new/old {st.median(b) / st.median(a):.3f}")
-PY
+"$(dirname "$0")/alternate.sh" "$n" old "$(printf '%q' "$a")$args" new "$(printf '%q' "$b")$args"
