@@ -51,6 +51,13 @@ pub trait ReadAt {
         (true, end)
     }
 
+    /// Whether the `len` bytes at `offset` are known to be a hole of a sparse host file
+    /// (they read as zeros without being read), from a map of the file's data kept since
+    /// the first question. False when not known, and for files without holes.
+    fn is_hole(&self, _offset: u64, _len: u64) -> bool {
+        false
+    }
+
     /// Checks that `len` bytes at `offset` lie inside the file.
     fn check_range(&self, offset: u64, len: u64, structure: &Structure) -> Result<(), Corrupt> {
         match offset.checked_add(len) {

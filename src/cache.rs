@@ -48,7 +48,7 @@ use rayon::prelude::*;
 
 use crate::chain::Chain;
 use crate::classify::{ClassCounts, LayerStats};
-use crate::format::GrainState;
+use crate::format::{ExtentMap, GrainState};
 use crate::layer::Layer;
 
 /// What identifies the classification code of this build (see `build.rs`).
@@ -159,6 +159,11 @@ fn layer_identity(layer: &Layer) -> Option<(String, Facts)> {
             };
             facts.allocated_bytes += p.len;
             facts.grains += 1;
+            // A flat extent's pieces follow from its descriptor line and its file's length,
+            // both in the key already; hashing them cost a 32 GiB base 40 ms a scan.
+            if matches!(layer.extents[extent].map(), Some(ExtentMap::Flat(_))) {
+                return Ok(());
+            }
             for x in &mut h {
                 x.write_usize(extent);
                 x.write_u64(p.virt);

@@ -93,6 +93,20 @@ impl Extent {
         }
     }
 
+    /// From `file_offset`, whether the extent's file holds a hole or data there, and where
+    /// that hole or run of data ends ([`crate::source::DataRuns::span_at`]). Only flat
+    /// extents have holes; a sparse format's file is data throughout.
+    #[inline]
+    pub fn span_at(&self, file_offset: u64) -> (bool, u64) {
+        match &self.backing {
+            Backing::File {
+                map: ExtentMap::Flat(_),
+                source,
+            } => source.data_runs().span_at(file_offset),
+            _ => (false, u64::MAX),
+        }
+    }
+
     /// The allocation map of an extent read from a file.
     pub fn map(&self) -> Option<&ExtentMap> {
         match &self.backing {

@@ -272,23 +272,29 @@ impl Source {
         len > 0 && self.data_runs().is_hole(offset, len)
     }
 
-    /// Asks the kernel to start reading `[offset, offset + len)` now. A cold scan then finds
-    /// its pages arriving in large asynchronous reads instead of faulting them in one at a
-    /// time; on hot files it costs a page-cache lookup. Only a hint: errors are ignored.
-    /// Returns whether the range looked cold (a hint was given).
-    pub fn will_need(&self, offset: u64, len: u64) -> bool {
+    /// Whether any of three pages of `[offset, offset + len)` (first, middle, last) is out of
+    /// memory: a cached range costs three page-cache lookups to recognise, far less than a
+    /// hint that walks all its pages.
+    pub fn looks_cold(&self, offset: u64, len: u64) -> bool {
         let end = offset.saturating_add(len).min(self.len);
         if offset >= end {
             return false;
         }
-        // A hint over pages already in memory still walks them all; three probes (first,
-        // middle, last page) tell a cached range from a cold one for the price of one page.
         let mid = offset + (end - offset) / 2;
-        if [offset, mid, end - 1].into_iter().all(|o| self.resident(o)) {
-            return false;
+        ![offset, mid, end - 1].into_iter().all(|o| self.resident(o))
+    }
+
+    /// Asks the kernel to start reading `[offset, offset + len)` now. A cold scan then finds
+    /// its pages arriving in large asynchronous reads instead of faulting them in one at a
+    /// time. Only a hint: errors are ignored. Callers probe with [`Source::looks_cold`]
+    /// first, since on hot files the hint still walks every page of the range.
+    pub fn will_need(&self, offset: u64, len: u64) {
+        let end = offset.saturating_add(len).min(self.len);
+        if offset >= end {
+            return;
         }
         let (Ok(off), Ok(n)) = (usize::try_from(offset), usize::try_from(end - offset)) else {
-            return false;
+            return;
         };
         match &self.backing {
             Backing::Mapped(map) => {
@@ -296,9 +302,9 @@ impl Source {
             }
             Backing::Reads => {
                 use std::os::fd::AsRawFd;
-                let Some(file) = &self.file else { return false };
+                let Some(file) = &self.file else { return };
                 let (Ok(o), Ok(l)) = (libc::off_t::try_from(off), libc::off_t::try_from(n)) else {
-                    return false;
+                    return;
                 };
                 // SAFETY: posix_fadvise only reads its integer arguments and the descriptor,
                 // which we own; WILLNEED never changes file contents.
@@ -309,7 +315,6 @@ impl Source {
             }
             Backing::Memory(_) => {}
         }
-        true
     }
 
     /// Whether the page holding byte `offset` is in memory (true when unknown, so that callers
@@ -452,6 +457,11 @@ impl ReadAt for Source {
         }
     }
 
+    #[inline]
+    fn is_hole(&self, offset: u64, len: u64) -> bool {
+        Source::is_hole(self, offset, len)
+    }
+
     fn data_run(&self, offset: u64, end: u64) -> (bool, u64) {
         Source::data_run(self, offset, end)
     }
@@ -545,6 +555,22 @@ impl DataRuns {
     /// The end of the part of the file whose holes are known.
     pub fn known(&self) -> u64 {
         self.known
+    }
+
+    /// From `offset`: whether the file is a hole there (false where unknown), and where that
+    /// hole or run of data ends. `is_hole(offset, len)` is exactly `span_at(offset)` being a
+    /// hole at least `len` bytes long.
+    #[inline]
+    pub fn span_at(&self, offset: u64) -> (bool, u64) {
+        if offset >= self.known {
+            return (false, u64::MAX);
+        }
+        let i = self.runs.partition_point(|r| r.1 <= offset);
+        match self.runs.get(i) {
+            Some(r) if r.0 <= offset => (false, r.1),
+            Some(r) => (true, r.0),
+            None => (true, self.known),
+        }
     }
 
     /// Whether `[offset, offset + len)` lies in the known part and meets no run of data.

@@ -26,6 +26,20 @@ pub struct Scratch {
     /// The last inflated grain, and which one it is (layer, extent, grain).
     pub inflated: Vec<u8>,
     inflated_key: Option<(usize, usize, u64)>,
+    /// The last stretch of a view found to come from one place, so that the next lookups
+    /// inside it (the following grains of a delta, in virtual order) skip the walk down the
+    /// layers: on a COWD delta over a flat base that walk was a quarter of a scan's time.
+    run: Option<Run>,
+}
+
+/// A stretch `[start, end)` of the view of `layers[..upto]` that reads as zeros, or as
+/// consecutive bytes of one extent's file.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    view: (usize, usize),
+    start: u64,
+    end: u64,
+    outcome: Outcome,
 }
 
 /// What the view holds over a range.
@@ -38,6 +52,7 @@ pub enum ViewBytes<'a> {
 }
 
 /// Where the view's bytes over a range come from.
+#[derive(Debug, Clone, Copy)]
 enum Outcome {
     /// All zero.
     Zero,
@@ -76,37 +91,75 @@ impl<'c> ComposedView<'c> {
     /// Where the view's bytes over `[virt, virt + len)` come from (metadata only).
     fn outcome(&self, virt: u64, len: usize, s: &mut Scratch) -> Result<Outcome> {
         let end = virt + len as u64;
+        let view = (self.layers.as_ptr() as usize, self.upto);
+        if let Some(r) = s.run
+            && r.view == view
+            && r.start <= virt
+            && end <= r.end
+        {
+            return Ok(match r.outcome {
+                Outcome::Data {
+                    layer,
+                    extent,
+                    file_offset,
+                } => Outcome::Data {
+                    layer,
+                    extent,
+                    file_offset: file_offset + (virt - r.start),
+                },
+                o => o,
+            });
+        }
+        // How far from `virt` the answer stays the same: the shortest piece met on the way
+        // down (each layer above the one that answers is unallocated that far).
+        let mut run_end = u64::MAX;
         let mut top = self.upto;
-        loop {
+        let outcome = loop {
             if top == 0 {
-                return Ok(Outcome::Zero);
+                break Outcome::Zero;
             }
             let layer = &self.layers[top - 1];
             let Some((ei, p)) = layer.lookup(virt, &mut s.gte)? else {
-                return Ok(Outcome::Zero);
+                break Outcome::Zero;
             };
             if p.virt + p.len < end {
                 return Ok(Outcome::Assemble(top));
             }
+            run_end = run_end.min(p.virt + p.len);
             match p.state {
                 GrainState::Unallocated => top -= 1,
-                GrainState::Zero | GrainState::Unmapped => return Ok(Outcome::Zero),
-                // A hole of a flat extent's file reads as zeros: nothing to read.
-                GrainState::Data { file_offset }
-                    if layer.extents[ei].is_hole(file_offset, len as u64) =>
-                {
-                    return Ok(Outcome::Zero);
-                }
+                GrainState::Zero | GrainState::Unmapped => break Outcome::Zero,
                 GrainState::Data { file_offset } => {
-                    return Ok(Outcome::Data {
+                    // A hole of a flat extent's file reads as zeros: nothing to read. The
+                    // answer holds as far as the hole (or the data) goes.
+                    let (hole, span_end) = layer.extents[ei].span_at(file_offset);
+                    let span = span_end.saturating_sub(file_offset);
+                    if hole && len > 0 && span >= len as u64 {
+                        run_end = run_end.min(virt.saturating_add(span));
+                        break Outcome::Zero;
+                    }
+                    let outcome = Outcome::Data {
                         layer: top - 1,
                         extent: ei,
                         file_offset,
-                    });
+                    };
+                    if hole {
+                        // Part hole, part data: read it, and remember nothing.
+                        return Ok(outcome);
+                    }
+                    run_end = run_end.min(virt.saturating_add(span));
+                    break outcome;
                 }
                 GrainState::Compressed { .. } => return Ok(Outcome::Assemble(top)),
             }
-        }
+        };
+        s.run = Some(Run {
+            view,
+            start: virt,
+            end: run_end,
+            outcome,
+        });
+        Ok(outcome)
     }
 
     /// The layer, extent and file offset holding the view's bytes over `[virt, virt + len)`
