@@ -133,6 +133,18 @@ pub fn scan_chain(
     progress: &dyn Progress,
     cache: Option<&LayerCache>,
 ) -> Result<ChainScan> {
+    scan_chain_in(chain, opts, progress, cache, None)
+}
+
+/// [`scan_chain`], taking layers below the top from `shared` when this run classified them
+/// already (for another disk on the same replica).
+fn scan_chain_in(
+    chain: &Chain,
+    opts: &ScanOptions,
+    progress: &dyn Progress,
+    cache: Option<&LayerCache>,
+    shared: Option<&SharedLayers>,
+) -> Result<ChainScan> {
     let n = chain.layers.len();
     let top = n.saturating_sub(1);
     // Guest views that cannot be read are warnings on the top layer; the classes do not
@@ -233,6 +245,10 @@ pub fn scan_chain(
                 split = Some(crate::blame::split_overwritten(p, runs));
                 return Ok(stats);
             }
+            // Counted in the run's progress when the shared layer was classified.
+            if let Some(hit) = shared.and_then(|m| m.get(chain, i)) {
+                return Ok(hit);
+            }
             let cached = cache.zip(keys.get(i).and_then(Option::as_ref));
             if let Some(hit) = cached.as_ref().and_then(|(c, k)| c.get(k)) {
                 progress.inc(crate::classify::table_units(chain, i));
@@ -325,26 +341,145 @@ pub struct DiskScan {
     pub layer_files: Vec<PathBuf>,
 }
 
-/// Opens every disk once to size the work: table units per disk, or why it cannot be opened.
-/// Chains are closed again, so that a datastore of thousands of disks never holds thousands
-/// of open files.
-pub fn measure(disks: &[(usize, PathBuf)], opts: &ChainOptions) -> Vec<Result<u64>> {
+/// The layers below the tops of one run (a datastore's replicas, a snapshot chain's older
+/// disks), classified once for every disk above them. A layer is named by the files of it
+/// and of every layer below it, each by its real path and its `fstat` identity: within one
+/// run that is the same file content, and every chain is checked for changed files when
+/// its scan ends. Layers whose files have no identity (block devices) are not shared.
+#[derive(Debug, Default)]
+pub struct SharedLayers {
+    stats: std::sync::Mutex<std::collections::HashMap<String, LayerStats>>,
+}
+
+impl SharedLayers {
+    /// The name of layer `i` of `chain` and the layers below it.
+    fn key(chain: &Chain, i: usize) -> Option<String> {
+        let mut key = String::new();
+        for layer in chain.layers.get(..=i)? {
+            for src in &layer.files {
+                let id = src.identity()?;
+                let path = std::fs::canonicalize(src.path()).ok()?;
+                key.push_str(&format!("{}\t{id}\n", path.display()));
+            }
+            key.push_str("--\n");
+        }
+        Some(key)
+    }
+
+    fn get(&self, chain: &Chain, i: usize) -> Option<LayerStats> {
+        let key = Self::key(chain, i)?;
+        let stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        stats.get(&key).cloned()
+    }
+
+    fn put(&self, key: String, stats: LayerStats) {
+        let mut all = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        all.insert(key, stats);
+    }
+}
+
+/// The work of one disk, as `measure` found it: table units of the layers only it has (its
+/// top), and of each layer below, named as [`SharedLayers`] names them.
+#[derive(Debug, Clone, Default)]
+pub struct DiskWork {
+    own: u64,
+    below: Vec<(String, usize, u64)>,
+}
+
+/// Table units a run of these disks walks: each disk's own layers, and each shared layer
+/// once (what the progress bar counts).
+pub fn total_units(measured: &[Result<DiskWork>]) -> u64 {
+    let mut seen = std::collections::HashSet::new();
+    measured
+        .iter()
+        .filter_map(|m| m.as_ref().ok())
+        .map(|w| {
+            w.own
+                + w.below
+                    .iter()
+                    .filter(|(k, _, _)| seen.insert(k.clone()))
+                    .map(|b| b.2)
+                    .sum::<u64>()
+        })
+        .sum()
+}
+
+/// Opens every disk once to size the work: table units per disk and per layer below its
+/// top, or why it cannot be opened. Chains are closed again, so that a datastore of
+/// thousands of disks never holds thousands of open files.
+pub fn measure(disks: &[(usize, PathBuf)], opts: &ChainOptions) -> Vec<Result<DiskWork>> {
     disks
         .par_iter()
-        .map(|(_, p)| Chain::open(p, opts).map(|c| table_units(&c)))
+        .map(|(_, p)| {
+            Chain::open(p, opts).map(|c| {
+                let top = c.layers.len().saturating_sub(1);
+                let mut work = DiskWork::default();
+                for i in 0..c.layers.len() {
+                    let units = crate::classify::table_units(&c, i);
+                    match SharedLayers::key(&c, i) {
+                        Some(k) if i < top => work.below.push((k, i, units)),
+                        _ => work.own += units,
+                    }
+                }
+                work
+            })
+        })
         .collect()
 }
 
 /// Scans every disk in parallel; each disk's layers are classified in parallel too (rayon
 /// balances the two levels). Disks that `measure` could not open are not opened again.
+/// Layers below the tops are classified first, each once however many disks sit on it (a
+/// replica under 1,000 clones), from the layer cache when it holds them.
 pub fn scan_disks(
     disks: &[(usize, PathBuf)],
-    measured: &[Result<u64>],
+    measured: &[Result<DiskWork>],
     opts: &ChainOptions,
     scan: &ScanOptions,
     progress: &dyn Progress,
     cache: Option<&LayerCache>,
 ) -> Vec<DiskScan> {
+    let shared = SharedLayers::default();
+    let mut below: std::collections::HashMap<&str, (usize, usize)> =
+        std::collections::HashMap::new();
+    for (d, m) in measured.iter().enumerate() {
+        for (k, i, _) in m.as_ref().map(|w| w.below.as_slice()).unwrap_or_default() {
+            below.entry(k.as_str()).or_insert((d, *i));
+        }
+    }
+    let below: Vec<(usize, usize)> = below.into_values().collect();
+    // A layer that fails here is left to the disks' own scans, which report the error.
+    below.par_iter().for_each(|&(d, i)| {
+        let Ok(chain) = Chain::open(&disks[d].1, opts) else {
+            return;
+        };
+        let Some(key) = SharedLayers::key(&chain, i) else {
+            return;
+        };
+        let keys = match cache {
+            Some(_) => LayerCache::keys(&chain, i + 1),
+            None => Vec::new(),
+        };
+        let cached = cache.zip(keys.get(i).and_then(Option::as_ref));
+        let stats = match cached.as_ref().and_then(|(c, k)| c.get(k)) {
+            Some(hit) => {
+                progress.inc(crate::classify::table_units(&chain, i));
+                hit
+            }
+            None => match classify_layer(&chain, i, progress) {
+                Ok(s) => {
+                    if let Some((c, k)) = cached {
+                        c.put(k, &s);
+                    }
+                    s
+                }
+                Err(_) => return,
+            },
+        };
+        if chain.check_unchanged().is_ok() {
+            shared.put(key, stats);
+        }
+    });
     disks
         .par_iter()
         .zip(measured.par_iter())
@@ -353,7 +488,7 @@ pub fn scan_disks(
                 Err(e) => Err(e.to_string()),
                 Ok(_) => Chain::open(path, opts)
                     .and_then(|c| {
-                        let r = scan_chain(&c, scan, progress, cache)?;
+                        let r = scan_chain_in(&c, scan, progress, cache, Some(&shared))?;
                         let files = c
                             .layers
                             .iter()
@@ -387,6 +522,79 @@ mod tests {
     use crate::files::Memory;
     use crate::progress::NoProgress;
     use crate::source::ReadMode;
+
+    /// Progress that counts.
+    #[derive(Default)]
+    struct Ticks(std::sync::atomic::AtomicU64);
+
+    impl Progress for Ticks {
+        fn inc(&self, n: u64) {
+            self.0.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn a_base_under_several_disks_is_classified_once_per_run() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let d = dir.path();
+        let desc = |cid: &str, parent: &str, flat: &str| {
+            let hint = if parent == "ffffffff" {
+                String::new()
+            } else {
+                "parentFileNameHint=\"base.vmdk\"\n".to_string()
+            };
+            format!(
+                "# Disk DescriptorFile\nversion=1\nCID={cid}\nparentCID={parent}\ncreateType=\"monolithicFlat\"\n{hint}RW 196608 FLAT \"{flat}\" 0\n"
+            )
+        };
+        std::fs::write(
+            d.join("base.vmdk"),
+            desc("00000001", "ffffffff", "base-flat.vmdk"),
+        )
+        .expect("write");
+        let base: Vec<u8> = (0..96u32 << 20).map(|i| (i >> 12) as u8 | 1).collect();
+        std::fs::write(d.join("base-flat.vmdk"), &base).expect("write");
+        let mut disks = Vec::new();
+        for n in 1..=3u8 {
+            let name = format!("clone{n}.vmdk");
+            let flat = format!("clone{n}-flat.vmdk");
+            std::fs::write(d.join(&name), desc("00000002", "00000001", &flat)).expect("write");
+            let mut top = base.clone();
+            top[..(n as usize) << 20].fill(n);
+            std::fs::write(d.join(&flat), top).expect("write");
+            disks.push((0, d.join(name)));
+        }
+        let opts = ChainOptions::default();
+        let measured = measure(&disks, &opts);
+        let per_disk: u64 = disks
+            .iter()
+            .map(|(_, p)| table_units(&Chain::open(p, &opts).expect("open")))
+            .sum();
+        let total = total_units(&measured);
+        // Three tops and one base: the base's three walk units are counted once, not thrice.
+        assert_eq!(per_disk, 18);
+        assert_eq!(total, 12);
+        let ticks = Ticks::default();
+        let scans = scan_disks(
+            &disks,
+            &measured,
+            &opts,
+            &ScanOptions::full(false),
+            &ticks,
+            None,
+        );
+        // Each classification ticks its units: the base was classified once.
+        assert_eq!(ticks.0.into_inner(), total);
+        for (s, (_, p)) in scans.iter().zip(&disks) {
+            let chain = Chain::open(p, &opts).expect("open");
+            let alone = scan_chain(&chain, &ScanOptions::full(false), &NoProgress, None);
+            let (got, alone) = (s.result.as_ref().expect("scan"), alone.expect("scan"));
+            assert_eq!(got.layers.len(), 2);
+            for (a, b) in got.layers.iter().zip(&alone.layers) {
+                assert_eq!(a.stats, b.stats, "{}", a.path.display());
+            }
+        }
+    }
 
     /// A flat base whose sector 0 says NTFS and holds nothing else, under a flat top.
     fn chain_over_a_broken_ntfs_volume() -> Chain {

@@ -195,7 +195,7 @@ pub(super) fn scan_luns(
     let disks = &plan.disks;
     let pool = super::pool(g)?;
     let measured = pool.install(|| crate::scan::measure(disks, &opts));
-    let total: u64 = measured.iter().filter_map(|m| m.as_ref().ok()).sum();
+    let total = crate::scan::total_units(&measured);
     let bar = super::show_progress(g).then(|| {
         Bar::new(
             total,
