@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Times deltascope beside qemu-img, the Python readers and the minimal baseline
 # (benches/baseline.rs) on the chains of benches/make-bench-chains.sh, in one run, and writes
-# the table of docs/PERFORMANCE.md (medians, ratios, throughput, peak private memory).
+# the table of docs/PERFORMANCE.md (medians, ratios, throughput, peak private memory). Hot
+# runs are timed with hyperfine, and again alternated (benches/alternate.sh, ALT_RUNS rounds,
+# default 11) for the ratios to the baseline; cold runs are alternated, each after evicting
+# the chain's files.
 #
 #   benches/compare.sh DATA_DIR [RESULTS_DIR]
 #
@@ -71,6 +74,13 @@ chain() {
         -n baseline_pread "$bl --pread --threads $THREADS $delta $parent" \
         -n qemu_map_layer "qemu-img map --output=json '$spec'" \
         "${slow[@]}"
+    # The ratios to the baseline come from alternated runs (scan, baseline, scan, baseline,
+    # ...): on a shared machine, runs of one command after another drift apart by 30 %.
+    JSON="$res/$name.alt.json" "$here/alternate.sh" "${ALT_RUNS:-11}" \
+        scan "$ds --quiet --threads $THREADS scan --json $top" \
+        scan_pread "$ds --quiet --threads $THREADS --no-mmap scan --json $top" \
+        baseline_mmap "$bl --threads $THREADS $delta $parent" \
+        baseline_pread "$bl --pread --threads $THREADS $delta $parent" >"$res/$name.alt.txt"
     [ "${QUICK:-0}" = 1 ] && PY=0
     if [ "$PY" = 1 ]; then
         local py=()
@@ -83,12 +93,14 @@ chain() {
             hf "$name.py" --warmup 1 --runs 3 "${py[@]}"
         fi
     fi
-    [ "${QUICK:-0}" = 1 ] || hf "$name.cold" --runs "$RUNS" --prepare "python3 $here/evict.py ${files[*]}" \
-        -n scan "$ds --quiet --threads $THREADS scan --json $top" \
-        -n scan_pread "$ds --quiet --threads $THREADS --no-mmap scan --json $top" \
-        -n baseline_mmap "$bl --threads $THREADS $delta $parent" \
-        -n baseline_pread "$bl --pread --threads $THREADS $delta $parent" \
-        -n read_delta "cat $delta"
+    [ "${QUICK:-0}" = 1 ] ||
+        PREPARE="python3 $here/evict.py ${files[*]}" JSON="$res/$name.cold.json" \
+            "$here/alternate.sh" "$RUNS" \
+            scan "$ds --quiet --threads $THREADS scan --json $top" \
+            scan_pread "$ds --quiet --threads $THREADS --no-mmap scan --json $top" \
+            baseline_mmap "$bl --threads $THREADS $delta $parent" \
+            baseline_pread "$bl --pread --threads $THREADS $delta $parent" \
+            read_delta "cat $delta" >"$res/$name.cold.txt"
     cat "${files[@]}" >/dev/null
     {
         printf '{"scan": %s, "scan_pread": %s, "map": %s}\n' \

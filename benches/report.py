@@ -57,7 +57,7 @@ def fmt_t(s):
 
 print("### Hot cache (medians)\n")
 print("| chain | delta allocated | scan | scan --no-mmap | scan --no-cache | baseline (best) | "
-      "scan / baseline | scan GB/s | qemu compare / scan | qemu convert / scan | "
+      "scan / baseline (alternated) | scan GB/s | qemu compare / scan | qemu convert / scan | "
       "qemu map layer / our map | libvmdk / scan | dissect / scan | classes = baseline |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 targets = []
@@ -67,7 +67,9 @@ for c in chains():
     d = delta_bytes(c)
     scan = min(m["scan"], m["scan_pread"])
     base = min(m["baseline_mmap"], m["baseline_pread"])
-    r = scan / base
+    # The ratio from the alternated runs when there are some (hyperfine's otherwise).
+    alt = medians(f"{c}.alt.json") or m
+    r = min(alt["scan"], alt["scan_pread"]) / min(alt["baseline_mmap"], alt["baseline_pread"])
     cmp_r = m["qemu_compare"] / scan if "qemu_compare" in m else None
     conv_r = m["qemu_convert"] / scan if "qemu_convert" in m else None
     map_r = m["qemu_map_layer"] / m["map"]
@@ -80,6 +82,8 @@ for c in chains():
           f"{f'{cmp_r:.1f}x' if cmp_r else '-'} | {f'{conv_r:.1f}x' if conv_r else '-'} | "
           f"{map_r:.1f}x | {f'{lib / scan:.1f}x' if lib else '-'} | "
           f"{f'{dis / scan:.1f}x' if dis else '-'} | {'yes' if agree else '**no**'} |")
+    if c == "huge-0.1":
+        targets.append((f"{c}: scan within 2x of the baseline", r <= 2, f"{r:.2f}x"))
     if not c.startswith("huge"):
         targets.append((f"{c}: scan within 1.25x of the baseline", r <= 1.25, f"{r:.2f}x"))
         if cmp_r:
@@ -92,8 +96,9 @@ for c in chains():
 
 print("\n### Cold cache (files evicted before each run; medians)\n")
 print("| chain | scan | scan --no-mmap | scan GB/s (best) | baseline mmap (page faults) | "
-      "baseline pread | best scan vs page-faulting baseline | `cat` of the delta file (disk GB/s) |")
-print("|---|---|---|---|---|---|---|---|")
+      "baseline pread | best scan / baseline pread | best scan vs page-faulting baseline | "
+      "`cat` of the delta file (disk GB/s) |")
+print("|---|---|---|---|---|---|---|---|---|")
 for c in chains():
     m = medians(f"{c}.cold.json")
     if not m:
@@ -104,9 +109,13 @@ for c in chains():
     ratio = m["baseline_mmap"] / best
     size = load(f"{c}.scan.json")["chain"][-1]["file_size"]
     disk = f"{fmt_t(m['read_delta'])} ({size / m['read_delta'] / 1e9:.2f})" if "read_delta" in m else "-"
+    exact = best / m["baseline_pread"]
     print(f"| {c} | {fmt_t(m['scan'])} | {fmt_t(m['scan_pread'])} | {gbs:.2f} | "
-          f"{fmt_t(m['baseline_mmap'])} | {fmt_t(m['baseline_pread'])} | {ratio:.1f}x | {disk} |")
+          f"{fmt_t(m['baseline_mmap'])} | {fmt_t(m['baseline_pread'])} | {exact:.2f}x | "
+          f"{ratio:.1f}x | {disk} |")
     if not c.startswith("huge"):
+        targets.append((f"{c}: cold scan within 1.25x of the baseline's positioned reads",
+                        exact <= 1.25, f"{exact:.2f}x"))
         targets.append((f"{c}: cold scan reads 1.5 GB/s of delta bytes", gbs >= 1.5, f"{gbs:.2f} GB/s"))
         targets.append((f"{c}: cold scan 3x the page-faulting baseline", ratio >= 3, f"{ratio:.1f}x"))
 
