@@ -39,7 +39,6 @@
 //! is not a regular file (a block device) are never cached.
 
 use std::fs::OpenOptions;
-use std::hash::Hasher;
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -118,6 +117,51 @@ fn free_key(key: &CacheKey) -> String {
     format!("{}guest free space, code {GUEST_CODE_ID}\n", key.text)
 }
 
+/// A 128-bit fingerprint of a layer's metadata walk: two multiply-rotate lanes over 64-bit
+/// words, finished with an avalanche. It tells changed tables from unchanged ones beside the
+/// fstat identity every key holds (a file rewritten in place changes its ctime, which no
+/// user can set back); it is fast rather than collision-proof: SipHash over every grain cost
+/// a hot scan of a 6 GiB base 3 % of its time.
+#[derive(Debug, Default)]
+struct Fingerprint {
+    a: u64,
+    b: u64,
+    n: u64,
+}
+
+impl Fingerprint {
+    fn word(&mut self, x: u64) {
+        self.n += 1;
+        self.a = (self.a ^ x)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(29);
+        self.b = (self.b.rotate_left(23) ^ x ^ self.n).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+    }
+
+    fn bytes(&mut self, bytes: &[u8]) {
+        for c in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..c.len()].copy_from_slice(c);
+            self.word(u64::from_le_bytes(w));
+        }
+        self.word(bytes.len() as u64);
+    }
+
+    fn finish(&self) -> (u64, u64) {
+        fn avalanche(mut x: u64) -> u64 {
+            x ^= x >> 33;
+            x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+            x ^= x >> 33;
+            x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+            x ^ (x >> 33)
+        }
+        (
+            avalanche(self.a ^ self.n),
+            avalanche(self.b ^ self.a.rotate_left(32)),
+        )
+    }
+}
+
 /// One layer's own part of a key, and its facts; `None` when the layer cannot be cached.
 fn layer_identity(layer: &Layer) -> Option<(String, Facts)> {
     let mut text = String::from("layer\n");
@@ -131,16 +175,8 @@ fn layer_identity(layer: &Layer) -> Option<(String, Facts)> {
         file_bytes: layer.file_size(),
         ..Facts::default()
     };
-    // Two hashers with different prefixes: 128 bits of fingerprint.
-    let mut h = [
-        std::collections::hash_map::DefaultHasher::new(),
-        std::collections::hash_map::DefaultHasher::new(),
-    ];
-    h[1].write_u8(0x5a);
-    let descriptor = format!("{:?}", layer.descriptor);
-    for x in &mut h {
-        x.write(descriptor.as_bytes());
-    }
+    let mut h = Fingerprint::default();
+    h.bytes(format!("{:?}", layer.descriptor).as_bytes());
     let mut scratch = Vec::new();
     layer
         .walk(&mut scratch, &mut |extent, p| {
@@ -164,21 +200,14 @@ fn layer_identity(layer: &Layer) -> Option<(String, Facts)> {
             if matches!(layer.extents[extent].map(), Some(ExtentMap::Flat(_))) {
                 return Ok(());
             }
-            for x in &mut h {
-                x.write_usize(extent);
-                x.write_u64(p.virt);
-                x.write_u64(p.len);
-                x.write_u8(kind);
-                x.write_u64(at);
+            for w in [extent as u64, p.virt, p.len, u64::from(kind), at] {
+                h.word(w);
             }
             Ok(())
         })
         .ok()?;
-    text.push_str(&format!(
-        "metadata {:016x}{:016x}\n",
-        h[0].finish(),
-        h[1].finish()
-    ));
+    let (a, b) = h.finish();
+    text.push_str(&format!("metadata {a:016x}{b:016x}\n"));
     Some((text, facts))
 }
 
@@ -375,4 +404,37 @@ fn plausible(s: &LayerStats, f: &Facts) -> bool {
         && profile.overwritten <= s.classes.overwritten
         && profile.identical <= s.classes.identical
         && profile.zeroed <= s.classes.zeroed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Fingerprint;
+
+    fn of(words: &[u64]) -> (u64, u64) {
+        let mut f = Fingerprint::default();
+        words.iter().for_each(|&w| f.word(w));
+        f.finish()
+    }
+
+    #[test]
+    fn the_fingerprint_sees_every_change_of_value_order_and_length() {
+        let base = of(&[1, 2, 3, 4, 0x10000]);
+        let others = [
+            of(&[1, 2, 3, 4, 0x10001]),
+            of(&[2, 1, 3, 4, 0x10000]),
+            of(&[1, 2, 3, 4, 0x10000, 0]),
+            of(&[1, 2, 3, 4]),
+            of(&[0, 1, 2, 3, 4, 0x10000]),
+        ];
+        for o in others {
+            assert_ne!(o.0, base.0);
+            assert_ne!(o.1, base.1);
+        }
+        assert_eq!(of(&[1, 2, 3, 4, 0x10000]), base);
+        let mut a = Fingerprint::default();
+        a.bytes(b"RW 16 SPARSE");
+        let mut b = Fingerprint::default();
+        b.bytes(b"RW 16 SPARSE\0");
+        assert_ne!(a.finish(), b.finish());
+    }
 }
