@@ -369,8 +369,9 @@ fn classify(
             table: work[r].1.start + (i - starts[r]),
         }
     };
-    let results: Vec<std::result::Result<(LayerStats, Vec<BlockRun>), (u64, Error)>> = (0
-        ..rayon::current_num_threads().max(1))
+    /// A worker's totals, or the unit it failed on and why.
+    type Outcome = std::result::Result<(LayerStats, Vec<BlockRun>), (u64, Error)>;
+    let results: Vec<Outcome> = (0..rayon::current_num_threads().max(1))
         .into_par_iter()
         .map(|_| {
             let mut w = Worker::new(layers, li, record);
