@@ -292,33 +292,45 @@ fn no_import_cycle() {
     );
 }
 
-#[test]
-fn the_engine_names_no_crate_of_the_command_line() {
+/// Every line of code (comments blanked) of every source file: file, module, line number
+/// (from 1), text.
+fn code_lines() -> Vec<(PathBuf, Option<String>, usize, String)> {
     let mut files = Vec::new();
     rust_files(&src(), &mut files);
+    let mut out = Vec::new();
+    for f in files {
+        let m = module_of(&f);
+        let text = code_of(&std::fs::read_to_string(&f).unwrap());
+        for (i, code) in text.lines().enumerate() {
+            out.push((f.clone(), m.clone(), i + 1, code.to_string()));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_engine_names_no_crate_of_the_command_line() {
     let mut bad = Vec::new();
-    let mut checked = 0;
-    for f in &files {
-        let Some(m) = module_of(f) else { continue };
+    let mut checked = BTreeSet::new();
+    for (f, m, line, code) in code_lines() {
+        let Some(m) = m else { continue };
         if CLI_MODULES.contains(&m.as_str()) {
             continue;
         }
-        checked += 1;
-        let text = code_of(&std::fs::read_to_string(f).unwrap());
-        for (line, code) in text.lines().enumerate().map(|(i, l)| (i + 1, l)) {
-            for krate in CLI_CRATES {
-                let named = code
-                    .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-                    .any(|w| w == *krate);
-                if named && (code.contains(&format!("{krate}::")) || code.contains("derive")) {
-                    bad.push(format!("{}:{line}: {}", f.display(), code.trim()));
-                }
-            }
-            if m != "history" && code.contains("rusqlite") {
+        checked.insert(f.clone());
+        for krate in CLI_CRATES {
+            let named = code
+                .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .any(|w| w == *krate);
+            if named && (code.contains(&format!("{krate}::")) || code.contains("derive")) {
                 bad.push(format!("{}:{line}: {}", f.display(), code.trim()));
             }
         }
+        if m != "history" && code.contains("rusqlite") {
+            bad.push(format!("{}:{line}: {}", f.display(), code.trim()));
+        }
     }
+    let checked = checked.len();
     assert!(checked > 40, "only {checked} engine files found");
     assert!(
         bad.is_empty(),
@@ -329,23 +341,17 @@ fn the_engine_names_no_crate_of_the_command_line() {
 
 #[test]
 fn only_history_names_the_store_crates() {
-    let mut files = Vec::new();
-    rust_files(&src(), &mut files);
     let mut bad = Vec::new();
     let mut named_in_history = BTreeSet::new();
-    for f in &files {
-        let m = module_of(f);
-        let text = code_of(&std::fs::read_to_string(f).unwrap());
-        for (line, code) in text.lines().enumerate().map(|(i, l)| (i + 1, l)) {
-            for krate in STORE_CRATES {
-                if !code.contains(&format!("{krate}::")) {
-                    continue;
-                }
-                if m.as_deref() == Some("history") {
-                    named_in_history.insert(*krate);
-                } else {
-                    bad.push(format!("{}:{line}: {}", f.display(), code.trim()));
-                }
+    for (f, m, line, code) in code_lines() {
+        for krate in STORE_CRATES {
+            if !code.contains(&format!("{krate}::")) {
+                continue;
+            }
+            if m.as_deref() == Some("history") {
+                named_in_history.insert(*krate);
+            } else {
+                bad.push(format!("{}:{line}: {}", f.display(), code.trim()));
             }
         }
     }
