@@ -81,8 +81,12 @@ pub struct LunEntry<'a> {
     pub lun: &'a str,
     /// Its folder.
     pub path: &'a str,
+    /// Disks found on the LUN.
+    pub vms_found: usize,
     /// Disks of the LUN that could not be scanned.
     pub vms_failed: usize,
+    /// Virtual machines found on the LUN (their `.vmx` files).
+    pub machines_found: usize,
     /// The model: inputs, outcome and notes.
     #[serde(flatten)]
     pub model: &'a LunModel,
@@ -99,7 +103,9 @@ impl<'a> Luns<'a> {
                 .map(|l| LunEntry {
                     lun: &l.name,
                     path: &l.path,
+                    vms_found: l.vms_found,
                     vms_failed: l.vms_failed,
+                    machines_found: l.machines_found,
                     model: &l.model,
                 })
                 .collect(),

@@ -312,6 +312,27 @@ fn check_pod_scan(with_map: bool) {
         "the delta files of the pod are exactly the delta layers of its disks"
     );
 
+    // `lun --json` counts the same disks and machines as `scan DIR --json`.
+    let mut args = os(&["lun", "--json", "--since", "2026-11-01"]);
+    args.extend(luns(p));
+    if with_map {
+        args.extend(maps(p));
+    }
+    let out = deltascope_as_user(&args);
+    let model: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    for (a, b) in r["luns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(model["luns"].as_array().unwrap())
+    {
+        assert_eq!(a["name"], b["lun"]);
+        for k in ["vms_found", "vms_failed", "machines_found"] {
+            assert_eq!(a[k], b[k], "{k} of {}", a["name"]);
+        }
+    }
+
     // Per LUN: sums of single-disk figures, each delta file once.
     let luns = r["luns"].as_array().unwrap();
     assert_eq!(luns.len(), 2);
