@@ -544,7 +544,7 @@ mod tests {
                 "parentFileNameHint=\"base.vmdk\"\n".to_string()
             };
             format!(
-                "# Disk DescriptorFile\nversion=1\nCID={cid}\nparentCID={parent}\ncreateType=\"monolithicFlat\"\n{hint}RW 196608 FLAT \"{flat}\" 0\n"
+                "# Disk DescriptorFile\nversion=1\nCID={cid}\nparentCID={parent}\ncreateType=\"monolithicFlat\"\n{hint}RW 65536 FLAT \"{flat}\" 0\n"
             )
         };
         std::fs::write(
@@ -552,7 +552,9 @@ mod tests {
             desc("00000001", "ffffffff", "base-flat.vmdk"),
         )
         .expect("write");
-        let base: Vec<u8> = (0..96u32 << 20).map(|i| (i >> 12) as u8 | 1).collect();
+        // 32 MiB: one walk unit of a flat extent.
+        let mut base = vec![1u8; 32 << 20];
+        base[1 << 20..2 << 20].fill(9);
         std::fs::write(d.join("base-flat.vmdk"), &base).expect("write");
         let mut disks = Vec::new();
         for n in 1..=3u8 {
@@ -571,9 +573,9 @@ mod tests {
             .map(|(_, p)| table_units(&Chain::open(p, &opts).expect("open")))
             .sum();
         let total = total_units(&measured);
-        // Three tops and one base: the base's three walk units are counted once, not thrice.
-        assert_eq!(per_disk, 18);
-        assert_eq!(total, 12);
+        // Three tops and one base, one walk unit each: the base is counted once, not thrice.
+        assert_eq!(per_disk, 6);
+        assert_eq!(total, 4);
         let ticks = Ticks::default();
         let scans = scan_disks(
             &disks,
