@@ -249,16 +249,7 @@ fn scan_chain_in(
             if let Some(hit) = shared.and_then(|m| m.get(chain, i)) {
                 return Ok(hit);
             }
-            let cached = cache.zip(keys.get(i).and_then(Option::as_ref));
-            if let Some(hit) = cached.as_ref().and_then(|(c, k)| c.get(k)) {
-                progress.inc(crate::classify::table_units(chain, i));
-                return Ok(hit);
-            }
-            let s = classify_layer(chain, i, progress)?;
-            if let Some((c, k)) = cached {
-                c.put(k, &s);
-            }
-            Ok(s)
+            cached_or_classified(chain, i, progress, cache, &keys)
         })
         .collect::<Result<Vec<_>>>()?;
     let guest_note = match (&guest, opts.guest_files) {
@@ -339,6 +330,27 @@ pub struct DiskScan {
     /// The canonical path of each layer of the chain, base first (empty when it failed): the
     /// one name a file has, so that a layer two chains share is counted once.
     pub layer_files: Vec<PathBuf>,
+}
+
+/// Layer `i` of `chain` from the layer cache when it holds it under `keys[i]` (its units
+/// ticked at once), else classified and put there.
+fn cached_or_classified(
+    chain: &Chain,
+    i: usize,
+    progress: &dyn Progress,
+    cache: Option<&LayerCache>,
+    keys: &[Option<crate::cache::CacheKey>],
+) -> Result<LayerStats> {
+    let cached = cache.zip(keys.get(i).and_then(Option::as_ref));
+    if let Some(hit) = cached.as_ref().and_then(|(c, k)| c.get(k)) {
+        progress.inc(crate::classify::table_units(chain, i));
+        return Ok(hit);
+    }
+    let s = classify_layer(chain, i, progress)?;
+    if let Some((c, k)) = cached {
+        c.put(k, &s);
+    }
+    Ok(s)
 }
 
 /// The layers below the tops of one run (a datastore's replicas, a snapshot chain's older
@@ -460,21 +472,8 @@ pub fn scan_disks(
             Some(_) => LayerCache::keys(&chain, i + 1),
             None => Vec::new(),
         };
-        let cached = cache.zip(keys.get(i).and_then(Option::as_ref));
-        let stats = match cached.as_ref().and_then(|(c, k)| c.get(k)) {
-            Some(hit) => {
-                progress.inc(crate::classify::table_units(&chain, i));
-                hit
-            }
-            None => match classify_layer(&chain, i, progress) {
-                Ok(s) => {
-                    if let Some((c, k)) = cached {
-                        c.put(k, &s);
-                    }
-                    s
-                }
-                Err(_) => return,
-            },
+        let Ok(stats) = cached_or_classified(&chain, i, progress, cache, &keys) else {
+            return;
         };
         if chain.check_unchanged().is_ok() {
             shared.put(key, stats);

@@ -86,7 +86,7 @@ impl GrainTables {
         if start >= self.capacity {
             return Ok(());
         }
-        let Some(gt_off) = self.dir.offset(t) else {
+        let Some(gt_off) = self.table_in_file::<D, R>(src, t) else {
             return f(Piece {
                 virt: start,
                 len: self.table_span.min(self.capacity - start),
@@ -94,16 +94,6 @@ impl GrainTables {
             })
             .map_err(WalkError::Visit);
         };
-        // A table in a hole of a sparse host file is all zeros: nothing is allocated, and
-        // nothing needs reading (a 2 TiB disk has 65,536 tables, most never written).
-        if src.is_hole(gt_off, self.entries * D::ENTRY_BYTES) {
-            return f(Piece {
-                virt: start,
-                len: self.table_span.min(self.capacity - start),
-                state: GrainState::Unallocated,
-            })
-            .map_err(WalkError::Visit);
-        }
         let gt = src
             .read_at(
                 gt_off,
@@ -153,7 +143,7 @@ impl GrainTables {
     ) -> Result<Piece, ReadError> {
         let g = virt / self.grain_bytes;
         let t = virt / self.table_span;
-        let Some(gt_off) = self.dir.offset(t) else {
+        let Some(gt_off) = self.table_in_file::<D, R>(src, t) else {
             let end = ((t + 1) * self.table_span).min(self.capacity);
             return Ok(Piece {
                 virt,
@@ -162,14 +152,6 @@ impl GrainTables {
             });
         };
         let offset = gt_off + (g % self.entries) * D::ENTRY_BYTES;
-        if src.is_hole(gt_off, self.entries * D::ENTRY_BYTES) {
-            let end = ((t + 1) * self.table_span).min(self.capacity);
-            return Ok(Piece {
-                virt,
-                len: end - virt,
-                state: GrainState::Unallocated,
-            });
-        }
         let raw = src.read_at(
             offset,
             D::ENTRY_BYTES as usize,
@@ -185,6 +167,15 @@ impl GrainTables {
             },
         )?;
         Ok(grain_piece(g, self.grain_bytes, self.capacity, virt, state))
+    }
+
+    /// Where table `t` is in the file, when there is one to read: an absent table, and one
+    /// lying in a hole of a sparse host file (all zeros: a 2 TiB disk has 65,536 tables, most
+    /// never written), allocate nothing.
+    fn table_in_file<D: Decode, R: ReadAt + ?Sized>(&self, src: &R, t: u64) -> Option<u64> {
+        self.dir
+            .offset(t)
+            .filter(|&off| !src.is_hole(off, self.entries * D::ENTRY_BYTES))
     }
 
     /// Length of grain `g` (the last one may be cut short by the capacity).
