@@ -43,8 +43,8 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     ("TZ", "The zone --tz local reads times in."),
     (
-        "PGPASSWORD, PGPASSFILE, PGUSER, PGHOST, PGPORT, PGDATABASE",
-        "What a postgresql:// URL leaves out, read as libpq reads them.",
+        "PGPASSWORD, PGPASSFILE, PGUSER, PGHOST, PGPORT, PGDATABASE, PGSSLMODE, PGSSLROOTCERT",
+        "What a postgresql:// URL leaves out, read as libpq reads them (TLS: sslmode disable, allow, prefer (the default), require, verify-ca, verify-full; sslrootcert FILE or system).",
     ),
 ];
 
@@ -61,6 +61,10 @@ pub const FILES: &[(&str, &str)] = &[
     (
         "~/.pgpass (or PGPASSFILE)",
         "Passwords of PostgreSQL stores, as for psql.",
+    ),
+    (
+        "~/.postgresql/root.crt",
+        "Trusted roots for a PostgreSQL server's certificate when the URL and PGSSLROOTCERT name none.",
     ),
 ];
 

@@ -50,6 +50,8 @@ mod sqlite;
 #[cfg(feature = "store")]
 mod store;
 pub mod time;
+#[cfg(feature = "store")]
+pub mod tls;
 
 use std::path::Path;
 
@@ -62,7 +64,7 @@ pub use schema::{MIGRATIONS, Migration};
 #[cfg(feature = "store")]
 pub use store::{
     BUSY_TIMEOUT, Change, Health, Location, Migrated, Readiness, Recorded, Step, Store, StoreSpec,
-    default_db,
+    TlsSeen, default_db,
 };
 #[cfg(feature = "store")]
 use store::{Refused, State, too_new};

@@ -1,5 +1,5 @@
 //! The PostgreSQL backend: a shared store on a server, for many scanners at once (the
-//! `postgres` crate, a synchronous client; no TLS).
+//! `postgres` crate, a synchronous client; TLS as libpq sets it, [`super::tls`]).
 //!
 //! - **Where.** [`Target`] reads `postgresql://user[:password]@host[:port]/dbname` (or
 //!   `postgres://`) and fills what it leaves out as libpq does: `PGUSER` or the login name,
@@ -27,6 +27,7 @@ use postgres::{Client, Config, GenericClient, NoTls, Statement};
 
 use super::schema::pending;
 use super::sql::{Arg, DbError, Latest, Res, Sql, Val};
+use super::tls::{self, Tls};
 use super::{BUSY_TIMEOUT, Point, Refused, State, format_time};
 
 /// The key of the advisory lock every write holds ("deltascp" in ASCII). Advisory locks
@@ -46,6 +47,8 @@ pub fn is_url(s: &str) -> bool {
 pub struct Target {
     config: Config,
     shown: String,
+    /// The TLS the connection uses (none over a Unix socket).
+    tls: Tls,
     /// Why a password file was passed over, said when the server then wants a password.
     pgpass_note: Option<String>,
 }
@@ -71,6 +74,8 @@ pub struct ServerUrl {
     config: Config,
     /// The URL with its password replaced by `***`, for messages.
     shown: String,
+    /// Its TLS parameters, which the `postgres` crate's parser is not given.
+    tls: tls::Written,
 }
 
 impl fmt::Debug for ServerUrl {
@@ -81,9 +86,10 @@ impl fmt::Debug for ServerUrl {
 
 impl ServerUrl {
     /// Reads a URL. A malformed one is refused with a message that quotes it without its
-    /// password; so is one that asks for TLS, which this build does not speak.
+    /// password; so is a TLS parameter this client cannot honour.
     pub fn parse(url: &str) -> std::result::Result<ServerUrl, String> {
-        let config = Config::from_str(url).map_err(|e| {
+        let (plain, tls) = tls::split(url).map_err(|e| format!("{}: {e}", redact(url)))?;
+        let config = Config::from_str(&plain).map_err(|e| {
             let why = match std::error::Error::source(&e) {
                 Some(s) => format!("{e}: {s}"),
                 None => e.to_string(),
@@ -95,15 +101,10 @@ impl ServerUrl {
             };
             format!("{}: not a PostgreSQL URL ({why})", redact(url))
         })?;
-        if config.get_ssl_mode() == postgres::config::SslMode::Require {
-            return Err(format!(
-                "{}: sslmode=require: this deltascope connects without TLS; reach the server over a trusted network, a Unix socket or an SSH tunnel",
-                redact(url)
-            ));
-        }
         Ok(ServerUrl {
             config,
             shown: redact(url),
+            tls,
         })
     }
 }
@@ -178,19 +179,43 @@ impl Target {
         }
         let hosts: Vec<String> = config.get_hosts().iter().map(host_name).collect();
         let shown = format!("postgresql://{user}@{}:{port}/{dbname}", hosts.join(","));
+        let tls = Tls::resolve(&url.tls, env, std::env::var_os("HOME").map(Into::into))
+            .map_err(|e| format!("{shown}: {e}"))?;
+        // A Unix socket never carries TLS: the server refuses it there, libpq ignores
+        // sslmode, and so do we.
+        let sockets_only = config
+            .get_hosts()
+            .iter()
+            .all(|h| matches!(h, postgres::config::Host::Unix(_)));
+        config.ssl_mode(if sockets_only {
+            postgres::config::SslMode::Disable
+        } else {
+            tls.ssl_mode()
+        });
         Ok(Target {
             config,
             shown,
+            tls,
             pgpass_note,
         })
     }
 
+    /// The TLS settings.
+    pub fn tls(&self) -> &Tls {
+        &self.tls
+    }
+
     /// Connects; an error names the server and the reason, never the password.
     pub(super) fn connect(&self) -> std::result::Result<Conn, String> {
-        let client = self
-            .config
-            .connect(NoTls)
-            .map_err(|e| format!("{self}: cannot connect: {}", self.explain(&e)))?;
+        let connector = match self.config.get_ssl_mode() {
+            postgres::config::SslMode::Disable => None,
+            _ => self.tls.connector(),
+        };
+        let client = match connector {
+            Some(c) => self.config.connect(c),
+            None => self.config.connect(NoTls),
+        }
+        .map_err(|e| format!("{self}: cannot connect: {}", self.explain(&e)))?;
         let mut conn = Conn {
             client,
             statements: HashMap::new(),
@@ -230,8 +255,25 @@ impl Target {
                 db.message().to_string()
             };
         }
+        let host = self.config.get_hosts().first().map(host_name);
+        let host = host.as_deref().unwrap_or("the server");
         let mut source = std::error::Error::source(e);
         while let Some(s) = source {
+            // rustls reports through tokio-rustls inside an io::Error.
+            let tls_error = s.downcast_ref::<rustls::Error>().or_else(|| {
+                s.downcast_ref::<std::io::Error>()
+                    .and_then(|io| io.get_ref())
+                    .and_then(|i| i.downcast_ref::<rustls::Error>())
+            });
+            if let Some(t) = tls_error {
+                return tls::explain(t, &self.tls, host);
+            }
+            if s.to_string().contains("server does not support TLS") {
+                return format!(
+                    "the server does not offer TLS, and sslmode={} requires it (turn ssl on in the server's configuration, or use sslmode=prefer on a trusted network)",
+                    self.tls.mode().name()
+                );
+            }
             if let Some(io) = s.downcast_ref::<std::io::Error>() {
                 use std::io::ErrorKind::*;
                 return match io.kind() {
@@ -336,6 +378,16 @@ impl Conn {
     pub(super) fn server_version(&mut self) -> Res<String> {
         let row = self.client.query_one("SHOW server_version", &[])?;
         Ok(row.get(0))
+    }
+
+    /// The TLS protocol of this connection as the server sees it (`pg_stat_ssl`), `None`
+    /// when it is not encrypted: evidence, not what was asked for.
+    pub(super) fn encryption(&mut self) -> Res<Option<String>> {
+        let row = self.client.query_opt(
+            "SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl",
+            &[],
+        )?;
+        Ok(row.and_then(|r| r.get(0)))
     }
 
     /// Runs `f` in one transaction that holds [`WRITE_LOCK`], and commits it; retried on a

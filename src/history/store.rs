@@ -233,6 +233,18 @@ pub enum Readiness {
     Failed,
 }
 
+/// A PostgreSQL connection's encryption, as `db check` found it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TlsSeen {
+    /// The `sslmode` in force (the URL's, else `PGSSLMODE`, else `prefer`).
+    pub sslmode: &'static str,
+    /// The protocol the server reports for the connection (`TLSv1.3`), null when the
+    /// connection is not encrypted.
+    pub protocol: Option<String>,
+    /// What the server's certificate was checked against, in words.
+    pub certificate: String,
+}
+
 /// What `db check` found (docs/JSON.md).
 #[derive(Debug, Clone, Serialize)]
 pub struct Health {
@@ -246,6 +258,8 @@ pub struct Health {
     pub reachable: bool,
     /// The server's version (PostgreSQL).
     pub server_version: Option<String>,
+    /// The connection's encryption (PostgreSQL).
+    pub tls: Option<TlsSeen>,
     /// Whether the store exists (the file, or the schema in the database).
     pub exists: bool,
     /// The schema version found (0: none).
@@ -363,6 +377,7 @@ impl Store {
             status: Readiness::Failed,
             reachable: false,
             server_version: None,
+            tls: None,
             exists: false,
             schema_version: 0,
             known_version: schema::known_version(),
@@ -408,6 +423,11 @@ impl Store {
             Location::Server(t) => {
                 let mut c = t.connect().map_err(Error::Other)?;
                 h.server_version = Some(c.server_version().map_err(|e| db_err(loc, e))?);
+                h.tls = Some(TlsSeen {
+                    sslmode: t.tls().mode().name(),
+                    protocol: c.encryption().map_err(|e| db_err(loc, e))?,
+                    certificate: t.tls().checked_against(),
+                });
                 Backend::Pg(Box::new(c))
             }
         };

@@ -22,6 +22,16 @@ pub fn render_health(w: &mut dyn Write, h: &Health) -> io::Result<()> {
         Readiness::Failed => "failed: cannot be reached or read",
     };
     writeln!(w, "status:    {status}")?;
+    if let Some(t) = &h.tls {
+        match &t.protocol {
+            Some(p) => writeln!(
+                w,
+                "tls:       {p} (sslmode={}; certificate {})",
+                t.sslmode, t.certificate
+            )?,
+            None => writeln!(w, "tls:       none, not encrypted (sslmode={})", t.sslmode)?,
+        }
+    }
     if let Some(e) = &h.error {
         writeln!(w, "error:     {e}")?;
         return Ok(());
@@ -76,6 +86,7 @@ mod tests {
             status,
             reachable: true,
             server_version: None,
+            tls: None,
             exists: true,
             schema_version: 1,
             known_version: 2,

@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use crate::stores::{Kind, PASSWORD, Store, USER, both_stores, server};
+use crate::stores::{Kind, PASSWORD, Server, ServerCert, Store, USER, both_stores, server};
 use crate::util::*;
 
 both_stores!(
@@ -34,6 +34,8 @@ fn run_env(home: &Path, env: &[(&str, &OsStr)], args: &[&OsStr]) -> Output {
         "PGHOST",
         "PGPORT",
         "PGDATABASE",
+        "PGSSLMODE",
+        "PGSSLROOTCERT",
         "DELTASCOPE_DB",
         "DELTASCOPE_SITE",
     ] {
@@ -55,6 +57,21 @@ fn run_env(home: &Path, env: &[(&str, &OsStr)], args: &[&OsStr]) -> Output {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A certificate authority named `name`, with a certificate of its own.
+fn authority(name: &str) -> rcgen::CertifiedIssuer<'static, rcgen::KeyPair> {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().expect("key"))
+        .expect("CA certificate")
 }
 
 fn closed_port() -> u16 {
@@ -684,4 +701,243 @@ fn a_writer_that_waited_for_the_lock_sees_the_schema_made_meanwhile() {
         (Some("ok"), Some(1)),
         "{v}"
     );
+}
+
+/// TLS as libpq users set it, against a real server that accepts only TLS (`hostssl`):
+/// a plain connection is refused there, so every success below went over TLS, which the
+/// server itself confirms (`db check`'s `tls.protocol`, from `pg_stat_ssl`). The server's
+/// certificate names `localhost` only, and is signed by a test authority made here.
+#[test]
+fn a_store_over_tls_checks_the_certificate_as_libpq_does() {
+    let home = tempdir();
+    let ca = authority("deltascope test CA");
+    let stranger = authority("someone else's CA");
+    let key = rcgen::KeyPair::generate().expect("server key");
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .expect("server params")
+        .signed_by(&key, &ca)
+        .expect("server certificate");
+    let s = Server::start_tls(&ServerCert {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    });
+    let roots = home.path().join("ca.pem");
+    std::fs::write(&roots, ca.pem()).expect("write roots");
+    let wrong = home.path().join("stranger.pem");
+    std::fs::write(&wrong, stranger.pem()).expect("write roots");
+    let url = |host: &str, query: &str| {
+        format!(
+            "postgresql://{USER}:{PASSWORD}@{host}:{}/postgres{query}",
+            s.port
+        )
+    };
+    let check = |db: &str, env: &[(&str, &OsStr)]| {
+        let o = run_env(
+            home.path(),
+            env,
+            &[
+                OsStr::new("db"),
+                OsStr::new("check"),
+                OsStr::new("--json"),
+                OsStr::new("--db"),
+                OsStr::new(db),
+            ],
+        );
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+        (o, v)
+    };
+
+    // Plain text is refused by the server: the reason says so.
+    let (o, v) = check(&url("localhost", "?sslmode=disable"), &[]);
+    assert_eq!(o.status.code(), Some(1), "{v}");
+    assert!(
+        v["error"].as_str().unwrap_or("").contains("no encryption"),
+        "{v}"
+    );
+    // The default (prefer) encrypts without roots; the certificate is not checked.
+    let (o, v) = check(&url("localhost", ""), &[]);
+    assert_eq!(o.status.code(), Some(1), "no store yet: {v}");
+    assert_eq!(v["status"], "missing", "{v}");
+    assert!(
+        v["tls"]["protocol"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("TLSv1.")),
+        "{v}"
+    );
+    assert_eq!(v["tls"]["sslmode"], "prefer");
+    assert!(
+        v["tls"]["certificate"]
+            .as_str()
+            .unwrap()
+            .contains("not checked"),
+        "{v}"
+    );
+
+    // verify-full with the right authority: a datastore's point goes in and comes back.
+    let full = url(
+        "localhost",
+        &format!("?sslmode=verify-full&sslrootcert={}", roots.display()),
+    );
+    let demo = root().join("testdata/demo/win10-clone-000002.vmdk");
+    let o = run_env(
+        home.path(),
+        &[],
+        &[
+            OsStr::new("scan"),
+            demo.as_os_str(),
+            OsStr::new("--record"),
+            OsStr::new("--at"),
+            OsStr::new("2026-11-02T06:00:00Z"),
+            OsStr::new("--db"),
+            OsStr::new(&full),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (o, v) = check(&full, &[]);
+    assert!(o.status.success(), "{v}");
+    assert_eq!(
+        (v["points"].as_u64(), v["tls"]["sslmode"].as_str()),
+        (Some(1), Some("verify-full"))
+    );
+    assert!(v["tls"]["protocol"].as_str().is_some(), "{v}");
+    assert!(
+        v["tls"]["certificate"]
+            .as_str()
+            .unwrap()
+            .contains("chain and host name checked against sslrootcert="),
+        "{v}"
+    );
+    let text = run_env(
+        home.path(),
+        &[],
+        &[
+            OsStr::new("db"),
+            OsStr::new("check"),
+            OsStr::new("--db"),
+            OsStr::new(&full),
+        ],
+    );
+    let t = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        t.contains("tls:       TLSv1.") && t.contains("sslmode=verify-full"),
+        "{t}"
+    );
+
+    // By address, the name check fails (the certificate names localhost only); verify-ca
+    // checks the chain alone and connects.
+    let by_ip = |mode: &str| {
+        url(
+            "127.0.0.1",
+            &format!("?sslmode={mode}&sslrootcert={}", roots.display()),
+        )
+    };
+    let (o, v) = check(&by_ip("verify-full"), &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("certificate does not name 127.0.0.1"),
+        "{v}"
+    );
+    let (o, v) = check(&by_ip("verify-ca"), &[]);
+    assert!(o.status.success(), "{v}");
+
+    // Another authority's root: refused, whatever the mode that checks.
+    for mode in ["verify-full", "verify-ca", "require"] {
+        let (o, v) = check(
+            &url(
+                "localhost",
+                &format!("?sslmode={mode}&sslrootcert={}", wrong.display()),
+            ),
+            &[],
+        );
+        assert_eq!(o.status.code(), Some(1), "{mode}: {v}");
+        assert!(
+            v["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("not signed by a trusted root"),
+            "{mode}: {v}"
+        );
+    }
+
+    // The environment, as libpq reads it, when the URL says nothing.
+    let (o, v) = check(
+        &url("localhost", ""),
+        &[
+            ("PGSSLMODE", OsStr::new("verify-full")),
+            ("PGSSLROOTCERT", roots.as_os_str()),
+        ],
+    );
+    assert!(o.status.success(), "{v}");
+    assert_eq!(v["tls"]["sslmode"], "verify-full");
+    // A verifying mode without roots is a usage error that says where roots go.
+    let o = run_env(
+        home.path(),
+        &[],
+        &[
+            OsStr::new("history"),
+            OsStr::new("--db"),
+            OsStr::new(&url("localhost", "?sslmode=verify-full")),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("sslrootcert=FILE"), "{}", stderr(&o));
+    // Client certificates are refused by name rather than ignored.
+    let o = run_env(
+        home.path(),
+        &[],
+        &[
+            OsStr::new("history"),
+            OsStr::new("--db"),
+            OsStr::new(&url("localhost", "?sslcert=/c.pem&sslkey=/k.pem")),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("sslcert: client certificates are not supported"),
+        "{}",
+        stderr(&o)
+    );
+    s.stop();
+}
+
+/// A server without TLS: `require` and stronger fail with the reason, `prefer` connects in
+/// plain text and `db check` says it is not encrypted.
+#[test]
+fn a_server_without_tls_is_refused_where_tls_is_required() {
+    let home = tempdir();
+    let s = server();
+    let db = s.create_db("plain");
+    let o = run_env(
+        home.path(),
+        &[],
+        &[
+            OsStr::new("db"),
+            OsStr::new("check"),
+            OsStr::new("--db"),
+            OsStr::new(&format!("{}?sslmode=require", s.url(&db))),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("the server does not offer TLS, and sslmode=require requires it"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run_env(
+        home.path(),
+        &[],
+        &[
+            OsStr::new("db"),
+            OsStr::new("check"),
+            OsStr::new("--json"),
+            OsStr::new("--db"),
+            OsStr::new(&s.url(&db)),
+        ],
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).expect("db check JSON");
+    assert_eq!(v["tls"]["sslmode"], "prefer", "{v}");
+    assert!(v["tls"]["protocol"].is_null(), "{v}");
 }

@@ -203,8 +203,27 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The certificate a TLS server presents, and its key (PEM).
+#[derive(Debug)]
+pub struct ServerCert {
+    /// The certificate chain, server first.
+    pub cert_pem: String,
+    /// The private key.
+    pub key_pem: String,
+}
+
 impl Server {
     fn start() -> Server {
+        Server::start_with(None)
+    }
+
+    /// A server of its own that accepts TCP connections only over TLS (`hostssl` in
+    /// pg_hba.conf: a plain connection is refused), presenting `cert`. Stopped when dropped.
+    pub fn start_tls(cert: &ServerCert) -> Server {
+        Server::start_with(Some(cert))
+    }
+
+    fn start_with(tls: Option<&ServerCert>) -> Server {
         let bin = pg_bin();
         let dir = tempfile::Builder::new()
             .prefix("deltascope-pg-")
@@ -254,6 +273,31 @@ impl Server {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        let mut options = String::new();
+        if let Some(cert) = tls {
+            // The server refuses a key that others can read, and one it does not own.
+            for (name, pem) in [
+                ("server.crt", &cert.cert_pem),
+                ("server.key", &cert.key_pem),
+            ] {
+                let path = data.join(name);
+                std::fs::write(&path, pem).expect("write the server's certificate");
+                std::fs::set_permissions(
+                    &path,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o600),
+                )
+                .expect("chmod");
+                if let Some((uid, gid)) = owner {
+                    std::os::unix::fs::chown(&path, Some(uid), Some(gid)).expect("chown");
+                }
+            }
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256\n",
+            )
+            .expect("write pg_hba.conf");
+            options.push_str(" -c ssl=on");
+        }
         // A port another process takes between our probe and the server's bind: try again.
         let mut last = String::new();
         for _ in 0..5 {
@@ -271,7 +315,7 @@ impl Server {
                 .arg(dir.join("log"))
                 .args(["-w", "-t", "60", "-o"])
                 .arg(format!(
-                    "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=100 -c shared_buffers=32MB -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+                    "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=100 -c shared_buffers=32MB -c fsync=off -c synchronous_commit=off -c full_page_writes=off{options}",
                     dir.display()
                 ))
                 .arg("start")

@@ -1,0 +1,499 @@
+//! TLS to a PostgreSQL server, set as libpq users set it: `sslmode` and `sslrootcert` in the
+//! URL, else `PGSSLMODE` and `PGSSLROOTCERT` (rustls with the ring provider: no OpenSSL to
+//! install).
+//!
+//! - **Modes**, read as libpq reads them: `disable` (plain); `allow` and `prefer` (TLS when
+//!   the server offers it, plain otherwise; `prefer` is the default); `require` (TLS or no
+//!   connection); `verify-ca` (and the server's certificate chains to a trusted root);
+//!   `verify-full` (and it names the host connected to).
+//! - **Roots**: `sslrootcert=FILE` (PEM certificates), `sslrootcert=system` (the operating
+//!   system's store), else `~/.postgresql/root.crt` when it exists. As in libpq, whenever a
+//!   root is configured the chain is checked in every mode that encrypts; without one,
+//!   `prefer` and `require` keep the traffic from eavesdroppers but cannot tell the server
+//!   from an impostor, and the `verify-` modes refuse to start.
+//! - A Unix socket never carries TLS (the server refuses it there, libpq ignores `sslmode`).
+//! - Client certificates (`sslcert`, `sslkey`) and revocation lists are refused by name
+//!   rather than ignored: a setting that silently does nothing is worse than an error.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use postgres::config::SslMode;
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+/// How much protection a connection asks for (libpq's `sslmode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Plain text.
+    Disable,
+    /// TLS when the server offers it (libpq tries plain first; the result is the same).
+    Allow,
+    /// TLS when the server offers it: the default.
+    Prefer,
+    /// TLS, or no connection.
+    Require,
+    /// TLS, with a certificate that chains to a trusted root.
+    VerifyCa,
+    /// TLS, with a certificate that chains to a trusted root and names the host.
+    VerifyFull,
+}
+
+impl Mode {
+    fn parse(s: &str) -> Result<Mode, String> {
+        Ok(match s {
+            "disable" => Mode::Disable,
+            "allow" => Mode::Allow,
+            "prefer" => Mode::Prefer,
+            "require" => Mode::Require,
+            "verify-ca" => Mode::VerifyCa,
+            "verify-full" => Mode::VerifyFull,
+            _ => {
+                return Err(format!(
+                    "sslmode={s:?} is not one of disable, allow, prefer, require, verify-ca, verify-full"
+                ));
+            }
+        })
+    }
+
+    /// The name libpq gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Disable => "disable",
+            Mode::Allow => "allow",
+            Mode::Prefer => "prefer",
+            Mode::Require => "require",
+            Mode::VerifyCa => "verify-ca",
+            Mode::VerifyFull => "verify-full",
+        }
+    }
+
+    fn verifies(self) -> bool {
+        matches!(self, Mode::VerifyCa | Mode::VerifyFull)
+    }
+}
+
+/// The TLS settings a URL writes, before the environment is read.
+#[derive(Debug, Clone, Default)]
+pub struct Written {
+    mode: Option<Mode>,
+    root: Option<String>,
+}
+
+/// Query parameters of libpq that this client does not implement, and why each is refused.
+const UNSUPPORTED: [(&str, &str); 5] = [
+    (
+        "sslcert",
+        "client certificates are not supported: authenticate with a password (~/.pgpass or PGPASSWORD)",
+    ),
+    (
+        "sslkey",
+        "client certificates are not supported: authenticate with a password (~/.pgpass or PGPASSWORD)",
+    ),
+    (
+        "sslpassword",
+        "client certificates are not supported: authenticate with a password (~/.pgpass or PGPASSWORD)",
+    ),
+    ("sslcrl", "certificate revocation lists are not supported"),
+    (
+        "sslcrldir",
+        "certificate revocation lists are not supported",
+    ),
+];
+
+/// Takes the TLS parameters out of a URL's query. Returns the URL without them (the
+/// `postgres` crate's parser knows only `disable`, `prefer` and `require`) and what they
+/// said; a parameter this client cannot honour is an error that names it.
+pub fn split(url: &str) -> Result<(String, Written), String> {
+    let Some((head, query)) = url.split_once('?') else {
+        return Ok((url.to_string(), Written::default()));
+    };
+    let mut written = Written::default();
+    let mut kept = Vec::new();
+    for part in query.split('&') {
+        let (key, value) = part.split_once('=').unwrap_or((part, ""));
+        let value = percent_encoding::percent_decode_str(value)
+            .decode_utf8()
+            .map_err(|_| format!("{key}: the value is not UTF-8 once decoded"))?;
+        match key {
+            "sslmode" => written.mode = Some(Mode::parse(&value)?),
+            "sslrootcert" => written.root = Some(value.into_owned()),
+            _ => {
+                if let Some((_, why)) = UNSUPPORTED.iter().find(|(k, _)| *k == key) {
+                    return Err(format!("{key}: {why}"));
+                }
+                kept.push(part);
+            }
+        }
+    }
+    let url = if kept.is_empty() {
+        head.to_string()
+    } else {
+        format!("{head}?{}", kept.join("&"))
+    };
+    Ok((url, written))
+}
+
+/// Where trusted roots come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Roots {
+    /// A PEM file.
+    File(PathBuf),
+    /// The operating system's store.
+    System,
+}
+
+impl fmt::Display for Roots {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Roots::File(p) => write!(f, "sslrootcert={}", p.display()),
+            Roots::System => f.write_str("sslrootcert=system"),
+        }
+    }
+}
+
+/// The TLS a connection uses: the mode, where its roots come from, and the client
+/// configuration built from them (roots are read once, when the store is named).
+#[derive(Clone)]
+pub struct Tls {
+    mode: Mode,
+    roots: Option<Roots>,
+    connector: Option<MakeRustlsConnect>,
+}
+
+impl fmt::Debug for Tls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tls")
+            .field("mode", &self.mode)
+            .field("roots", &self.roots)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tls {
+    /// The settings `written` and the environment (`env`, a lookup of a variable) give,
+    /// with the roots read. `home` is where `~/.postgresql/root.crt` is looked for.
+    pub fn resolve(
+        written: &Written,
+        env: impl Fn(&str) -> Option<String>,
+        home: Option<PathBuf>,
+    ) -> Result<Tls, String> {
+        let mode = match (&written.mode, env("PGSSLMODE")) {
+            (Some(m), _) => *m,
+            (None, Some(s)) => Mode::parse(&s).map_err(|e| format!("PGSSLMODE: {e}"))?,
+            (None, None) => Mode::Prefer,
+        };
+        let named = written.root.clone().or_else(|| env("PGSSLROOTCERT"));
+        let roots = match named.as_deref() {
+            Some("system") => Some(Roots::System),
+            Some(p) => Some(Roots::File(PathBuf::from(p))),
+            None => home
+                .map(|h| h.join(".postgresql").join("root.crt"))
+                .filter(|p| p.is_file())
+                .map(Roots::File),
+        };
+        if mode == Mode::Disable {
+            return Ok(Tls {
+                mode,
+                roots: None,
+                connector: None,
+            });
+        }
+        if mode.verifies() && roots.is_none() {
+            return Err(format!(
+                "sslmode={} needs trusted roots to check the server's certificate against: sslrootcert=FILE (PEM), sslrootcert=system, or ~/.postgresql/root.crt",
+                mode.name()
+            ));
+        }
+        let store = match &roots {
+            Some(r) => Some(load(r)?),
+            None => None,
+        };
+        let config = client_config(mode, store)?;
+        Ok(Tls {
+            mode,
+            roots,
+            connector: Some(MakeRustlsConnect::new(config)),
+        })
+    }
+
+    /// The mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// What the `postgres` crate is told: whether to ask for TLS, and whether to give up
+    /// without it.
+    pub fn ssl_mode(&self) -> SslMode {
+        match self.mode {
+            Mode::Disable => SslMode::Disable,
+            Mode::Allow | Mode::Prefer => SslMode::Prefer,
+            Mode::Require | Mode::VerifyCa | Mode::VerifyFull => SslMode::Require,
+        }
+    }
+
+    /// The connector, `None` for plain connections.
+    pub fn connector(&self) -> Option<MakeRustlsConnect> {
+        self.connector.clone()
+    }
+
+    /// What the server's certificate is checked against, in words for messages.
+    pub fn checked_against(&self) -> String {
+        match (&self.roots, self.mode) {
+            (None, _) => "not checked (no trusted roots configured)".to_string(),
+            (Some(r), Mode::VerifyFull) => format!("chain and host name checked against {r}"),
+            (Some(r), _) => format!("chain checked against {r}"),
+        }
+    }
+}
+
+/// Reads trusted roots.
+fn load(roots: &Roots) -> Result<RootCertStore, String> {
+    let mut store = RootCertStore::empty();
+    match roots {
+        Roots::File(path) => {
+            let iter = CertificateDer::pem_file_iter(path)
+                .map_err(|e| format!("sslrootcert {}: cannot read it: {e}", path.display()))?;
+            for cert in iter {
+                let cert = cert.map_err(|e| {
+                    format!("sslrootcert {}: not PEM certificates: {e}", path.display())
+                })?;
+                store.add(cert).map_err(|e| {
+                    format!(
+                        "sslrootcert {}: a certificate cannot be used as a root: {e}",
+                        path.display()
+                    )
+                })?;
+            }
+            if store.is_empty() {
+                return Err(format!(
+                    "sslrootcert {}: no PEM certificate in it (-----BEGIN CERTIFICATE-----)",
+                    path.display()
+                ));
+            }
+        }
+        Roots::System => {
+            let found = rustls_native_certs::load_native_certs();
+            let (added, _) = store.add_parsable_certificates(found.certs);
+            if added == 0 {
+                let why = found
+                    .errors
+                    .first()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "sslrootcert=system: the operating system's store holds no usable certificate{why}"
+                ));
+            }
+        }
+    }
+    Ok(store)
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The client configuration: the verifier the mode and roots call for.
+fn client_config(mode: Mode, roots: Option<RootCertStore>) -> Result<ClientConfig, String> {
+    let provider = provider();
+    let verifier: Arc<dyn ServerCertVerifier> = match roots {
+        None => Arc::new(Unchecked {
+            algorithms: provider.signature_verification_algorithms,
+        }),
+        Some(store) => {
+            let webpki =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(store), Arc::clone(&provider))
+                    .build()
+                    .map_err(|e| format!("trusted roots: {e}"))?;
+            if mode == Mode::VerifyFull {
+                webpki
+            } else {
+                Arc::new(ChainOnly(webpki))
+            }
+        }
+    };
+    Ok(ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth())
+}
+
+/// No roots configured (`prefer`, `require`): any certificate is accepted, as libpq
+/// does, but the handshake's signatures are still checked, so the traffic is encrypted to
+/// the holder of the certificate's key.
+#[derive(Debug)]
+struct Unchecked {
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for Unchecked {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// `verify-ca`, or roots with `prefer`/`require`: the chain must lead to a trusted root,
+/// the name is not compared. The full check runs and only a name mismatch is forgiven;
+/// webpki checks the chain before the name, so that error means the chain was good.
+#[derive(Debug)]
+struct ChainOnly(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// A TLS failure in words that say what to do, when `e` is one.
+pub fn explain(e: &rustls::Error, tls: &Tls, host: &str) -> String {
+    match e {
+        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => format!(
+            "TLS: the server's certificate is not signed by a trusted root ({})",
+            tls.checked_against()
+        ),
+        rustls::Error::InvalidCertificate(
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+        ) => format!(
+            "TLS: the server's certificate does not name {host} (sslmode=verify-full checks the name; connect by a name the certificate holds)"
+        ),
+        rustls::Error::InvalidCertificate(
+            CertificateError::Expired | CertificateError::ExpiredContext { .. },
+        ) => "TLS: the server's certificate has expired".to_string(),
+        other => format!("TLS: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn none(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn tls_parameters_are_taken_out_of_the_url() {
+        let (url, w) = split(
+            "postgresql://u@h/db?connect_timeout=3&sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem",
+        )
+        .unwrap();
+        assert_eq!(url, "postgresql://u@h/db?connect_timeout=3");
+        assert_eq!(w.mode, Some(Mode::VerifyFull));
+        assert_eq!(w.root.as_deref(), Some("/etc/ca.pem"));
+        let (url, w) = split("postgresql://u@h/db?sslmode=require").unwrap();
+        assert_eq!(url, "postgresql://u@h/db");
+        assert_eq!(w.mode, Some(Mode::Require));
+        assert!(split("postgresql://u@h/db?sslmode=verify").is_err());
+        let e = split("postgresql://u@h/db?sslcert=/c.pem").unwrap_err();
+        assert!(e.starts_with("sslcert: client certificates"), "{e}");
+    }
+
+    #[test]
+    fn prefer_is_the_default_and_the_url_wins_over_the_environment() {
+        let tls = Tls::resolve(&Written::default(), none, None).unwrap();
+        assert_eq!(tls.mode(), Mode::Prefer);
+        assert_eq!(tls.ssl_mode(), SslMode::Prefer);
+        assert!(tls.connector().is_some());
+        let env = |k: &str| (k == "PGSSLMODE").then(|| "disable".to_string());
+        let tls = Tls::resolve(&Written::default(), env, None).unwrap();
+        assert_eq!(tls.mode(), Mode::Disable);
+        assert!(tls.connector().is_none());
+        let (_, w) = split("postgresql://h/d?sslmode=require").unwrap();
+        let tls = Tls::resolve(&w, env, None).unwrap();
+        assert_eq!(tls.ssl_mode(), SslMode::Require);
+    }
+
+    #[test]
+    fn verifying_modes_need_roots_and_say_where_to_put_them() {
+        let home = tempfile::tempdir().unwrap();
+        let (_, w) = split("postgresql://h/d?sslmode=verify-ca").unwrap();
+        let e = Tls::resolve(&w, none, Some(home.path().to_path_buf())).unwrap_err();
+        assert!(
+            e.contains("sslrootcert=FILE") && e.contains("verify-ca"),
+            "{e}"
+        );
+        // ~/.postgresql/root.crt is read when present, and must hold certificates.
+        std::fs::create_dir(home.path().join(".postgresql")).unwrap();
+        std::fs::write(home.path().join(".postgresql/root.crt"), "not pem\n").unwrap();
+        let e = Tls::resolve(&w, none, Some(home.path().to_path_buf())).unwrap_err();
+        assert!(
+            e.contains("root.crt") && e.contains("no PEM certificate"),
+            "{e}"
+        );
+    }
+}
