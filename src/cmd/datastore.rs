@@ -60,6 +60,7 @@ fn settings_for(
         series: series(m, db, site, recording)?,
         budget: m.budget,
         recorded_at: recording.map(Recording::at),
+        scanned_at: recording.map_or_else(chrono::Utc::now, Recording::at),
     })
 }
 

@@ -102,6 +102,9 @@ pub struct ModelSettings {
     /// When this scan is being recorded (`scan --record`): its sizes join each disk's
     /// series at that time, as the store will hold them.
     pub recorded_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When this scan ran (`recorded_at` when recording, else the clock's time): a date
+    /// to full before it is said to be past.
+    pub scanned_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// What the model was given (`inputs` in the JSON).
@@ -682,7 +685,15 @@ fn lun_report(name: &str, dir: &Path, found: &Found, d: &LunDisks, s: &ModelSett
         .then(|| growths.iter().map(|g| g.bytes).sum::<u64>() / growths.len() as u64);
     let full = params
         .lun_size
-        .map(|size| time_to_full(&deltas, size, params.headroom, &mut outcome.notes))
+        .map(|size| {
+            time_to_full(
+                &deltas,
+                size,
+                params.headroom,
+                s.scanned_at,
+                &mut outcome.notes,
+            )
+        })
         .unwrap_or_default();
     LunReport {
         name: name.to_string(),
@@ -738,11 +749,12 @@ fn lun_report(name: &str, dir: &Path, found: &Found, d: &LunDisks, s: &ModelSett
 }
 
 /// When the LUN's deltas fill `lun_size x (1 - headroom)`, with a note where a date is
-/// missing or rests on deltas without a forecast.
+/// missing, rests on deltas without a forecast, or lies before the scan (`now`).
 fn time_to_full(
     deltas: &[&&VmReport],
     lun_size: u64,
     headroom: f64,
+    now: chrono::DateTime<chrono::Utc>,
     notes: &mut Vec<String>,
 ) -> fill::Fill {
     let occupants: Vec<Occupant> = deltas
@@ -771,6 +783,28 @@ fn time_to_full(
     }
     if forecast > 0 && f.full_at.is_none() {
         notes.push("the deltas' forecasts do not fill the LUN within ten years".to_string());
+    }
+    // The model counts from the latest recorded point; an old history can put the date
+    // before today, which is a statement about the forecast, not about the LUN.
+    let past = [
+        ("as forecast", f.full_at),
+        ("in the worst case", f.full_at_worst),
+    ]
+    .into_iter()
+    .filter_map(|(how, at)| at.filter(|t| *t < now).map(|t| (how, t)))
+    .map(|(how, t)| format!("{how} on {}", t.format("%Y-%m-%d")))
+    .collect::<Vec<_>>();
+    if !past.is_empty() {
+        let last = deltas
+            .iter()
+            .filter_map(|v| v.projection.as_ref().map(|p| p.last_at()))
+            .max();
+        notes.push(format!(
+            "time to full is in the past ({}): the forecast starts from the latest recorded point{}, not from this scan; record this scan (--record) so it starts from today's sizes",
+            past.join(", "),
+            last.map(|t| format!(" ({})", t.format("%Y-%m-%d")))
+                .unwrap_or_default()
+        ));
     }
     f
 }

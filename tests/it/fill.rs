@@ -188,6 +188,16 @@ fn time_to_full_and_refresh_intervals_match_a_hand_calculation(kind: Kind) {
     assert!((days("b").as_f64().expect("b") - 24.0).abs() < 1e-6);
     assert_eq!(days("c"), Value::Null);
     assert_eq!(r["budget_bytes"], 12 * MIB);
+    // The worst case falls before today (this scan is not recorded): a note says the date
+    // is past and why.
+    let notes = l["model"]["notes"].to_string();
+    assert!(
+        notes.contains("time to full is in the past (")
+            && notes.contains("in the worst case on 2026-11-12")
+            && notes.contains("latest recorded point (2026-11-05)")
+            && notes.contains("--record"),
+        "{notes}"
+    );
     assert!(
         l["model"]["notes"]
             .as_array()
