@@ -5,6 +5,7 @@
 # the gzip-compressed images it leaves (CI has no FUSE).
 #
 #   testdata/make-ntfs.sh [OUTDIR]
+#   CHAINS="desktop" testdata/make-ntfs.sh   # only these chains (default: all four)
 #
 # Chains (each a base.vmdk and a delta.vmdk, 48 MiB disk, MBR, one NTFS partition at 1 MiB,
 # 4 KiB clusters):
@@ -16,6 +17,11 @@
 #   dirty/  a base whose free space is not zero (/old/junk.bin, 2 MiB, written then deleted
 #           before the snapshot); the delta writes /new/reuse.bin (2 MiB), which ntfs-3g puts
 #           in those free clusters: overwritten, but into parent free space.
+#   desktop/ what a Windows desktop writes that a disposable disk would take: the delta writes
+#           /pagefile.sys (2 MiB), /hiberfil.sys (1 MiB), /Windows/Temp/setup.log (512 KiB),
+#           a user's Temp file (256 KiB), a Chrome and a Firefox cache file (512 and 256 KiB),
+#           and two files no rule matches: a document (1 MiB) and a file in a folder named
+#           Temp2 (128 KiB).
 #
 # File contents are unique per 4 KiB block (path, version and block number in a text header,
 # then a fill byte), so no block of the delta equals its parent's by accident, and gzip
@@ -33,6 +39,8 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+chains=${CHAINS:-blame churn dirty desktop}
+want() { [[ " $chains " == *" $1 "* ]]; }
 
 disk_mib=48
 part_start=2048 # sectors: 1 MiB
@@ -86,6 +94,7 @@ umount_part
 assemble "$work/base.part" "$work/base.raw"
 
 # blame: the changes.
+if want blame; then
 cp "$work/base.part" "$work/blame.part"
 mount_part "$work/blame.part"
 mkdir -p "$mnt/new" "$mnt/tmp"
@@ -109,8 +118,10 @@ mount_part "$work/blame.part"
 rm "$mnt/tmp/gone.bin"
 umount_part
 assemble "$work/blame.part" "$work/blame.raw"
+fi
 
 # churn: create and delete a 4 MiB file ten times.
+if want churn; then
 cp "$work/base.part" "$work/churn.part"
 for i in $(seq 1 10); do
     mount_part "$work/churn.part"
@@ -121,8 +132,10 @@ for i in $(seq 1 10); do
     umount_part
 done
 assemble "$work/churn.part" "$work/churn.raw"
+fi
 
 # dirty: a base with deleted data in its free space, and a delta that reuses it.
+if want dirty; then
 cp "$work/base.part" "$work/dirty-base.part"
 mount_part "$work/dirty-base.part"
 mkdir -p "$mnt/old"
@@ -138,10 +151,30 @@ mkdir -p "$mnt/new"
 write_file /new/reuse.bin 1 $((2 * 1024 * 1024))
 umount_part
 assemble "$work/dirty.part" "$work/dirty.raw"
-cp "$work/base.raw" "$work/blame-base.raw"
-cp "$work/base.raw" "$work/churn-base.raw"
+fi
 
-for c in blame churn dirty; do
+# desktop: files a disposable disk would take, and two it would not.
+if want desktop; then
+cp "$work/base.part" "$work/desktop.part"
+mount_part "$work/desktop.part"
+u=/Users/ann/AppData/Local
+mkdir -p "$mnt/Windows/Temp" "$mnt$u/Temp" "$mnt$u/Temp2" "$mnt/Users/ann/Documents" \
+    "$mnt$u/Google/Chrome/User Data/Default/Cache/Cache_Data" \
+    "$mnt$u/Mozilla/Firefox/Profiles/x1y2z3.default/cache2/entries"
+write_file /pagefile.sys 1 $((2 * 1024 * 1024))
+write_file /hiberfil.sys 1 $((1024 * 1024))
+write_file /Windows/Temp/setup.log 1 $((512 * 1024))
+write_file "$u/Temp/install.tmp" 1 $((256 * 1024))
+write_file "$u/Google/Chrome/User Data/Default/Cache/Cache_Data/f_000001" 1 $((512 * 1024))
+write_file "$u/Mozilla/Firefox/Profiles/x1y2z3.default/cache2/entries/E0A1" 1 $((256 * 1024))
+write_file /Users/ann/Documents/report.docx 1 $((1024 * 1024))
+write_file "$u/Temp2/keep.bin" 1 $((128 * 1024))
+umount_part
+assemble "$work/desktop.part" "$work/desktop.raw"
+fi
+for c in blame churn desktop; do cp "$work/base.raw" "$work/$c-base.raw"; done
+
+for c in $chains; do
     mkdir -p "$out/$c"
     rm -f "$out/$c"/*.vmdk "$out/$c"/*.vmdk.gz
     (cd "$out/$c" &&
@@ -168,7 +201,18 @@ cat >"$out/oracle.json" <<EOF
     "deleted_files": {"/tmp/gone.bin": 2097152}
   },
   "churn": {"deleted_files": {"/tempfile.tmp": 4194304}, "rounds": 10},
-  "dirty": {"base_deleted_files": {"/old/junk.bin": 2097152}, "new_files": {"/new/reuse.bin": 2097152}}
+  "dirty": {"base_deleted_files": {"/old/junk.bin": 2097152}, "new_files": {"/new/reuse.bin": 2097152}},
+  "desktop": {
+    "disposable_files": {
+      "/pagefile.sys": 2097152,
+      "/hiberfil.sys": 1048576,
+      "/Windows/Temp/setup.log": 524288,
+      "/Users/ann/AppData/Local/Temp/install.tmp": 262144,
+      "/Users/ann/AppData/Local/Google/Chrome/User Data/Default/Cache/Cache_Data/f_000001": 524288,
+      "/Users/ann/AppData/Local/Mozilla/Firefox/Profiles/x1y2z3.default/cache2/entries/E0A1": 262144
+    },
+    "kept_files": {"/Users/ann/Documents/report.docx": 1048576, "/Users/ann/AppData/Local/Temp2/keep.bin": 131072}
+  }
 }
 EOF
 ls -l "$out"/*/

@@ -1,5 +1,6 @@
 //! The verdict, the remedies and the base audit of `scan` (issue 17), on the committed NTFS
-//! chains of `testdata/make-ntfs.sh` (`churn/` is the walkthrough's chain, docs/WALKTHROUGH.md).
+//! chains of `testdata/make-ntfs.sh` (`churn/` is the walkthrough's chain, docs/WALKTHROUGH.md;
+//! `desktop/` holds a page file, temporary files and browser caches).
 //! Oracles: `blame --json`'s groups summed by this test (byte for byte), the generator's
 //! oracle.json, and real runs of the remedies with other tools: `ntfswipe` zeroes a copy's
 //! free space and `qemu-img convert` shrinks it; the returned grains are counted by
@@ -15,7 +16,7 @@ use serde_json::Value;
 
 use crate::util::*;
 
-const CHAINS: [&str; 3] = ["blame", "churn", "dirty"];
+const CHAINS: [&str; 4] = ["blame", "churn", "dirty", "desktop"];
 const GRAIN: u64 = 65536;
 
 /// Decompresses one committed chain into `dir/chain`; returns the delta.
@@ -181,6 +182,103 @@ fn verdict_and_remedies_agree_with_blames_groups_byte_for_byte() {
         };
         assert_eq!(u(&s["base_audit"]["dirty_free_bytes"]), dirty, "{chain}");
     }
+}
+
+/// The built-in rules on a delta holding what a desktop writes: the page and hibernation
+/// files, system and user temporary files, Chrome's and Firefox's caches. Each rule's part is
+/// the bytes the generator wrote for its files (oracle.json), and blame's group of each file
+/// agrees byte for byte; a document and a folder named `Temp2` stay out. A rules file
+/// replaces the built-in rules.
+#[test]
+fn the_built_in_rules_take_a_desktops_page_file_temporary_files_and_caches() {
+    let dir = tempdir();
+    let o: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("testdata/ntfs/oracle.json")).unwrap(),
+    )
+    .unwrap();
+    let files = |key: &str| -> Vec<(String, u64)> {
+        o["desktop"][key]
+            .as_object()
+            .expect("oracle files")
+            .iter()
+            .map(|(k, v)| (k.clone(), u(v)))
+            .collect()
+    };
+    let (taken, kept) = (files("disposable_files"), files("kept_files"));
+    let delta = unpack("desktop", dir.path());
+    let s = scan(&delta, &[]);
+    let b = json(&[OsStr::new("blame"), OsStr::new("--json"), delta.as_os_str()]);
+    let group = |path: &str| -> u64 {
+        b["groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .find(|g| g["path"] == path)
+            .map(|g| u(&g["bytes"]))
+            .unwrap_or_else(|| panic!("no blame group {path}"))
+    };
+    // The rule each file falls under, as the docs list them.
+    let rule_of = |path: &str| -> &str {
+        [
+            ("/pagefile.sys", "/pagefile.sys"),
+            ("/hiberfil.sys", "/hiberfil.sys"),
+            ("/Windows/Temp/", "/Windows/Temp"),
+            (
+                "/Users/ann/AppData/Local/Temp/",
+                "/Users/*/AppData/Local/Temp",
+            ),
+            (
+                "/Users/ann/AppData/Local/Google/Chrome/User Data/Default/Cache/",
+                "/Users/*/AppData/Local/Google/Chrome/User Data/*/Cache",
+            ),
+            (
+                "/Users/ann/AppData/Local/Mozilla/Firefox/Profiles/x1y2z3.default/cache2/",
+                "/Users/*/AppData/Local/Mozilla/Firefox/Profiles/*/cache2",
+            ),
+        ]
+        .into_iter()
+        .find(|(prefix, _)| path.starts_with(prefix))
+        .map(|(_, rule)| rule)
+        .unwrap_or_else(|| panic!("no rule for {path}"))
+    };
+    let d = remedy(&s, "disposable_disk");
+    let mut want: std::collections::BTreeMap<&str, u64> = Default::default();
+    for (path, bytes) in &taken {
+        assert_eq!(group(path), *bytes, "blame's group of {path}");
+        *want.entry(rule_of(path)).or_default() += bytes;
+    }
+    for (rule, bytes) in &want {
+        assert_eq!(part(d, rule), *bytes, "{rule}");
+    }
+    assert_eq!(d["parts"].as_array().unwrap().len(), want.len(), "{d:#}");
+    let total: u64 = taken.iter().map(|(_, b)| b).sum();
+    assert_eq!(u(&d["bytes"]), total, "{d:#}");
+    // The files no rule matches are in the delta, and not in the remedy.
+    for (path, bytes) in &kept {
+        assert_eq!(group(path), *bytes, "blame's group of {path}");
+    }
+    assert!(!d.to_string().contains("Temp2"), "{d:#}");
+    let text = s["verdict"]["text"].as_str().unwrap();
+    assert!(
+        text.contains(
+            "A disposable disk for page file, temporary files and caches would return 4.5 MiB"
+        ),
+        "{text}"
+    );
+    // A rules file replaces the built-in rules: `Temp*` takes Temp2 as well, and nothing else.
+    let rules = dir.path().join("rules.txt");
+    std::fs::write(&rules, "\\Users\\*\\AppData\\Local\\Temp*\n").unwrap();
+    let s = scan(
+        &delta,
+        &[OsStr::new("--disposable-rules"), rules.as_os_str()],
+    );
+    let d = remedy(&s, "disposable_disk");
+    assert_eq!(
+        u(&d["bytes"]),
+        group("/Users/ann/AppData/Local/Temp/install.tmp")
+            + group("/Users/ann/AppData/Local/Temp2/keep.bin"),
+        "{d:#}"
+    );
 }
 
 #[test]
