@@ -79,6 +79,9 @@ pub struct Snapshot {
 #[derive(Deserialize)]
 struct ScanDoc {
     chain: Vec<ScanLayer>,
+    /// Absent from documents of deltascope before 0.1's `scanned_at`.
+    #[serde(default)]
+    scanned_at: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -129,6 +132,16 @@ impl Snapshot {
             if doc.chain.is_empty() {
                 return Err(bad("a scan document with no layer in \"chain\"".into()));
             }
+            let at = match &doc.scanned_at {
+                Some(t) => Some(
+                    DateTime::parse_from_rfc3339(t)
+                        .map_err(|e| {
+                            bad(format!("scanned_at {t:?} is not an RFC 3339 time ({e})"))
+                        })?
+                        .with_timezone(&Utc),
+                ),
+                None => None,
+            };
             return Ok(Snapshot {
                 source,
                 layers: doc
@@ -141,7 +154,7 @@ impl Snapshot {
                     })
                     .collect(),
                 groups: None,
-                at: None,
+                at,
                 disk: None,
             });
         }
@@ -267,8 +280,9 @@ pub struct Diff {
     pub old: Side,
     /// The newer one.
     pub new: Side,
-    /// Where the times come from: `history`, `given` (`--at`), `file_modified` (the
-    /// documents' modification times) or null (no times).
+    /// Where the times come from: `history`, `given` (`--at`), `scanned_at` (the scan
+    /// documents' own times), `file_modified` (the documents' modification times) or null
+    /// (no times).
     pub time_source: Option<&'static str>,
     /// Seconds from OLD to NEW (null without times).
     pub interval_seconds: Option<f64>,

@@ -1,7 +1,7 @@
 //! `deltascope diff`: two observations of one disk, from two JSON documents (`scan --json`
 //! of one disk, `blame --json`) or two points of its history, compared by the engine
 //! (`crate::diff`). Here: reading the files and the store, and the times (`--at`, else the
-//! files' modification times).
+//! scan documents' `scanned_at`, else the files' modification times).
 
 use std::path::Path;
 
@@ -43,6 +43,8 @@ pub(super) fn run(g: &GlobalArgs, a: &DiffArgs) -> Result<()> {
                     (old.at, new.at) = (Some(t_old), Some(t_new));
                     "given"
                 }
+                // Both documents say when they were scanned: that is when the disk was seen.
+                None if old.at.is_some() && new.at.is_some() => "scanned_at",
                 None => {
                     (old.at, new.at) = (Some(modified(o)?), Some(modified(n)?));
                     "file_modified"

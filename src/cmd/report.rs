@@ -87,7 +87,7 @@ pub(super) fn run(g: &GlobalArgs, a: &ReportArgs) -> Result<()> {
         let disk = super::history::scan_disk_name(a.disk.as_deref(), &a.path, site.as_deref())?;
         let rate = super::history::growth_rate(&a.db, &disk);
         let judged = crate::verdict::judge(&scanned, &rules, rate);
-        let report = crate::report::scan_report_judged(&scanned, judged);
+        let report = crate::report::scan_report_judged(&scanned, judged, Some(chrono::Utc::now()));
         chain.check_unchanged()?;
         page.history = history(a)?;
         page.chain = Some(report);

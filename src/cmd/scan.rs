@@ -8,6 +8,7 @@ use crate::progress::{NoProgress, Progress};
 use crate::render::Format;
 
 pub(super) fn run(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
+    let started = chrono::Utc::now();
     let single = match (a.paths.as_slice(), a.lun.is_empty()) {
         ([one], true) => !one.is_dir(),
         _ => false,
@@ -70,7 +71,10 @@ pub(super) fn run(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
     let scanned = scanned?;
     let rate = super::history::growth_rate(&a.db, &disk);
     let judged = crate::verdict::judge(&scanned, &rules, rate);
-    let report = crate::report::scan_report_judged(&scanned, judged);
+    let at = recording
+        .as_ref()
+        .map_or(started, super::history::Recording::at);
+    let report = crate::report::scan_report_judged(&scanned, judged, Some(at));
     let printed = super::print(a.format, &report);
     if let Some(mut r) = recording.take() {
         r.add(disk, &report);

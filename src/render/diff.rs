@@ -59,6 +59,7 @@ pub fn render(out: &mut dyn Write, d: &Diff) -> io::Result<()> {
             Some("history") => "the history's points",
             Some("given") => "--at",
             Some("file_modified") => "the files' modification times",
+            Some("scanned_at") => "the scans' own times (scanned_at)",
             _ => "?",
         };
         writeln!(

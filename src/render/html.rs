@@ -1054,6 +1054,7 @@ mod tests {
     fn an_empty_chain_renders_every_section_with_notes() {
         let r = ScanReport {
             deltascope_version: "0.0.0".into(),
+            scanned_at: None,
             chain: Vec::new(),
             ceiling: None,
             ntfs_overwritten: None,

@@ -354,6 +354,9 @@ pub struct OrphanReport {
 pub struct DatastoreReport {
     /// deltascope's version.
     pub deltascope_version: String,
+    /// The time the scan stands for (RFC 3339, UTC): the `--at` a recorded scan gives,
+    /// else when it started.
+    pub scanned_at: String,
     /// One per LUN.
     pub luns: Vec<LunReport>,
     /// One per disk, LUN by LUN.
@@ -960,6 +963,7 @@ pub fn datastore_report(
         .collect();
     DatastoreReport {
         deltascope_version: VERSION.to_string(),
+        scanned_at: crate::history::format_time(&s.scanned_at),
         luns: reports,
         vms: all_vms,
         machines,

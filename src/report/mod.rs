@@ -134,6 +134,9 @@ pub struct LayerReport {
 pub struct ScanReport {
     /// deltascope's version.
     pub deltascope_version: String,
+    /// The time this observation stands for (RFC 3339, UTC): the `--at` a recorded scan
+    /// gives, else when the scan started; null from the library without one.
+    pub scanned_at: Option<String>,
     /// Base first, top last.
     pub chain: Vec<LayerReport>,
     /// The top layer's ceilings (hard, and expected if fresh-first allocation continues).
@@ -193,11 +196,16 @@ pub fn layer_infos(chain: &Chain) -> Vec<LayerInfo> {
 /// The report of a scan (the layers base first), judged with the default disposable-disk
 /// rules and no history.
 pub fn scan_report(scan: &ChainScan) -> ScanReport {
-    scan_report_judged(scan, judge(scan, &DisposableRules::default(), None))
+    scan_report_judged(scan, judge(scan, &DisposableRules::default(), None), None)
 }
 
-/// The report of a scan with its verdict, remedies and base audit (`verdict::judge`).
-pub fn scan_report_judged(scan: &ChainScan, judged: Judgement) -> ScanReport {
+/// The report of a scan with its verdict, remedies and base audit (`verdict::judge`), and
+/// the time it stands for.
+pub fn scan_report_judged(
+    scan: &ChainScan,
+    judged: Judgement,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+) -> ScanReport {
     let layers = scan
         .layers
         .iter()
@@ -226,6 +234,7 @@ pub fn scan_report_judged(scan: &ChainScan, judged: Judgement) -> ScanReport {
         .collect();
     ScanReport {
         deltascope_version: VERSION.to_string(),
+        scanned_at: at.map(|t| crate::history::format_time(&t)),
         chain: layers,
         ceiling: scan.ceiling,
         ntfs_overwritten: scan.ntfs_overwritten,

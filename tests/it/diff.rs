@@ -97,7 +97,57 @@ fn a_snapshot_between_two_scans_is_growth_of_the_new_layer() {
     // The table says the same.
     let text = ok(["diff", s(&old), s(&new)]);
     assert!(text.contains("win10-clone-000002.vmdk (top)"), "{text}");
-    assert!(text.contains("files' modification times"), "{text}");
+    assert!(text.contains("the scans' own times (scanned_at)"), "{text}");
+}
+
+/// Without --at, the times are the scan documents' own (`scanned_at`: the `--at` they were
+/// recorded with), not the files' modification times; a document without one (written by
+/// an older deltascope) falls back to modification times for both sides.
+#[test]
+fn scan_documents_carry_their_own_time() {
+    let d = tempdir();
+    let db = d.path().join("h.sqlite");
+    let (old, new) = (d.path().join("old.json"), d.path().join("new.json"));
+    let mid = root().join("testdata/demo/win10-clone-000001.vmdk");
+    let top = root().join("testdata/demo/win10-clone-000002.vmdk");
+    let scan = |out: &Path, layer: &Path, at: &str| {
+        write_json(
+            out,
+            &[
+                "scan",
+                "--json",
+                s(layer),
+                "--record",
+                "--at",
+                at,
+                "--db",
+                s(&db),
+            ],
+        )
+    };
+    let o = scan(&old, &mid, "2026-11-02T08:00:00Z");
+    scan(&new, &top, "2026-11-05T20:00:00Z");
+    assert_eq!(o["scanned_at"], "2026-11-02T08:00:00Z");
+    let r = json(&["diff", s(&old), s(&new), "--json"].map(OsStr::new));
+    assert_eq!(r["time_source"], "scanned_at");
+    assert_eq!(r["interval_seconds"], 3.5 * 86400.0);
+    assert_eq!(r["old"]["at"], "2026-11-02T08:00:00Z");
+    let grown = qemu_data_bytes(&top);
+    assert_eq!(r["top_per_week_bytes"].as_f64(), Some(grown as f64 * 2.0));
+    // An unrecorded scan stands for when it started: between the clock before and after.
+    let before = chrono::Utc::now().timestamp();
+    let v = write_json(&d.path().join("now.json"), &["scan", "--json", s(&top)]);
+    let after = chrono::Utc::now().timestamp();
+    let at = chrono::DateTime::parse_from_rfc3339(v["scanned_at"].as_str().expect("scanned_at"))
+        .expect("RFC 3339")
+        .timestamp();
+    assert!(before <= at && at <= after, "{before} <= {at} <= {after}");
+    // A document without scanned_at: modification times, for both sides.
+    let mut legacy = o.clone();
+    legacy.as_object_mut().expect("object").remove("scanned_at");
+    std::fs::write(&old, legacy.to_string()).expect("write");
+    let r = json(&["diff", s(&old), s(&new), "--json"].map(OsStr::new));
+    assert_eq!(r["time_source"], "file_modified");
 }
 
 /// Two blames of one NTFS delta, before and after 1 MiB is written where the delta held

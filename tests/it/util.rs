@@ -353,3 +353,12 @@ impl Drop for Mount {
         let _ = Command::new("umount").arg(&self.0).status();
     }
 }
+
+/// A `scan --json` document without its `scanned_at` line: two runs of one scan differ only
+/// there, by the clock.
+pub fn untimed(json: &str) -> String {
+    json.lines()
+        .filter(|l| !l.trim_start().starts_with("\"scanned_at\":"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
