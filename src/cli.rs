@@ -55,25 +55,31 @@ pub struct Cli {
 #[derive(Debug, Args, Clone, Default)]
 #[command(next_help_heading = "Reading disks")]
 pub struct ChainArgs {
-    /// Read input files with positioned reads instead of memory maps (same results; a file
-    /// truncated during the run gives an I/O error instead of a SIGBUS)
+    /// Read files with positioned reads instead of memory maps
+    ///
+    /// Same results; a file truncated during the run gives an I/O error instead of a SIGBUS
     #[arg(long)]
     pub no_mmap: bool,
-    /// Evidence mode: treat warnings (parentCID mismatch, dirty SESparse journal, unclean
-    /// shutdown, redundant grain directory mismatch) as errors, and compute every figure from
-    /// the files of this run (the layer cache is neither read nor written)
+    /// Evidence mode: warnings are errors; no layer cache
+    ///
+    /// Warnings (parentCID mismatch, dirty SESparse journal, unclean shutdown, redundant grain
+    /// directory mismatch) are errors, and every figure is computed from the files of this run
+    /// (the layer cache is neither read nor written)
     #[arg(long)]
     pub strict: bool,
     /// Most layers followed down a chain before giving up [default: 256]
     #[arg(long, value_name = "N")]
     pub max_depth: Option<usize>,
-    /// Refuse, before opening it, any file of a chain outside the evidence tree (the top's
-    /// folder, or the scanned folders): an absolute or `..` extent, a parent hint pointing
-    /// elsewhere. Without it such files are read with an `outside_tree` warning
+    /// Refuse any file of a chain outside the evidence tree
+    ///
+    /// The evidence tree is the top's folder, or the scanned folders; a file outside it (an
+    /// absolute or `..` extent, a parent hint pointing elsewhere) is refused before it is
+    /// opened. Without it such files are read with an `outside_tree` warning
     #[arg(long)]
     pub confine: bool,
-    /// Read names beginning with PREFIX under DIR: parent hints, extent names and .vmx disk
-    /// names written on the ESXi host, e.g. --map
+    /// Read names beginning with PREFIX under DIR (ESXi paths; repeatable)
+    ///
+    /// Parent hints, extent names and .vmx disk names written on the ESXi host, e.g. --map
     /// /vmfs/volumes/5f3a1c2e-8a7b9c0d-1e2f-001122334455=/mnt/ds1 (repeat for several
     /// datastores). Without it, an absolute hint that does not exist here is looked for by
     /// its file name beside the child, then by its last two components under the folders
@@ -89,10 +95,11 @@ pub struct WorkArgs {
     /// Worker threads for classification [default: the number of cores]
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
-    /// Classify every layer afresh: do not use or fill the cache of layers below the top
-    /// (kept in $DELTASCOPE_CACHE, $XDG_CACHE_HOME/deltascope or ~/.cache/deltascope, keyed
+    /// Do not use or fill the cache of layers below the top
+    ///
+    /// Every layer is classified afresh. The cache is kept in $DELTASCOPE_CACHE, $XDG_CACHE_HOME/deltascope or ~/.cache/deltascope, keyed
     /// by the classification code, each file's path, device, inode, size and times, and each
-    /// layer's metadata; --strict implies it)
+    /// layer's metadata. --strict implies it
     #[arg(long)]
     pub no_cache: bool,
     /// Never draw a progress bar (one is drawn only when stderr is a terminal anyway)
@@ -103,8 +110,10 @@ pub struct WorkArgs {
 /// `--tz`, for the subcommands that read times.
 #[derive(Debug, Args, Clone, Default)]
 pub struct TzArgs {
-    /// How to read times written without a zone (`--at`, `--since`, imported CSV times):
-    /// UTC, local (this machine's zone, from TZ) or an offset such as +01:00 [default: UTC]
+    /// Zone of times written without one: UTC, local or +HH:MM [default: UTC]
+    ///
+    /// For `--at`, `--since` and imported CSV times: UTC, local (this machine's zone, from TZ)
+    /// or an offset such as +01:00
     #[arg(long, value_name = "ZONE", allow_hyphen_values = true, value_parser = zone)]
     pub tz: Option<Zone>,
 }
@@ -345,8 +354,9 @@ pub struct ReportArgs {
 /// Where the history store is.
 #[derive(Debug, Args)]
 pub struct DbArgs {
-    /// History store: a SQLite file, or a PostgreSQL database as
-    /// postgresql://USER@HOST:PORT/DBNAME (the port may be left out; the password is best
+    /// History store: a SQLite file or a postgresql:// URL
+    ///
+    /// A PostgreSQL database is postgresql://USER@HOST:PORT/DBNAME (the port may be left out; the password is best
     /// kept in ~/.pgpass or PGPASSWORD) [default: $DELTASCOPE_DB, else
     /// $XDG_DATA_HOME/deltascope/history.sqlite, else ~/.local/share/deltascope/history.sqlite]
     #[arg(long, value_name = "PATH|URL", value_parser = OsStringValueParser::new().try_map(store))]
@@ -356,8 +366,10 @@ pub struct DbArgs {
 /// Which site's disks, in a store several hosts share.
 #[derive(Debug, Args)]
 pub struct SiteArgs {
-    /// Prefix the names this run gives disks with SITE: (SITE:/path/to/top.vmdk; for an
-    /// import SITE:VM/snapshot), and read recorded growth under those names, so that two
+    /// Prefix disk names with SITE: in a store several hosts share
+    ///
+    /// Names become SITE:/path/to/top.vmdk (for an import SITE:VM/snapshot), and recorded
+    /// growth is read under those names, so that two
     /// hosts' identical paths stay two disks in a shared store. Letters, digits, '.', '_'
     /// and '-'; --disk names are taken as given [default: $DELTASCOPE_SITE, else no prefix]
     #[arg(long, value_name = "SITE", value_parser = site)]
@@ -611,15 +623,17 @@ pub struct BlameArgs {
 /// `scan` arguments.
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// The top layer's .vmdk; or datastore folders, each scanned as one LUN (every disk in
-    /// the tree, in parallel)
+    /// The top layer's .vmdk, or datastore folders (one LUN each)
+    ///
+    /// A datastore folder is scanned as one LUN: every disk in its tree, in parallel
     #[arg(required_unless_present = "lun", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// A LUN as NAME=DIR, for a datastore scan (repeat for several)
     #[arg(long, value_name = "NAME=DIR", value_parser = lun_spec)]
     pub lun: Vec<LunSpec>,
-    /// How to print: tables, JSON (the contract in docs/JSON.md) or CSV (one row per disk;
-    /// datastore scans only)
+    /// How to print: tables, JSON or CSV
+    ///
+    /// JSON is the contract in docs/JSON.md; CSV is one row per disk (datastore scans only)
     #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = formats(TABLE_JSON_CSV),
         default_value_ifs = FORMAT_FLAGS, conflicts_with_all = ["json", "csv"])]
     pub format: Format,
@@ -629,21 +643,24 @@ pub struct ScanArgs {
     /// Print CSV: one row per disk (datastore scans only; --format csv)
     #[arg(long, conflicts_with = "json")]
     pub csv: bool,
-    /// Also write the datastore scan's figures as Prometheus metrics to FILE (the text
-    /// format node_exporter's textfile collector reads, e.g. FILE.prom in its folder; written
-    /// to a temporary file and renamed, so the collector never reads half of one; datastore
-    /// scans only; docs/JSON.md lists the metrics)
+    /// Also write Prometheus metrics to FILE (datastore scans)
+    ///
+    /// The text format node_exporter's textfile collector reads (e.g. FILE.prom in its
+    /// folder), written to a temporary file and renamed, so the collector never reads half of
+    /// one; docs/JSON.md lists the metrics
     #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,
     /// Save this scan's summary in the history store (every disk's, for a datastore)
     #[arg(long)]
     pub record: bool,
-    /// The time to record the scan at, for back-filled scans (e.g. 2026-11-01T08:00:00Z; not
-    /// in the future) [default: now]
+    /// The time to record the scan at [default: now]
+    ///
+    /// For back-filled scans, e.g. 2026-11-01T08:00:00Z; not in the future
     #[arg(long, value_name = "TIME", requires = "record", value_parser = time)]
     pub at: Option<TimeArg>,
-    /// The disk's name in the history, to record it under and to read its growth rate for
-    /// the verdict [default: the top layer's canonical path]
+    /// The disk's name in the history [default: the top's canonical path]
+    ///
+    /// The name to record it under and to read its growth rate for the verdict
     #[arg(long)]
     pub disk: Option<String>,
     /// The history store (read for the verdict's weeks to the ceiling when it exists; written
@@ -653,12 +670,16 @@ pub struct ScanArgs {
     /// The site recorded disk names carry.
     #[command(flatten)]
     pub site: SiteArgs,
-    /// Path rules of the disposable-disk remedy, one a line, instead of the built-in ones
-    /// (page, hibernation and swap files, temporary folders, browser caches; docs/GUIDE.md)
+    /// Path rules of the disposable-disk remedy instead of the built-in ones
+    ///
+    /// One rule a line. The built-in ones take page, hibernation and swap files, temporary
+    /// folders and browser caches (docs/GUIDE.md)
     #[arg(long, value_name = "FILE")]
     pub disposable_rules: Option<PathBuf>,
-    /// Do not read the guest's files (NTFS) of one disk: no causes by file, no base free
-    /// space, and the remedies that need them are null (docs/PERFORMANCE.md gives the cost)
+    /// Do not read the guest's files (NTFS)
+    ///
+    /// No causes by file, no base free space, and the remedies that need them are null
+    /// (docs/PERFORMANCE.md gives the cost)
     #[arg(long)]
     pub no_guest: bool,
     /// Reading times.
@@ -679,28 +700,38 @@ pub struct ScanArgs {
 #[derive(Debug, Args, Clone)]
 #[command(next_help_heading = "LUN model (docs/MODEL.md)")]
 pub struct ModelArgs {
-    /// Growth of each VM's delta within --window: a burst such as a boot storm or an AV
-    /// definition update (2GiB is 2 x 2^30 bytes, 2GB 2 x 10^9; a bare 2G is refused)
+    /// Growth of each VM's delta within --window (a burst)
+    ///
+    /// A burst such as a boot storm or an AV definition update (2GiB is 2 x 2^30 bytes, 2GB 2 x 10^9; a bare 2G is refused)
     #[arg(long, value_name = "BYTES", requires = "window", value_parser = size)]
     pub growth_per_vm: Option<u64>,
     /// The window of --growth-per-vm (e.g. 2m, 8h, 4w)
     #[arg(long, value_name = "DURATION", requires = "growth_per_vm", value_parser = duration)]
     pub window: Option<f64>,
-    /// The deltas were created (or refreshed) at this time: growth is their size now over
-    /// the time since (datastore scans)
+    /// When the deltas were created or refreshed: growth since then
+    ///
+    /// Growth is each delta's size now over the time since (datastore scans)
     #[arg(long, value_name = "TIME", conflicts_with = "growth_per_vm", value_parser = time)]
     pub since: Option<TimeArg>,
-    /// VMFS growth increment of a delta file [default: per format: vmfsSparse 16MiB,
-    /// SESparse 1MiB; 16MiB for `lun` on parameters alone]
+    /// VMFS growth increment of a delta file [default: per format]
+    ///
+    /// Per format by default: vmfsSparse 16MiB, SESparse 1MiB; 16MiB for `lun` on
+    /// parameters alone
     #[arg(long, value_name = "BYTES", value_parser = nonzero_size)]
     pub increment: Option<u64>,
-    /// How long one lock holds the LUN under SCSI-2 (an assumption: no public figure)
+    /// How long one lock holds the LUN under SCSI-2
+    ///
+    /// An assumption: there is no public figure
     #[arg(long, value_name = "DURATION", default_value = "300us", value_parser = duration)]
     pub hold: f64,
-    /// How VMFS locks: scsi2 (reservations hold the whole LUN) or ats (VAAI, per sector)
+    /// How VMFS locks: scsi2 or ats
+    ///
+    /// scsi2: reservations hold the whole LUN; ats: VAAI, per sector
     #[arg(long, value_enum, default_value = "scsi2")]
     pub locking: LockingArg,
-    /// Busy-fraction target for the lock limit (share of time the LUN may be reserved)
+    /// Busy-fraction target for the lock limit
+    ///
+    /// The share of time the LUN may be reserved
     #[arg(long, value_name = "FRACTION", default_value_t = crate::lun::DEFAULT_MAX_BUSY,
         value_parser = busy_fraction)]
     pub max_busy: f64,
@@ -711,12 +742,14 @@ pub struct ModelArgs {
     #[arg(long, value_name = "FRACTION", default_value_t = crate::lun::DEFAULT_HEADROOM,
         value_parser = headroom)]
     pub headroom: f64,
-    /// Bytes one VM's delta reaches at its ceiling [default: the mean expected ceiling of
-    /// the deltas scanned]
+    /// Bytes one VM's delta reaches at its ceiling [default: from the scan]
+    ///
+    /// By default the mean expected ceiling of the deltas scanned
     #[arg(long, value_name = "BYTES", value_parser = nonzero_size)]
     pub ceiling_per_vm: Option<u64>,
-    /// Size each delta should stay under: each disk's refresh interval from its forecast
-    /// (history; 20GiB is 20 x 2^30 bytes, 20GB 20 x 10^9)
+    /// Size each delta should stay under: refresh intervals
+    ///
+    /// Each disk's refresh interval comes from its forecast (history; 20GiB is 20 x 2^30 bytes, 20GB 20 x 10^9)
     #[arg(long, value_name = "BYTES", value_parser = nonzero_size)]
     pub budget: Option<u64>,
 }
