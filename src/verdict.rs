@@ -506,6 +506,10 @@ fn verdict(
                 None => "Its free space cannot be read (no NTFS volume).".into(),
             });
         }
+        text.push(
+            "For what a clone or snapshot added, scan its delta, the top of its chain; `deltascope scan FOLDER` gives every disk's role."
+                .into(),
+        );
         return Verdict {
             text: text.join(" "),
             growth_pattern: GrowthPattern::None,

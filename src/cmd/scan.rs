@@ -51,7 +51,10 @@ pub(super) fn run(g: &GlobalArgs, a: &ScanArgs) -> Result<()> {
     let rules = super::disposable_rules(a.disposable_rules.as_deref())?;
     let disk = super::history::scan_disk_name(a.disk.as_deref(), path, site.as_deref())?;
     let chain = super::open_chain(g, path)?;
-    super::hint_if_base(&chain);
+    // The table's verdict says it first; JSON readers get the hint on stderr.
+    if a.format != Format::Table {
+        super::hint_if_base(&chain);
+    }
     let pool = super::pool(g)?;
     let bar = super::show_progress(g)
         .then(|| Bar::new(crate::scan::table_units(&chain), "classifying grain tables"));

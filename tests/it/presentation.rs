@@ -38,20 +38,35 @@ fn long_names_are_cut_in_the_middle() {
 }
 
 /// Issue 17: `scan` of a base printed "fresh 100 %" with nothing to say it was a base;
-/// one-layer chains now get a hint on stderr naming what to give instead, and a delta none.
+/// one-layer chains now get a hint naming what to give instead, and a delta none. `scan`'s
+/// table says it once, in its verdict; JSON output and `blame` get it on stderr.
 #[test]
 fn a_base_given_where_a_top_is_expected_gets_a_hint() {
     let demo = root().join("testdata/demo");
+    let base = demo.join("win10-base.vmdk");
     let hint = "has no parent: it is a base";
-    for sub in ["scan", "blame"] {
-        let out = run([OsStr::new(sub), demo.join("win10-base.vmdk").as_os_str()]);
+    for args in [&["scan", "--json"][..], &["blame"]] {
+        let mut all: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        all.push(base.as_os_str());
+        let out = run(&all);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
             err.contains(&format!("deltascope: note: win10-base.vmdk {hint}"))
                 && err.contains("give its delta, the top of its chain"),
-            "{sub}: {err}"
+            "{args:?}: {err}"
         );
     }
+    let out = run([OsStr::new("scan"), base.as_os_str()]);
+    let (text, err) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(!err.contains(hint), "said twice: {err}");
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains(hint) && flat.contains("scan its delta, the top of its chain"),
+        "{text}"
+    );
     let out = run([
         OsStr::new("scan"),
         demo.join("win10-clone-000002.vmdk").as_os_str(),
