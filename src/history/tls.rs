@@ -303,22 +303,19 @@ fn provider() -> Arc<CryptoProvider> {
 /// The client configuration: the verifier the mode and roots call for.
 fn client_config(mode: Mode, roots: Option<RootCertStore>) -> Result<ClientConfig, String> {
     let provider = provider();
-    let verifier: Arc<dyn ServerCertVerifier> = match roots {
-        None => Arc::new(Unchecked {
-            algorithms: provider.signature_verification_algorithms,
-        }),
-        Some(store) => {
-            let webpki =
-                WebPkiServerVerifier::builder_with_provider(Arc::new(store), Arc::clone(&provider))
-                    .build()
-                    .map_err(|e| format!("trusted roots: {e}"))?;
-            if mode == Mode::VerifyFull {
-                webpki
-            } else {
-                Arc::new(ChainOnly(webpki))
-            }
-        }
+    let chain = match roots {
+        None => None,
+        Some(store) => Some(
+            WebPkiServerVerifier::builder_with_provider(Arc::new(store), Arc::clone(&provider))
+                .build()
+                .map_err(|e| format!("trusted roots: {e}"))?,
+        ),
     };
+    let verifier = Arc::new(Verifier {
+        chain,
+        name: mode == Mode::VerifyFull,
+        algorithms: provider.signature_verification_algorithms,
+    });
     Ok(ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS: {e}"))?
@@ -327,24 +324,39 @@ fn client_config(mode: Mode, roots: Option<RootCertStore>) -> Result<ClientConfi
         .with_no_client_auth())
 }
 
-/// No roots configured (`prefer`, `require`): any certificate is accepted, as libpq
-/// does, but the handshake's signatures are still checked, so the traffic is encrypted to
-/// the holder of the certificate's key.
+/// How the server's certificate is judged. The handshake's signatures are always checked,
+/// so the traffic is encrypted to the holder of the certificate's key.
+///
+/// - No roots (`prefer`, `require` without `sslrootcert`): any certificate, as libpq.
+/// - Roots: the chain must lead to one (webpki); with `name` (`verify-full`) the
+///   certificate must also name the host. Without `name` the full check runs and only a name
+///   mismatch is forgiven: webpki checks the chain before the name, so that error means the
+///   chain was good.
 #[derive(Debug)]
-struct Unchecked {
+struct Verifier {
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    name: bool,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for Unchecked {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) if !self.name => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
     }
 
     fn verify_tls12_signature(
@@ -367,55 +379,6 @@ impl ServerCertVerifier for Unchecked {
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.algorithms.supported_schemes()
-    }
-}
-
-/// `verify-ca`, or roots with `prefer`/`require`: the chain must lead to a trusted root,
-/// the name is not compared. The full check runs and only a name mismatch is forgiven;
-/// webpki checks the chain before the name, so that error means the chain was good.
-#[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for ChainOnly {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-        {
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.supported_verify_schemes()
     }
 }
 

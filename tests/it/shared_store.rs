@@ -55,6 +55,16 @@ fn run_env(home: &Path, env: &[(&str, &OsStr)], args: &[&OsStr]) -> Output {
     out
 }
 
+/// `db check` of `db` (with `--json` when `json`), as [`run_env`] runs it.
+fn db_check(home: &Path, env: &[(&str, &OsStr)], db: &str, json: bool) -> Output {
+    let mut args = vec![OsStr::new("db"), OsStr::new("check")];
+    if json {
+        args.push(OsStr::new("--json"));
+    }
+    args.extend([OsStr::new("--db"), OsStr::new(db)]);
+    run_env(home, env, &args)
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -144,18 +154,11 @@ fn server_errors_name_the_server_and_the_reason_never_the_password() {
         "{e}"
     );
     // The server's errors under `db check --json` too: exit 1, status failed, the reason.
-    let o = run_env(
+    let o = db_check(
         home.path(),
         &[],
-        &[
-            OsStr::new("db"),
-            OsStr::new("check"),
-            OsStr::new("--json"),
-            OsStr::new("--db"),
-            OsStr::new(&format!(
-                "postgresql://{USER}:{PASSWORD}@127.0.0.1:{port}/{db}"
-            )),
-        ],
+        &format!("postgresql://{USER}:{PASSWORD}@127.0.0.1:{port}/{db}"),
+        true,
     );
     assert_eq!(o.status.code(), Some(1));
     let v: Value = serde_json::from_slice(&o.stdout).expect("JSON");
@@ -732,17 +735,7 @@ fn a_store_over_tls_checks_the_certificate_as_libpq_does() {
         )
     };
     let check = |db: &str, env: &[(&str, &OsStr)]| {
-        let o = run_env(
-            home.path(),
-            env,
-            &[
-                OsStr::new("db"),
-                OsStr::new("check"),
-                OsStr::new("--json"),
-                OsStr::new("--db"),
-                OsStr::new(db),
-            ],
-        );
+        let o = db_check(home.path(), env, db, true);
         let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
         (o, v)
     };
@@ -807,16 +800,7 @@ fn a_store_over_tls_checks_the_certificate_as_libpq_does() {
             .contains("chain and host name checked against sslrootcert="),
         "{v}"
     );
-    let text = run_env(
-        home.path(),
-        &[],
-        &[
-            OsStr::new("db"),
-            OsStr::new("check"),
-            OsStr::new("--db"),
-            OsStr::new(&full),
-        ],
-    );
+    let text = db_check(home.path(), &[], &full, false);
     let t = String::from_utf8_lossy(&text.stdout);
     assert!(
         t.contains("tls:       TLSv1.") && t.contains("sslmode=verify-full"),
@@ -910,15 +894,11 @@ fn a_server_without_tls_is_refused_where_tls_is_required() {
     let home = tempdir();
     let s = server();
     let db = s.create_db("plain");
-    let o = run_env(
+    let o = db_check(
         home.path(),
         &[],
-        &[
-            OsStr::new("db"),
-            OsStr::new("check"),
-            OsStr::new("--db"),
-            OsStr::new(&format!("{}?sslmode=require", s.url(&db))),
-        ],
+        &format!("{}?sslmode=require", s.url(&db)),
+        false,
     );
     assert_eq!(o.status.code(), Some(1));
     assert!(
@@ -926,17 +906,7 @@ fn a_server_without_tls_is_refused_where_tls_is_required() {
         "{}",
         stderr(&o)
     );
-    let o = run_env(
-        home.path(),
-        &[],
-        &[
-            OsStr::new("db"),
-            OsStr::new("check"),
-            OsStr::new("--json"),
-            OsStr::new("--db"),
-            OsStr::new(&s.url(&db)),
-        ],
-    );
+    let o = db_check(home.path(), &[], &s.url(&db), true);
     let v: Value = serde_json::from_slice(&o.stdout).expect("db check JSON");
     assert_eq!(v["tls"]["sslmode"], "prefer", "{v}");
     assert!(v["tls"]["protocol"].is_null(), "{v}");
