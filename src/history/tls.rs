@@ -258,9 +258,9 @@ fn load(roots: &Roots) -> Result<RootCertStore, String> {
     let mut store = RootCertStore::empty();
     match roots {
         Roots::File(path) => {
-            let iter = CertificateDer::pem_file_iter(path)
+            let text = read_bounded(path)
                 .map_err(|e| format!("sslrootcert {}: cannot read it: {e}", path.display()))?;
-            for cert in iter {
+            for cert in CertificateDer::pem_slice_iter(&text) {
                 let cert = cert.map_err(|e| {
                     format!("sslrootcert {}: not PEM certificates: {e}", path.display())
                 })?;
@@ -294,6 +294,29 @@ fn load(roots: &Roots) -> Result<RootCertStore, String> {
         }
     }
     Ok(store)
+}
+
+/// Most bytes a file of roots may hold: a bundle of every public root is about 250 KiB.
+const ROOTS_MAX: u64 = 16 << 20;
+
+/// A roots file's bytes: a regular file of at most [`ROOTS_MAX`] bytes (a FIFO would hang
+/// the run, a device such as /dev/zero would grow a buffer without end).
+fn read_bounded(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    if meta.len() > ROOTS_MAX {
+        return Err(std::io::Error::other(format!(
+            "{} bytes, more than the {ROOTS_MAX} a file of certificates holds",
+            meta.len()
+        )));
+    }
+    let mut text = Vec::new();
+    file.take(ROOTS_MAX + 1).read_to_end(&mut text)?;
+    Ok(text)
 }
 
 fn provider() -> Arc<CryptoProvider> {
@@ -458,5 +481,14 @@ mod tests {
             e.contains("root.crt") && e.contains("no PEM certificate"),
             "{e}"
         );
+        // A device or a folder is refused before anything is read from it.
+        for odd in ["/dev/zero", "/"] {
+            let (_, w) = split(&format!(
+                "postgresql://h/d?sslmode=verify-full&sslrootcert={odd}"
+            ))
+            .unwrap();
+            let e = Tls::resolve(&w, none, None).unwrap_err();
+            assert!(e.contains("not a regular file"), "{odd}: {e}");
+        }
     }
 }
