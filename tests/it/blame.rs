@@ -4,7 +4,6 @@
 //! partition tables or volumes give a clear error, never a panic.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -90,19 +89,6 @@ fn sizes(v: &Value) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// Decompresses one committed chain (`blame` or `churn`) into `dir`; returns the delta.
-fn unpack(chain: &str, dir: &Path) -> PathBuf {
-    for name in ["base.vmdk", "delta.vmdk"] {
-        let gz = root().join(format!("testdata/ntfs/{chain}/{name}.gz"));
-        let mut data = Vec::new();
-        flate2::read::GzDecoder::new(std::fs::File::open(&gz).expect("open gz"))
-            .read_to_end(&mut data)
-            .expect("gunzip");
-        std::fs::write(dir.join(name), data).expect("write");
-    }
-    dir.join("delta.vmdk")
-}
-
 fn blame(delta: &Path, extra: &[&str]) -> Report {
     let mut args = vec!["blame".to_string(), "--json".into()];
     args.extend(extra.iter().map(|s| s.to_string()));
@@ -129,7 +115,7 @@ fn qemu_allocated(delta: &Path) -> u64 {
 #[test]
 fn blame_attributes_each_written_file_exactly() {
     let dir = tempdir();
-    let delta = unpack("blame", dir.path());
+    let delta = unpack_ntfs("blame", dir.path());
     let o = oracle();
     let r = blame(&delta, &[]);
     assert_eq!(r.volumes.len(), 1);
@@ -189,7 +175,7 @@ fn blame_attributes_each_written_file_exactly() {
 #[test]
 fn groups_sum_to_the_layers_allocated_bytes() {
     let dir = tempdir();
-    let delta = unpack("blame", dir.path());
+    let delta = unpack_ntfs("blame", dir.path());
     for by in ["file", "dir", "ext"] {
         let r = blame(&delta, &["--by", by]);
         assert_eq!(r.group_by, by);
@@ -246,7 +232,7 @@ fn groups_sum_to_the_layers_allocated_bytes() {
 #[test]
 fn create_and_delete_churn_ends_free_now() {
     let dir = tempdir();
-    let delta = unpack("churn", dir.path());
+    let delta = unpack_ntfs("churn", dir.path());
     let o = oracle();
     let r = blame(&delta, &[]);
     let deleted = sizes(&o["churn"]["deleted_files"]);
@@ -263,7 +249,7 @@ fn create_and_delete_churn_ends_free_now() {
 #[test]
 fn csv_and_text_list_the_groups() {
     let dir = tempdir();
-    let delta = unpack("blame", dir.path());
+    let delta = unpack_ntfs("blame", dir.path());
     let r = blame(&delta, &[]);
     let csv = ok(["blame".as_ref(), "--csv".as_ref(), delta.as_os_str()]);
     let mut lines = csv.lines();
@@ -410,7 +396,7 @@ fn broken_partition_tables_name_the_structure_and_offset() {
 fn a_damaged_ntfs_volume_fails_cleanly() {
     require("qemu-img");
     let dir = tempdir();
-    let delta = unpack("blame", dir.path());
+    let delta = unpack_ntfs("blame", dir.path());
     let raw = convert_raw(&delta, dir.path());
     let mut data = std::fs::read(&raw).expect("read raw");
     let part = 1usize << 20;
@@ -461,7 +447,7 @@ fn a_damaged_ntfs_volume_fails_cleanly() {
 #[test]
 fn writes_into_dirty_parent_free_space_are_told_apart() {
     let dir = tempdir();
-    let delta = unpack("dirty", dir.path());
+    let delta = unpack_ntfs("dirty", dir.path());
     let o = oracle();
     let r = blame(&delta, &[]);
     for (path, size) in sizes(&o["dirty"]["new_files"]) {
@@ -483,7 +469,7 @@ fn writes_into_dirty_parent_free_space_are_told_apart() {
 #[test]
 fn scan_splits_overwritten_bytes_when_the_parent_holds_ntfs() {
     let dir = tempdir();
-    let delta = unpack("dirty", dir.path());
+    let delta = unpack_ntfs("dirty", dir.path());
     let o = oracle();
     let reuse: u64 = sizes(&o["dirty"]["new_files"]).values().sum();
     let scan = json(&["scan".as_ref(), "--json".as_ref(), delta.as_os_str()]);
@@ -511,7 +497,7 @@ fn scan_splits_overwritten_bytes_when_the_parent_holds_ntfs() {
 /// The `blame` chain's disks (base and top view) as raw files, with `table` written over
 /// the first sectors (`(offset, bytes)`), converted back into a base and a delta.
 fn retabled(dir: &Path, table: &[(u64, Vec<u8>)]) -> PathBuf {
-    let delta = unpack("blame", dir);
+    let delta = unpack_ntfs("blame", dir);
     let sub = dir.join("retabled");
     std::fs::create_dir_all(&sub).expect("mkdir");
     // The base alone, then the composed top view; both get the same new table.
@@ -632,7 +618,7 @@ fn ntfs_is_found_in_gpt_and_logical_partitions() {
 fn blame_reads_through_any_format_of_the_chain() {
     require("qemu-img");
     let dir = tempdir();
-    let delta = unpack("blame", dir.path());
+    let delta = unpack_ntfs("blame", dir.path());
     let before = blame(&delta, &[]);
     // Replace the base by a streamOptimized copy (compressed grains): the delta reads the
     // same guest disk through it (a CID mismatch warning, not an error).

@@ -429,17 +429,8 @@ fn a_block_level_copy_with_one_grain_changed_is_a_miss() {
 
 #[test]
 fn a_bases_free_space_is_cached_beside_its_classes() {
-    use std::io::Read;
     let t = tempdir();
-    for name in ["base.vmdk", "delta.vmdk"] {
-        let gz = root().join(format!("testdata/ntfs/dirty/{name}.gz"));
-        let mut data = Vec::new();
-        flate2::read::GzDecoder::new(std::fs::File::open(&gz).unwrap())
-            .read_to_end(&mut data)
-            .unwrap();
-        std::fs::write(t.path().join(name), data).unwrap();
-    }
-    let top = t.path().join("delta.vmdk");
+    let top = unpack_ntfs("dirty", t.path());
     let cache = t.path().join("cache");
     let fresh = scan(&top, &cache, &["--no-cache"]);
     // The dirty chain's base still holds a deleted 2 MiB file in its free space.

@@ -3,8 +3,7 @@
 //! documents; scans of two disks and malformed documents refused with the file named.
 
 use std::ffi::OsStr;
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
@@ -31,18 +30,6 @@ fn qemu_data_bytes(layer: &Path) -> u64 {
         .filter(|r| r["data"] == true)
         .map(|r| r["length"].as_u64().expect("length"))
         .sum()
-}
-
-fn unpack_ntfs(dir: &Path) -> PathBuf {
-    for name in ["base.vmdk", "delta.vmdk"] {
-        let gz = root().join(format!("testdata/ntfs/blame/{name}.gz"));
-        let mut data = Vec::new();
-        flate2::read::GzDecoder::new(std::fs::File::open(&gz).expect("open gz"))
-            .read_to_end(&mut data)
-            .expect("gunzip");
-        std::fs::write(dir.join(name), data).expect("write");
-    }
-    dir.join("delta.vmdk")
 }
 
 /// Two scans of the demo disk before and after a snapshot (OLD's top is the middle layer of
@@ -157,7 +144,7 @@ fn scan_documents_carry_their_own_time() {
 fn two_blames_compare_per_file() {
     require("qemu-io");
     let d = tempdir();
-    let delta = unpack_ntfs(d.path());
+    let delta = unpack_ntfs("blame", d.path());
     let (old, new) = (d.path().join("old.json"), d.path().join("new.json"));
     let before = qemu_data_bytes(&delta);
     let o = write_json(&old, &["blame", "--json", s(&delta)]);
@@ -300,7 +287,10 @@ fn two_disks_and_malformed_documents_are_refused() {
     let ntfs_dir = d.path().join("ntfs");
     std::fs::create_dir_all(&ntfs_dir).expect("mkdir");
     let ntfs = d.path().join("ntfs.json");
-    write_json(&ntfs, &["scan", "--json", s(&unpack_ntfs(&ntfs_dir))]);
+    write_json(
+        &ntfs,
+        &["scan", "--json", s(&unpack_ntfs("blame", &ntfs_dir))],
+    );
     let e = fails(1, ["diff", s(&demo), s(&ntfs)]);
     assert!(
         e.contains(s(&demo)) && e.contains(s(&ntfs)) && e.contains("not of one disk"),

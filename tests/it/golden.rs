@@ -9,7 +9,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use crate::util::*;
@@ -112,15 +112,6 @@ fn qemu_cids(files: &[PathBuf], norm: &mut Normalise) {
             }
         }
     }
-}
-
-fn gunzip(gz: &Path, to: &Path) {
-    let f = std::fs::File::open(gz).unwrap_or_else(|e| panic!("{}: {e}", gz.display()));
-    let mut data = Vec::new();
-    flate2::read::GzDecoder::new(f)
-        .read_to_end(&mut data)
-        .expect("gunzip");
-    std::fs::write(to, data).expect("write");
 }
 
 /// Runs one case and renders what it printed.

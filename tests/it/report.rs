@@ -9,26 +9,12 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::util::{fails, json, ok, process_dir, require, root, sh, tempdir};
-
-/// Unpacks the committed NTFS chain `testdata/ntfs/blame` into `dir`; returns the delta.
-fn unpack_ntfs(dir: &Path) -> PathBuf {
-    for name in ["base.vmdk", "delta.vmdk"] {
-        let gz = root().join(format!("testdata/ntfs/blame/{name}.gz"));
-        let mut out = std::fs::File::create(dir.join(name)).expect("create");
-        std::io::copy(
-            &mut flate2::read::GzDecoder::new(std::fs::File::open(&gz).expect("open gz")),
-            &mut out,
-        )
-        .expect("gunzip");
-    }
-    dir.join("delta.vmdk")
-}
+use crate::util::{fails, json, ok, process_dir, require, root, sh, tempdir, unpack_ntfs};
 
 /// A page with every section of one chain: the NTFS chain (blame), with a history of six
 /// weekly points (five imported, the scan itself the sixth) so the forecast is drawn.
 fn full_page(dir: &Path) -> (PathBuf, PathBuf) {
-    let delta = unpack_ntfs(dir);
+    let delta = unpack_ntfs("blame", dir);
     let db = dir.join("history.sqlite");
     let csv = dir.join("history.csv");
     std::fs::write(

@@ -3,7 +3,6 @@
 //! and broken or damaged ones failing cleanly.
 
 use std::ffi::OsStr;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -20,13 +19,8 @@ fn unpack(dir: &str, names: &[&str], to: &Path) -> Vec<PathBuf> {
                 .join("testdata/samples")
                 .join(dir)
                 .join(format!("{name}.gz"));
-            let f = std::fs::File::open(&gz).unwrap_or_else(|e| panic!("{}: {e}", gz.display()));
-            let mut data = Vec::new();
-            flate2::read::GzDecoder::new(f)
-                .read_to_end(&mut data)
-                .expect("gunzip sample");
             let out = to.join(name);
-            std::fs::write(&out, data).expect("write sample");
+            gunzip(&gz, &out);
             out
         })
         .collect()

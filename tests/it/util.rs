@@ -362,3 +362,27 @@ pub fn untimed(json: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// Decompresses the gzip file `gz` into `to`.
+pub fn gunzip(gz: &Path, to: &Path) {
+    use std::io::Read;
+    let f = std::fs::File::open(gz).unwrap_or_else(|e| panic!("{}: {e}", gz.display()));
+    let mut data = Vec::new();
+    flate2::read::GzDecoder::new(f)
+        .read_to_end(&mut data)
+        .unwrap_or_else(|e| panic!("gunzip {}: {e}", gz.display()));
+    std::fs::write(to, data).unwrap_or_else(|e| panic!("write {}: {e}", to.display()));
+}
+
+/// Decompresses the committed NTFS chain `testdata/ntfs/CHAIN` (built by
+/// `testdata/make-ntfs.sh`) into `dir`, created if need be; returns its delta.
+pub fn unpack_ntfs(chain: &str, dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    for name in ["base.vmdk", "delta.vmdk"] {
+        gunzip(
+            &root().join(format!("testdata/ntfs/{chain}/{name}.gz")),
+            &dir.join(name),
+        );
+    }
+    dir.join("delta.vmdk")
+}

@@ -21,17 +21,7 @@ const GRAIN: u64 = 65536;
 
 /// Decompresses one committed chain into `dir/chain`; returns the delta.
 fn unpack(chain: &str, dir: &Path) -> PathBuf {
-    let d = dir.join(chain);
-    std::fs::create_dir_all(&d).expect("mkdir");
-    for name in ["base.vmdk", "delta.vmdk"] {
-        let gz = root().join(format!("testdata/ntfs/{chain}/{name}.gz"));
-        let mut data = Vec::new();
-        flate2::read::GzDecoder::new(std::fs::File::open(&gz).expect("open gz"))
-            .read_to_end(&mut data)
-            .expect("gunzip");
-        std::fs::write(d.join(name), data).expect("write");
-    }
-    d.join("delta.vmdk")
+    unpack_ntfs(chain, &dir.join(chain))
 }
 
 fn scan(path: &Path, extra: &[&OsStr]) -> Value {
