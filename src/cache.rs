@@ -39,7 +39,7 @@
 //! is not a regular file (a block device) are never cached.
 
 use std::fs::OpenOptions;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -293,21 +293,11 @@ impl LayerCache {
         if !self.dir_is_private() {
             return None;
         }
-        // O_NOFOLLOW: a link to /dev/zero or elsewhere fails to open; O_NONBLOCK: a FIFO
-        // opens at once instead of waiting for a writer (and is then refused as not a file).
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(self.file_for(text))
-            .ok()?;
-        let meta = file.metadata().ok()?;
-        if !meta.is_file() || meta.len() > MAX_ENTRY_BYTES {
+        // Links are not followed: one to /dev/zero or elsewhere fails to open.
+        let bytes = crate::files::read_small(&self.file_for(text), MAX_ENTRY_BYTES, false).ok()?;
+        if bytes.len() as u64 > MAX_ENTRY_BYTES {
             return None;
         }
-        let mut bytes = Vec::new();
-        file.take(MAX_ENTRY_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 

@@ -574,14 +574,10 @@ fn resolve_named(
     }
 }
 
-/// Reads a `.vmx` or `.vmsd`, refusing more than [`dict::MAX_CONFIG_BYTES`].
+/// Reads a `.vmx` or `.vmsd`: at most one byte more than [`dict::MAX_CONFIG_BYTES`], which
+/// the parser then refuses.
 fn read_config(path: &Path) -> std::result::Result<Vec<u8>, String> {
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut buf = Vec::new();
-    file.take(dict::MAX_CONFIG_BYTES as u64 + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| e.to_string())?;
-    Ok(buf)
+    crate::files::read_small(path, dict::MAX_CONFIG_BYTES as u64, true).map_err(|e| e.to_string())
 }
 
 /// Collects `.vmdk`, `.vmx` and `.vmsd` files under `dir`. Symbolic links are not followed

@@ -300,22 +300,15 @@ fn load(roots: &Roots) -> Result<RootCertStore, String> {
 const ROOTS_MAX: u64 = 16 << 20;
 
 /// A roots file's bytes: a regular file of at most [`ROOTS_MAX`] bytes (a FIFO would hang
-/// the run, a device such as /dev/zero would grow a buffer without end).
+/// the run, a device such as /dev/zero would grow a buffer without end). Links are followed:
+/// system bundles are often links.
 fn read_bounded(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let file = std::fs::File::open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
-    }
-    if meta.len() > ROOTS_MAX {
+    let text = crate::files::read_small(path, ROOTS_MAX, true)?;
+    if text.len() as u64 > ROOTS_MAX {
         return Err(std::io::Error::other(format!(
-            "{} bytes, more than the {ROOTS_MAX} a file of certificates holds",
-            meta.len()
+            "more than the {ROOTS_MAX} bytes a file of certificates holds"
         )));
     }
-    let mut text = Vec::new();
-    file.take(ROOTS_MAX + 1).read_to_end(&mut text)?;
     Ok(text)
 }
 
@@ -481,8 +474,13 @@ mod tests {
             e.contains("root.crt") && e.contains("no PEM certificate"),
             "{e}"
         );
-        // A device or a folder is refused before anything is read from it.
-        for odd in ["/dev/zero", "/"] {
+        // A device, a folder or a FIFO is refused before anything is read from it (a FIFO
+        // with no writer would block the open itself).
+        let fifo = home.path().join("fifo.pem");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        let fifo = fifo.to_str().expect("UTF-8 path").to_string();
+        for odd in ["/dev/zero", "/", fifo.as_str()] {
             let (_, w) = split(&format!(
                 "postgresql://h/d?sslmode=verify-full&sslrootcert={odd}"
             ))
