@@ -97,9 +97,10 @@ pub struct WorkArgs {
     pub threads: Option<usize>,
     /// Do not use or fill the cache of layers below the top
     ///
-    /// Every layer is classified afresh. The cache is kept in $DELTASCOPE_CACHE, $XDG_CACHE_HOME/deltascope or ~/.cache/deltascope, keyed
-    /// by the classification code, each file's path, device, inode, size and times, and each
-    /// layer's metadata. --strict implies it
+    /// Every layer is classified afresh. The cache is kept in $DELTASCOPE_CACHE,
+    /// $XDG_CACHE_HOME/deltascope or ~/.cache/deltascope, keyed by the classification code,
+    /// each file's path, device, inode, size and times, and each layer's metadata. --strict
+    /// implies it
     #[arg(long)]
     pub no_cache: bool,
     /// Never draw a progress bar (one is drawn only when stderr is a terminal anyway)
@@ -356,8 +357,8 @@ pub struct ReportArgs {
 pub struct DbArgs {
     /// History store: a SQLite file or a postgresql:// URL
     ///
-    /// A PostgreSQL database is postgresql://USER@HOST:PORT/DBNAME (the port may be left out; the password is best
-    /// kept in ~/.pgpass or PGPASSWORD) [default: $DELTASCOPE_DB, else
+    /// A PostgreSQL database is postgresql://USER@HOST:PORT/DBNAME (the port may be left
+    /// out; the password is best kept in ~/.pgpass or PGPASSWORD) [default: $DELTASCOPE_DB, else
     /// $XDG_DATA_HOME/deltascope/history.sqlite, else ~/.local/share/deltascope/history.sqlite]
     #[arg(long, value_name = "PATH|URL", value_parser = OsStringValueParser::new().try_map(store))]
     pub db: Option<StoreSpec>,
@@ -369,8 +370,8 @@ pub struct SiteArgs {
     /// Prefix disk names with SITE: in a store several hosts share
     ///
     /// Names become SITE:/path/to/top.vmdk (for an import SITE:VM/snapshot), and recorded
-    /// growth is read under those names, so that two
-    /// hosts' identical paths stay two disks in a shared store. Letters, digits, '.', '_'
+    /// growth is read under those names, so that two hosts' identical paths stay two disks in
+    /// a shared store. Letters, digits, '.', '_'
     /// and '-'; --disk names are taken as given [default: $DELTASCOPE_SITE, else no prefix]
     #[arg(long, value_name = "SITE", value_parser = site)]
     pub site: Option<String>,
@@ -702,7 +703,8 @@ pub struct ScanArgs {
 pub struct ModelArgs {
     /// Growth of each VM's delta within --window (a burst)
     ///
-    /// A burst such as a boot storm or an AV definition update (2GiB is 2 x 2^30 bytes, 2GB 2 x 10^9; a bare 2G is refused)
+    /// A burst such as a boot storm or an AV definition update (2GiB is 2 x 2^30 bytes, 2GB
+    /// 2 x 10^9; a bare 2G is refused)
     #[arg(long, value_name = "BYTES", requires = "window", value_parser = size)]
     pub growth_per_vm: Option<u64>,
     /// The window of --growth-per-vm (e.g. 2m, 8h, 4w)
@@ -749,7 +751,8 @@ pub struct ModelArgs {
     pub ceiling_per_vm: Option<u64>,
     /// Size each delta should stay under: refresh intervals
     ///
-    /// Each disk's refresh interval comes from its forecast (history; 20GiB is 20 x 2^30 bytes, 20GB 20 x 10^9)
+    /// Each disk's refresh interval comes from its forecast (history; 20GiB is 20 x 2^30
+    /// bytes, 20GB 20 x 10^9)
     #[arg(long, value_name = "BYTES", value_parser = nonzero_size)]
     pub budget: Option<u64>,
 }

@@ -15,11 +15,11 @@ use crate::render::html::{self, HistoryView, LunChart, Page, Section};
 pub(super) fn run(g: &GlobalArgs, a: &ReportArgs) -> Result<()> {
     // A target that cannot be written is refused before the scan.
     crate::outfile::check(&a.output)?;
-    let started = format_time(&chrono::Utc::now());
+    let started = chrono::Utc::now();
     let mut page = Page {
         version: crate::report::VERSION.to_string(),
         command_line: command_line(),
-        scanned_at: started,
+        scanned_at: format_time(&started),
         target: a.path.display().to_string(),
         chain: None,
         datastore: None,
@@ -87,7 +87,7 @@ pub(super) fn run(g: &GlobalArgs, a: &ReportArgs) -> Result<()> {
         let disk = super::history::scan_disk_name(a.disk.as_deref(), &a.path, site.as_deref())?;
         let rate = super::history::growth_rate(&a.db, &disk);
         let judged = crate::verdict::judge(&scanned, &rules, rate);
-        let report = crate::report::scan_report_judged(&scanned, judged, Some(chrono::Utc::now()));
+        let report = crate::report::scan_report_judged(&scanned, judged, Some(started));
         chain.check_unchanged()?;
         page.history = history(a)?;
         page.chain = Some(report);
