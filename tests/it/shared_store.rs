@@ -55,6 +55,15 @@ fn run_env(home: &Path, env: &[(&str, &OsStr)], args: &[&OsStr]) -> Output {
     out
 }
 
+/// `history --db DB`, as [`run_env`] runs it with no extra environment.
+fn history_of(home: &Path, db: &str) -> Output {
+    run_env(
+        home,
+        &[],
+        &[OsStr::new("history"), OsStr::new("--db"), OsStr::new(db)],
+    )
+}
+
 /// `db check` of `db` (with `--json` when `json`), as [`run_env`] runs it.
 fn db_check(home: &Path, env: &[(&str, &OsStr)], db: &str, json: bool) -> Output {
     let mut args = vec![OsStr::new("db"), OsStr::new("check")];
@@ -97,13 +106,7 @@ fn server_errors_name_the_server_and_the_reason_never_the_password() {
     let home = tempdir();
     let s = server();
     let db = s.create_db("errors");
-    let history = |url: &str| {
-        run_env(
-            home.path(),
-            &[],
-            &[OsStr::new("history"), OsStr::new("--db"), OsStr::new(url)],
-        )
-    };
+    let history = |url: &str| history_of(home.path(), url);
     // Nothing listens on the port.
     let port = closed_port();
     let o = history(&format!(
@@ -857,26 +860,13 @@ fn a_store_over_tls_checks_the_certificate_as_libpq_does() {
     assert!(o.status.success(), "{v}");
     assert_eq!(v["tls"]["sslmode"], "verify-full");
     // A verifying mode without roots is a usage error that says where roots go.
-    let o = run_env(
-        home.path(),
-        &[],
-        &[
-            OsStr::new("history"),
-            OsStr::new("--db"),
-            OsStr::new(&url("localhost", "?sslmode=verify-full")),
-        ],
-    );
+    let o = history_of(home.path(), &url("localhost", "?sslmode=verify-full"));
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("sslrootcert=FILE"), "{}", stderr(&o));
     // Client certificates are refused by name rather than ignored.
-    let o = run_env(
+    let o = history_of(
         home.path(),
-        &[],
-        &[
-            OsStr::new("history"),
-            OsStr::new("--db"),
-            OsStr::new(&url("localhost", "?sslcert=/c.pem&sslkey=/k.pem")),
-        ],
+        &url("localhost", "?sslcert=/c.pem&sslkey=/k.pem"),
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(
