@@ -1,6 +1,8 @@
 //! Checked reads: of little-endian fields at absolute file offsets (the only user of
-//! byteorder), of byte ranges of a file ([`ReadAt`]), and the zero test every grain goes
-//! through ([`is_zero`]).
+//! byteorder), of byte ranges of a file ([`ReadAt`]), of the small files beside images and
+//! settings (a `.vmx`, a cache entry, a file of trusted roots: [`read_small`], which no FIFO
+//! can hang and no device can make fill memory), and the zero test every grain goes through
+//! ([`is_zero`]).
 //!
 //! byteorder's slice helpers panic on short input, so they are called only on ranges this
 //! module has just obtained with `get`. A [`Bytes`] knows the absolute offset of its first byte
@@ -9,6 +11,35 @@
 use byteorder::{ByteOrder, LittleEndian};
 
 use crate::error::{Corrupt, CorruptKind, ReadError, Structure};
+
+/// The bytes of the regular file `path`, at most `limit + 1` of them, so that a caller
+/// sees a file over `limit` without reading it whole. The file is opened with `O_NONBLOCK`
+/// (a FIFO opens at once instead of waiting for a writer, and is then refused with the other
+/// kinds that are not regular files), and with `O_NOFOLLOW` unless `follow_links`.
+pub fn read_small(
+    path: &std::path::Path,
+    limit: u64,
+    follow_links: bool,
+) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut flags = libc::O_NONBLOCK;
+    if !follow_links {
+        flags |= libc::O_NOFOLLOW;
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other(
+            "not a regular file (a FIFO, socket, device or folder)",
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
 
 /// Random access to the bytes of one file: all that `format/` asks of a file. Every range is
 /// checked against [`ReadAt::len`] before it is touched, and errors carry no path (the caller

@@ -294,7 +294,7 @@ impl LayerCache {
             return None;
         }
         // Links are not followed: one to /dev/zero or elsewhere fails to open.
-        let bytes = crate::files::read_small(&self.file_for(text), MAX_ENTRY_BYTES, false).ok()?;
+        let bytes = crate::bytes::read_small(&self.file_for(text), MAX_ENTRY_BYTES, false).ok()?;
         if bytes.len() as u64 > MAX_ENTRY_BYTES {
             return None;
         }

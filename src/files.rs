@@ -4,10 +4,6 @@
 //! can hand a whole chain (descriptors, extents, parents) over as bytes, and reach the same
 //! code the command line runs without touching the disk.
 //!
-//! [`read_small`] reads the small files that sit beside images or settings (a `.vmx`, a
-//! cache entry, a file of trusted roots) without letting a FIFO hang the run or a device
-//! fill memory.
-//!
 //! [`PathRules`] say where names written on an ESXi host are on this machine: `--map
 //! PREFIX=DIR` rewrites a name that begins with PREFIX, and the scan roots are where
 //! `chain.rs` looks for a parent whose absolute hint does not exist here.
@@ -109,31 +105,6 @@ impl FileSet for Memory {
     fn exists(&self, path: &Path) -> bool {
         self.files.contains_key(&normalize(path))
     }
-}
-
-/// The bytes of the regular file `path`, at most `limit + 1` of them, so that a caller
-/// sees a file over `limit` without reading it whole. The file is opened with `O_NONBLOCK`
-/// (a FIFO opens at once instead of waiting for a writer, and is then refused with the other
-/// kinds that are not regular files), and with `O_NOFOLLOW` unless `follow_links`.
-pub fn read_small(path: &Path, limit: u64, follow_links: bool) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut flags = libc::O_NONBLOCK;
-    if !follow_links {
-        flags |= libc::O_NOFOLLOW;
-    }
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(flags)
-        .open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(std::io::Error::other(
-            "not a regular file (a FIFO, socket, device or folder)",
-        ));
-    }
-    let mut bytes = Vec::new();
-    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
-    Ok(bytes)
 }
 
 fn not_found() -> std::io::Error {

@@ -577,7 +577,7 @@ fn resolve_named(
 /// Reads a `.vmx` or `.vmsd`: at most one byte more than [`dict::MAX_CONFIG_BYTES`], which
 /// the parser then refuses.
 fn read_config(path: &Path) -> std::result::Result<Vec<u8>, String> {
-    crate::files::read_small(path, dict::MAX_CONFIG_BYTES as u64, true).map_err(|e| e.to_string())
+    crate::bytes::read_small(path, dict::MAX_CONFIG_BYTES as u64, true).map_err(|e| e.to_string())
 }
 
 /// Collects `.vmdk`, `.vmx` and `.vmsd` files under `dir`. Symbolic links are not followed

@@ -303,7 +303,7 @@ const ROOTS_MAX: u64 = 16 << 20;
 /// the run, a device such as /dev/zero would grow a buffer without end). Links are followed:
 /// system bundles are often links.
 fn read_bounded(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
-    let text = crate::files::read_small(path, ROOTS_MAX, true)?;
+    let text = crate::bytes::read_small(path, ROOTS_MAX, true)?;
     if text.len() as u64 > ROOTS_MAX {
         return Err(std::io::Error::other(format!(
             "more than the {ROOTS_MAX} bytes a file of certificates holds"

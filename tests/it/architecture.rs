@@ -53,10 +53,18 @@ const CLI_CRATES: &[&str] = &[
     "indicatif",
 ];
 const CLI_MODULES: &[&str] = &["cli", "cmd", "render", "chart"];
-/// The store's crates (feature `store`): SQLite, the PostgreSQL client, and the login name a
-/// URL without a user connects as. Only `history` may name them, in any module, so the
+/// The store's crates (feature `store`): SQLite, the PostgreSQL client and its TLS, and the
+/// login name a URL without a user connects as. Only `history` may name them, in any module, so the
 /// commands and renderers never see SQL either.
-const STORE_CRATES: &[&str] = &["rusqlite", "postgres", "whoami"];
+const STORE_CRATES: &[&str] = &[
+    "rusqlite",
+    "postgres",
+    "whoami",
+    "rustls",
+    "rustls_native_certs",
+    "tokio_postgres_rustls",
+    "percent_encoding",
+];
 
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
