@@ -87,5 +87,19 @@ if [ ! -f "$samples/dissect-hypervisor/sesparse.vmdk" ]; then
     echo "test.sh: NOT RUN: the test on the real ESXi SESparse sample ($samples/dissect-hypervisor/sesparse.vmdk is absent; set DELTASCOPE_SHARED_SAMPLES)" >&2
 fi
 
+# The integration tests keep their generated chains (a few GB) in the temp folder for the life
+# of the test process; remove those of ended processes when this run ends, pass or fail, so
+# that the disk is not left full for what comes next (CI builds the benchmarks after this).
+sweep() {
+    local d pid
+    for d in "${TMPDIR:-/tmp}"/deltascope-it-pid*; do
+        [ -d "$d" ] || continue
+        pid=${d##*/deltascope-it-pid}
+        pid=${pid%%-*}
+        if [ -n "$pid" ] && [ ! -e "/proc/$pid" ]; then rm -rf -- "$d"; fi
+    done
+}
+trap sweep EXIT
+
 cargo test --locked "$@" -- "${skip[@]}"
 [ ${#skip[@]} -eq 0 ] || echo "test.sh: all tests run passed; the ESXi SESparse sample test was NOT run (see above)" >&2
