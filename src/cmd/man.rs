@@ -43,8 +43,8 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     ("TZ", "The zone --tz local reads times in."),
     (
-        "PGPASSWORD, PGPASSFILE, PGUSER, PGHOST, PGPORT, PGDATABASE, PGSSLMODE, PGSSLROOTCERT",
-        "What a postgresql:// URL leaves out, read as libpq reads them (TLS: sslmode disable, allow, prefer (the default), require, verify-ca, verify-full; sslrootcert FILE or system).",
+        "PGPASSWORD, PGPASSFILE, PGUSER, PGHOST, PGPORT, PGDATABASE, PGSSLMODE, PGSSLROOTCERT, PGSSLCERT, PGSSLKEY",
+        "What a postgresql:// URL leaves out, read as libpq reads them (TLS: sslmode disable, allow, prefer (the default), require, verify-ca, verify-full; sslrootcert FILE or system; sslcert and sslkey, a client certificate and its unencrypted key).",
     ),
 ];
 
@@ -65,6 +65,10 @@ pub const FILES: &[(&str, &str)] = &[
     (
         "~/.postgresql/root.crt",
         "Trusted roots for a PostgreSQL server's certificate when the URL and PGSSLROOTCERT name none.",
+    ),
+    (
+        "~/.postgresql/postgresql.crt, ~/.postgresql/postgresql.key",
+        "The client certificate and its key (mode 0600) presented to a PostgreSQL server that asks for one, when the URL and PGSSLCERT name none.",
     ),
 ];
 

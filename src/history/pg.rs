@@ -238,7 +238,14 @@ impl Target {
             return if *code == SqlState::INVALID_PASSWORD {
                 format!("authentication failed ({})", db.message())
             } else if *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
-                format!("not allowed ({})", db.message())
+                let hint = if db.message().contains("client certificate")
+                    && self.tls.client_cert().is_none()
+                {
+                    "; present one with sslcert=FILE and sslkey=FILE (or PGSSLCERT and PGSSLKEY, or ~/.postgresql/postgresql.crt and .key)"
+                } else {
+                    ""
+                };
+                format!("not allowed ({}){hint}", db.message())
             } else if *code == SqlState::INVALID_CATALOG_NAME {
                 format!(
                     "{} (the database administrator creates it, e.g. createdb -O {} {})",

@@ -243,6 +243,8 @@ pub struct TlsSeen {
     pub protocol: Option<String>,
     /// What the server's certificate was checked against, in words.
     pub certificate: String,
+    /// The client certificate presented when the server asks for one (its file), if any.
+    pub client_certificate: Option<String>,
 }
 
 /// What `db check` found (docs/JSON.md).
@@ -427,6 +429,7 @@ impl Store {
                     sslmode: t.tls().mode().name(),
                     protocol: c.encryption().map_err(|e| db_err(loc, e))?,
                     certificate: t.tls().checked_against(),
+                    client_certificate: t.tls().client_cert().map(|p| p.display().to_string()),
                 });
                 Backend::Pg(Box::new(c))
             }

@@ -1,6 +1,6 @@
-//! TLS to a PostgreSQL server, set as libpq users set it: `sslmode` and `sslrootcert` in the
-//! URL, else `PGSSLMODE` and `PGSSLROOTCERT` (rustls with the ring provider: no OpenSSL to
-//! install).
+//! TLS to a PostgreSQL server, set as libpq users set it: `sslmode`, `sslrootcert`,
+//! `sslcert` and `sslkey` in the URL, else `PGSSLMODE`, `PGSSLROOTCERT`, `PGSSLCERT` and
+//! `PGSSLKEY` (rustls with the ring provider: no OpenSSL to install).
 //!
 //! - **Modes**, read as libpq reads them: `disable` (plain); `allow` and `prefer` (TLS when
 //!   the server offers it, plain otherwise; `prefer` is the default); `require` (TLS or no
@@ -11,9 +11,15 @@
 //!   root is configured the chain is checked in every mode that encrypts; without one,
 //!   `prefer` and `require` keep the traffic from eavesdroppers but cannot tell the server
 //!   from an impostor, and the `verify-` modes refuse to start.
+//! - **Client certificates** (for servers that authenticate with `cert`, or ask for one with
+//!   `clientcert=verify-full`): `sslcert=FILE` and `sslkey=FILE` (PEM), else
+//!   `~/.postgresql/postgresql.crt` and `postgresql.key` when the certificate exists. As in
+//!   libpq, a key that its group or others may access is refused (a key owned by root may be
+//!   readable by its group). Unlike libpq, a certificate or key that is named but missing is
+//!   an error, not a silent connection without one.
 //! - A Unix socket never carries TLS (the server refuses it there, libpq ignores `sslmode`).
-//! - Client certificates (`sslcert`, `sslkey`) and revocation lists are refused by name
-//!   rather than ignored: a setting that silently does nothing is worse than an error.
+//! - Encrypted keys (`sslpassword`) and revocation lists are refused by name rather than
+//!   ignored: a setting that silently does nothing is worse than an error.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -24,7 +30,7 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
@@ -84,21 +90,15 @@ impl Mode {
 pub struct Written {
     mode: Option<Mode>,
     root: Option<String>,
+    cert: Option<String>,
+    key: Option<String>,
 }
 
 /// Query parameters of libpq that this client does not implement, and why each is refused.
-const UNSUPPORTED: [(&str, &str); 5] = [
-    (
-        "sslcert",
-        "client certificates are not supported: authenticate with a password (~/.pgpass or PGPASSWORD)",
-    ),
-    (
-        "sslkey",
-        "client certificates are not supported: authenticate with a password (~/.pgpass or PGPASSWORD)",
-    ),
+const UNSUPPORTED: [(&str, &str); 3] = [
     (
         "sslpassword",
-        "client certificates are not supported: authenticate with a password (~/.pgpass or PGPASSWORD)",
+        "encrypted private keys are not supported: keep the key unencrypted and readable by its owner only (openssl pkey -in KEY -out PLAIN.key; chmod 600 PLAIN.key)",
     ),
     ("sslcrl", "certificate revocation lists are not supported"),
     (
@@ -124,6 +124,8 @@ pub fn split(url: &str) -> Result<(String, Written), String> {
         match key {
             "sslmode" => written.mode = Some(Mode::parse(&value)?),
             "sslrootcert" => written.root = Some(value.into_owned()),
+            "sslcert" => written.cert = Some(value.into_owned()),
+            "sslkey" => written.key = Some(value.into_owned()),
             _ => {
                 if let Some((_, why)) = UNSUPPORTED.iter().find(|(k, _)| *k == key) {
                     return Err(format!("{key}: {why}"));
@@ -158,12 +160,14 @@ impl fmt::Display for Roots {
     }
 }
 
-/// The TLS a connection uses: the mode, where its roots come from, and the client
-/// configuration built from them (roots are read once, when the store is named).
+/// The TLS a connection uses: the mode, where its roots come from, the client certificate
+/// it presents, and the client configuration built from them (files are read once, when the
+/// store is named).
 #[derive(Clone)]
 pub struct Tls {
     mode: Mode,
     roots: Option<Roots>,
+    client_cert: Option<PathBuf>,
     connector: Option<MakeRustlsConnect>,
 }
 
@@ -172,8 +176,16 @@ impl fmt::Debug for Tls {
         f.debug_struct("Tls")
             .field("mode", &self.mode)
             .field("roots", &self.roots)
+            .field("client_cert", &self.client_cert)
             .finish_non_exhaustive()
     }
+}
+
+/// A client certificate chain and its private key, read from their files.
+struct Identity {
+    cert: PathBuf,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
 }
 
 impl Tls {
@@ -194,6 +206,7 @@ impl Tls {
             Some("system") => Some(Roots::System),
             Some(p) => Some(Roots::File(PathBuf::from(p))),
             None => home
+                .as_ref()
                 .map(|h| h.join(".postgresql").join("root.crt"))
                 .filter(|p| p.is_file())
                 .map(Roots::File),
@@ -202,6 +215,7 @@ impl Tls {
             return Ok(Tls {
                 mode,
                 roots: None,
+                client_cert: None,
                 connector: None,
             });
         }
@@ -215,10 +229,13 @@ impl Tls {
             Some(r) => Some(load(r)?),
             None => None,
         };
-        let config = client_config(mode, store)?;
+        let identity = identity(written, &env, home.as_deref())?;
+        let client_cert = identity.as_ref().map(|i| i.cert.clone());
+        let config = client_config(mode, store, identity)?;
         Ok(Tls {
             mode,
             roots,
+            client_cert,
             connector: Some(MakeRustlsConnect::new(config)),
         })
     }
@@ -241,6 +258,11 @@ impl Tls {
     /// The connector, `None` for plain connections.
     pub fn connector(&self) -> Option<MakeRustlsConnect> {
         self.connector.clone()
+    }
+
+    /// The client certificate presented when the server asks for one, if any.
+    pub fn client_cert(&self) -> Option<&std::path::Path> {
+        self.client_cert.as_deref()
     }
 
     /// What the server's certificate is checked against, in words for messages.
@@ -296,12 +318,13 @@ fn load(roots: &Roots) -> Result<RootCertStore, String> {
     Ok(store)
 }
 
-/// Most bytes a file of roots may hold: a bundle of every public root is about 250 KiB.
+/// Most bytes a file of certificates or a key may hold: a bundle of every public root is
+/// about 250 KiB.
 const ROOTS_MAX: u64 = 16 << 20;
 
-/// A roots file's bytes: a regular file of at most [`ROOTS_MAX`] bytes (a FIFO would hang
-/// the run, a device such as /dev/zero would grow a buffer without end). Links are followed:
-/// system bundles are often links.
+/// A certificate or key file's bytes: a regular file of at most [`ROOTS_MAX`] bytes (a FIFO
+/// would hang the run, a device such as /dev/zero would grow a buffer without end). Links
+/// are followed: system bundles are often links.
 fn read_bounded(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     let text = crate::bytes::read_small(path, ROOTS_MAX, true)?;
     if text.len() as u64 > ROOTS_MAX {
@@ -312,12 +335,112 @@ fn read_bounded(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     Ok(text)
 }
 
+/// The client certificate and key the settings name (`sslcert`/`PGSSLCERT`,
+/// `sslkey`/`PGSSLKEY`, else `~/.postgresql/postgresql.crt` and `.key`), read and checked.
+/// `None` when none is named and the default certificate does not exist.
+fn identity(
+    written: &Written,
+    env: &impl Fn(&str) -> Option<String>,
+    home: Option<&std::path::Path>,
+) -> Result<Option<Identity>, String> {
+    let named_cert = written.cert.clone().or_else(|| env("PGSSLCERT"));
+    let named_key = written.key.clone().or_else(|| env("PGSSLKEY"));
+    let dir = home.map(|h| h.join(".postgresql"));
+    let cert = match named_cert {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let default = dir.as_ref().map(|d| d.join("postgresql.crt"));
+            match default.filter(|p| p.exists()) {
+                Some(p) => p,
+                None if named_key.is_some() => {
+                    return Err(
+                        "sslkey is set but no client certificate is: name it with sslcert=FILE (or PGSSLCERT)"
+                            .to_string(),
+                    );
+                }
+                None => return Ok(None),
+            }
+        }
+    };
+    let key = match named_key {
+        Some(p) => PathBuf::from(p),
+        None => dir.map(|d| d.join("postgresql.key")).ok_or_else(|| {
+            format!(
+                "sslcert {}: its private key is not named: sslkey=FILE (or PGSSLKEY)",
+                cert.display()
+            )
+        })?,
+    };
+    let text = read_bounded(&cert)
+        .map_err(|e| format!("sslcert {}: cannot read it: {e}", cert.display()))?;
+    let chain = CertificateDer::pem_slice_iter(&text)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("sslcert {}: not PEM certificates: {e}", cert.display()))?;
+    if chain.is_empty() {
+        return Err(format!(
+            "sslcert {}: no PEM certificate in it (-----BEGIN CERTIFICATE-----)",
+            cert.display()
+        ));
+    }
+    key_private_enough(&key)?;
+    let text =
+        read_bounded(&key).map_err(|e| format!("sslkey {}: cannot read it: {e}", key.display()))?;
+    let key_der = PrivateKeyDer::from_pem_slice(&text).map_err(|e| {
+        let encrypted = String::from_utf8_lossy(&text).contains("ENCRYPTED");
+        if encrypted {
+            format!(
+                "sslkey {}: the key is encrypted, which is not supported: decrypt it (openssl pkey -in KEY -out PLAIN.key; chmod 600 PLAIN.key)",
+                key.display()
+            )
+        } else {
+            format!(
+                "sslkey {}: no PEM private key in it (PKCS#8, PKCS#1 or SEC1): {e}",
+                key.display()
+            )
+        }
+    })?;
+    Ok(Some(Identity {
+        cert,
+        chain,
+        key: key_der,
+    }))
+}
+
+/// libpq's rule for a client key: a regular file that neither its group nor others may
+/// access, or, owned by root, that its group may only read.
+fn key_private_enough(key: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(key)
+        .map_err(|e| format!("sslkey {}: cannot read it: {e}", key.display()))?;
+    if !meta.is_file() {
+        return Err(format!("sslkey {}: not a regular file", key.display()));
+    }
+    let open = if meta.uid() == 0 {
+        meta.mode() & 0o037
+    } else {
+        meta.mode() & 0o077
+    };
+    if open != 0 {
+        return Err(format!(
+            "sslkey {}: its group or others may access it (mode {:04o}); allow its owner only (chmod 600), or, owned by root, its group to read (chmod 640)",
+            key.display(),
+            meta.mode() & 0o7777
+        ));
+    }
+    Ok(())
+}
+
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// The client configuration: the verifier the mode and roots call for.
-fn client_config(mode: Mode, roots: Option<RootCertStore>) -> Result<ClientConfig, String> {
+/// The client configuration: the verifier the mode and roots call for, and the certificate
+/// presented when the server asks for one.
+fn client_config(
+    mode: Mode,
+    roots: Option<RootCertStore>,
+    identity: Option<Identity>,
+) -> Result<ClientConfig, String> {
     let provider = provider();
     let chain = match roots {
         None => None,
@@ -332,12 +455,20 @@ fn client_config(mode: Mode, roots: Option<RootCertStore>) -> Result<ClientConfi
         name: mode == Mode::VerifyFull,
         algorithms: provider.signature_verification_algorithms,
     });
-    Ok(ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS: {e}"))?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth())
+        .with_custom_certificate_verifier(verifier);
+    match identity {
+        None => Ok(builder.with_no_client_auth()),
+        Some(id) => {
+            let cert = id.cert.display().to_string();
+            builder
+                .with_client_auth_cert(id.chain, id.key)
+                .map_err(|e| format!("sslcert {cert}: the certificate and key cannot be used: {e}"))
+        }
+    }
 }
 
 /// How the server's certificate is judged. The handshake's signatures are always checked,
@@ -413,8 +544,35 @@ pub fn explain(e: &rustls::Error, tls: &Tls, host: &str) -> String {
         rustls::Error::InvalidCertificate(
             CertificateError::Expired | CertificateError::ExpiredContext { .. },
         ) => "TLS: the server's certificate has expired".to_string(),
+        rustls::Error::AlertReceived(alert) if refuses_a_certificate(*alert) => {
+            match tls.client_cert() {
+                Some(c) => format!(
+                    "TLS: the server refused the client certificate {} ({alert:?}): it is not issued by an authority the server trusts (its ssl_ca_file), has expired, or cannot be used for a client",
+                    c.display()
+                ),
+                None => format!(
+                    "TLS: the server requires a client certificate ({alert:?}): set sslcert=FILE and sslkey=FILE (or PGSSLCERT and PGSSLKEY, or ~/.postgresql/postgresql.crt and .key)"
+                ),
+            }
+        }
         other => format!("TLS: {other}"),
     }
+}
+
+/// Alerts a server sends when it will not take the client's certificate (or its absence).
+fn refuses_a_certificate(alert: rustls::AlertDescription) -> bool {
+    use rustls::AlertDescription as A;
+    matches!(
+        alert,
+        A::UnknownCA
+            | A::BadCertificate
+            | A::CertificateUnknown
+            | A::CertificateExpired
+            | A::CertificateRevoked
+            | A::UnsupportedCertificate
+            | A::CertificateRequired
+            | A::AccessDenied
+    )
 }
 
 #[cfg(test)]
@@ -438,8 +596,13 @@ mod tests {
         assert_eq!(url, "postgresql://u@h/db");
         assert_eq!(w.mode, Some(Mode::Require));
         assert!(split("postgresql://u@h/db?sslmode=verify").is_err());
-        let e = split("postgresql://u@h/db?sslcert=/c.pem").unwrap_err();
-        assert!(e.starts_with("sslcert: client certificates"), "{e}");
+        let (_, w) = split("postgresql://u@h/db?sslcert=/c.pem&sslkey=%2Fk.pem").unwrap();
+        assert_eq!(
+            (w.cert.as_deref(), w.key.as_deref()),
+            (Some("/c.pem"), Some("/k.pem"))
+        );
+        let e = split("postgresql://u@h/db?sslpassword=x").unwrap_err();
+        assert!(e.starts_with("sslpassword: encrypted private keys"), "{e}");
     }
 
     #[test]
@@ -488,5 +651,50 @@ mod tests {
             let e = Tls::resolve(&w, none, None).unwrap_err();
             assert!(e.contains("not a regular file"), "{odd}: {e}");
         }
+    }
+
+    #[test]
+    fn client_keys_must_be_private_plain_pem() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = dir.path().join("c.crt");
+        let key = dir.path().join("c.key");
+        let params = |k: &std::path::Path| {
+            format!(
+                "postgresql://h/d?sslcert={}&sslkey={}",
+                cert.display(),
+                k.display()
+            )
+        };
+        let resolve = |k: &std::path::Path| {
+            let (_, w) = split(&params(k)).unwrap();
+            Tls::resolve(&w, none, None)
+        };
+        // Not a certificate at all.
+        std::fs::write(&cert, "hello\n").unwrap();
+        std::fs::write(&key, "").unwrap();
+        let e = resolve(&key).unwrap_err();
+        assert!(
+            e.contains("c.crt") && e.contains("no PEM certificate"),
+            "{e}"
+        );
+        // An encrypted key says so and how to decrypt it.
+        let ca = "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n";
+        std::fs::write(&cert, ca).unwrap();
+        std::fs::write(
+            &key,
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMAA=\n-----END ENCRYPTED PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let e = resolve(&key).unwrap_err();
+        assert!(e.contains("encrypted") && e.contains("openssl pkey"), "{e}");
+        // Readable by others: refused before it is read.
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = resolve(&key).unwrap_err();
+        assert!(e.contains("mode 0644") && e.contains("chmod 600"), "{e}");
+        // With sslmode=disable nothing is read.
+        let (_, w) = split(&format!("{}&sslmode=disable", params(&key))).unwrap();
+        assert!(Tls::resolve(&w, none, None).is_ok());
     }
 }

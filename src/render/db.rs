@@ -24,11 +24,16 @@ pub fn render_health(w: &mut dyn Write, h: &Health) -> io::Result<()> {
     writeln!(w, "status:    {status}")?;
     if let Some(t) = &h.tls {
         match &t.protocol {
-            Some(p) => writeln!(
-                w,
-                "tls:       {p} (sslmode={}; certificate {})",
-                t.sslmode, t.certificate
-            )?,
+            Some(p) => {
+                writeln!(
+                    w,
+                    "tls:       {p} (sslmode={}; certificate {})",
+                    t.sslmode, t.certificate
+                )?;
+                if let Some(c) = &t.client_certificate {
+                    writeln!(w, "client:    certificate {c}")?;
+                }
+            }
             None => writeln!(w, "tls:       none, not encrypted (sslmode={})", t.sslmode)?,
         }
     }

@@ -36,6 +36,8 @@ fn run_env(home: &Path, env: &[(&str, &OsStr)], args: &[&OsStr]) -> Output {
         "PGDATABASE",
         "PGSSLMODE",
         "PGSSLROOTCERT",
+        "PGSSLCERT",
+        "PGSSLKEY",
         "DELTASCOPE_DB",
         "DELTASCOPE_SITE",
     ] {
@@ -726,6 +728,7 @@ fn a_store_over_tls_checks_the_certificate_as_libpq_does() {
     let s = Server::start_tls(&ServerCert {
         cert_pem: cert.pem(),
         key_pem: key.serialize_pem(),
+        client_ca_pem: None,
     });
     let roots = home.path().join("ca.pem");
     std::fs::write(&roots, ca.pem()).expect("write roots");
@@ -863,14 +866,172 @@ fn a_store_over_tls_checks_the_certificate_as_libpq_does() {
     let o = history_of(home.path(), &url("localhost", "?sslmode=verify-full"));
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("sslrootcert=FILE"), "{}", stderr(&o));
-    // Client certificates are refused by name rather than ignored.
-    let o = history_of(
-        home.path(),
-        &url("localhost", "?sslcert=/c.pem&sslkey=/k.pem"),
-    );
+    // Encrypted keys are refused by name rather than ignored.
+    let o = history_of(home.path(), &url("localhost", "?sslpassword=secret"));
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        stderr(&o).contains("sslcert: client certificates are not supported"),
+        stderr(&o).contains("sslpassword: encrypted private keys are not supported"),
+        "{}",
+        stderr(&o)
+    );
+    s.stop();
+}
+
+/// A client certificate, as libpq presents it, against a real server whose only way in is
+/// `cert` authentication (no password is known to the client): named in the URL, by
+/// `PGSSLCERT`/`PGSSLKEY`, or found at `~/.postgresql/postgresql.crt` and `.key`. Without
+/// one, with one from another authority, or with a key others may read, there is no
+/// connection, and the message says why.
+#[test]
+fn a_client_certificate_authenticates_as_libpq_presents_it() {
+    let home = tempdir();
+    let ca = authority("deltascope test CA");
+    let stranger = authority("someone else's CA");
+    let server_key = rcgen::KeyPair::generate().expect("server key");
+    let server_cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .expect("server params")
+        .signed_by(&server_key, &ca)
+        .expect("server certificate");
+    let s = Server::start_tls(&ServerCert {
+        cert_pem: server_cert.pem(),
+        key_pem: server_key.serialize_pem(),
+        client_ca_pem: Some(ca.pem()),
+    });
+    // A client certificate for the user, issued by `issuer`, written to `dir` (key 0600).
+    let client =
+        |issuer: &rcgen::CertifiedIssuer<'static, rcgen::KeyPair>, dir: &Path, stem: &str| {
+            let key = rcgen::KeyPair::generate().expect("client key");
+            let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, USER);
+            let cert = params.signed_by(&key, issuer).expect("client certificate");
+            std::fs::create_dir_all(dir).expect("mkdir");
+            let (c, k) = (
+                dir.join(format!("{stem}.crt")),
+                dir.join(format!("{stem}.key")),
+            );
+            std::fs::write(&c, cert.pem()).expect("write certificate");
+            std::fs::write(&k, key.serialize_pem()).expect("write key");
+            std::fs::set_permissions(&k, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+            (c, k)
+        };
+    let roots = home.path().join("ca.pem");
+    std::fs::write(&roots, ca.pem()).expect("write roots");
+    let (good_cert, good_key) = client(&ca, home.path(), "mine");
+    let (bad_cert, bad_key) = client(&stranger, home.path(), "stranger");
+    // No password anywhere: the URL has none and the home has no ~/.pgpass.
+    let url = |extra: &str| {
+        format!(
+            "postgresql://{USER}@localhost:{}/postgres?sslmode=verify-full&sslrootcert={}{extra}",
+            s.port,
+            roots.display()
+        )
+    };
+    let with =
+        |c: &Path, k: &Path| url(&format!("&sslcert={}&sslkey={}", c.display(), k.display()));
+    let check = |db: &str, env: &[(&str, &OsStr)]| {
+        let o = db_check(home.path(), env, db, true);
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+        (o, v)
+    };
+
+    // Without a certificate the server lets nobody in.
+    let (o, v) = check(&url(""), &[]);
+    assert_eq!(o.status.code(), Some(1), "{v}");
+    assert!(
+        v["tls"].is_null() || v["tls"]["client_certificate"].is_null(),
+        "{v}"
+    );
+    let why = v["error"].as_str().unwrap_or("");
+    assert!(
+        why.contains("requires a valid client certificate") && why.contains("sslcert=FILE"),
+        "{v}"
+    );
+
+    // Named in the URL: a datastore's point goes in over it and comes back.
+    let mine = with(&good_cert, &good_key);
+    let demo = root().join("testdata/demo/win10-clone-000002.vmdk");
+    let o = run_env(
+        home.path(),
+        &[],
+        &[
+            OsStr::new("scan"),
+            demo.as_os_str(),
+            OsStr::new("--record"),
+            OsStr::new("--at"),
+            OsStr::new("2026-11-02T06:00:00Z"),
+            OsStr::new("--db"),
+            OsStr::new(&mine),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (o, v) = check(&mine, &[]);
+    assert!(o.status.success(), "{v}");
+    assert_eq!(v["points"].as_u64(), Some(1), "{v}");
+    assert_eq!(
+        v["tls"]["client_certificate"].as_str(),
+        good_cert.to_str(),
+        "{v}"
+    );
+    let text = db_check(home.path(), &[], &mine, false);
+    let t = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        t.contains(&format!("client:    certificate {}", good_cert.display())),
+        "{t}"
+    );
+
+    // From the environment, as libpq reads it.
+    let (o, v) = check(
+        &url(""),
+        &[
+            ("PGSSLCERT", good_cert.as_os_str()),
+            ("PGSSLKEY", good_key.as_os_str()),
+        ],
+    );
+    assert!(o.status.success(), "{v}");
+    assert_eq!(v["points"].as_u64(), Some(1), "{v}");
+
+    // From ~/.postgresql when nothing names one.
+    let dot = home.path().join(".postgresql");
+    let (c, _) = client(&ca, &dot, "postgresql");
+    let (o, v) = check(&url(""), &[]);
+    assert!(o.status.success(), "{v}");
+    assert_eq!(v["tls"]["client_certificate"].as_str(), c.to_str(), "{v}");
+    std::fs::remove_dir_all(&dot).expect("rm ~/.postgresql");
+
+    // Another authority's certificate: the server refuses it, and the message names it.
+    let (o, v) = check(&with(&bad_cert, &bad_key), &[]);
+    assert_eq!(o.status.code(), Some(1), "{v}");
+    let why = v["error"].as_str().unwrap_or("");
+    assert!(
+        why.contains("refused the client certificate") && why.contains("stranger.crt"),
+        "{v}"
+    );
+
+    // A key its group or others may read is refused before connecting, as libpq does; so
+    // are a certificate without its key and a key without a certificate.
+    std::fs::set_permissions(&good_key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let o = history_of(home.path(), &mine);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("group or others may access it (mode 0644)")
+            && stderr(&o).contains("mine.key"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::set_permissions(&good_key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let missing = home.path().join("absent.key");
+    let o = history_of(home.path(), &with(&good_cert, &missing));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("absent.key"), "{}", stderr(&o));
+    let o = history_of(
+        home.path(),
+        &url(&format!("&sslkey={}", good_key.display())),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("sslkey is set but no client certificate is"),
         "{}",
         stderr(&o)
     );

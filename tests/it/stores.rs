@@ -210,6 +210,9 @@ pub struct ServerCert {
     pub cert_pem: String,
     /// The private key.
     pub key_pem: String,
+    /// When set, the authority whose client certificates the server accepts, and the only
+    /// way in: `cert` authentication (the certificate's common name is the user name).
+    pub client_ca_pem: Option<String>,
 }
 
 impl Server {
@@ -276,10 +279,14 @@ impl Server {
         let mut options = String::new();
         if let Some(cert) = tls {
             // The server refuses a key that others can read, and one it does not own.
-            for (name, pem) in [
+            let mut files = vec![
                 ("server.crt", &cert.cert_pem),
                 ("server.key", &cert.key_pem),
-            ] {
+            ];
+            if let Some(ca) = &cert.client_ca_pem {
+                files.push(("client-ca.crt", ca));
+            }
+            for (name, pem) in files {
                 let path = data.join(name);
                 std::fs::write(&path, pem).expect("write the server's certificate");
                 std::fs::set_permissions(
@@ -291,9 +298,15 @@ impl Server {
                     std::os::unix::fs::chown(&path, Some(uid), Some(gid)).expect("chown");
                 }
             }
+            let method = if cert.client_ca_pem.is_some() {
+                options.push_str(" -c ssl_ca_file=client-ca.crt");
+                "cert"
+            } else {
+                "scram-sha-256"
+            };
             std::fs::write(
                 data.join("pg_hba.conf"),
-                "local all all scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256\n",
+                format!("local all all scram-sha-256\nhostssl all all 127.0.0.1/32 {method}\n"),
             )
             .expect("write pg_hba.conf");
             options.push_str(" -c ssl=on");
