@@ -95,6 +95,40 @@ fn authority(name: &str) -> rcgen::CertifiedIssuer<'static, rcgen::KeyPair> {
         .expect("CA certificate")
 }
 
+/// A server of its own that accepts only TLS, with a certificate for `localhost` signed by
+/// `ca`; with `client_certs`, its only way in is a client certificate `ca` signed.
+fn tls_server(ca: &rcgen::CertifiedIssuer<'static, rcgen::KeyPair>, client_certs: bool) -> Server {
+    let key = rcgen::KeyPair::generate().expect("server key");
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .expect("server params")
+        .signed_by(&key, ca)
+        .expect("server certificate");
+    Server::start_tls(&ServerCert {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+        client_ca_pem: client_certs.then(|| ca.pem()),
+    })
+}
+
+/// Records a scan of the demo chain into `db` at a fixed time, and asserts it succeeded.
+fn record_demo(home: &Path, db: &str) {
+    let demo = root().join("testdata/demo/win10-clone-000002.vmdk");
+    let o = run_env(
+        home,
+        &[],
+        &[
+            OsStr::new("scan"),
+            demo.as_os_str(),
+            OsStr::new("--record"),
+            OsStr::new("--at"),
+            OsStr::new("2026-11-02T06:00:00Z"),
+            OsStr::new("--db"),
+            OsStr::new(db),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
 fn closed_port() -> u16 {
     // Bound then released: nothing listens there.
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -720,16 +754,7 @@ fn a_store_over_tls_checks_the_certificate_as_libpq_does() {
     let home = tempdir();
     let ca = authority("deltascope test CA");
     let stranger = authority("someone else's CA");
-    let key = rcgen::KeyPair::generate().expect("server key");
-    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
-        .expect("server params")
-        .signed_by(&key, &ca)
-        .expect("server certificate");
-    let s = Server::start_tls(&ServerCert {
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-        client_ca_pem: None,
-    });
+    let s = tls_server(&ca, false);
     let roots = home.path().join("ca.pem");
     std::fs::write(&roots, ca.pem()).expect("write roots");
     let wrong = home.path().join("stranger.pem");
@@ -777,21 +802,7 @@ fn a_store_over_tls_checks_the_certificate_as_libpq_does() {
         "localhost",
         &format!("?sslmode=verify-full&sslrootcert={}", roots.display()),
     );
-    let demo = root().join("testdata/demo/win10-clone-000002.vmdk");
-    let o = run_env(
-        home.path(),
-        &[],
-        &[
-            OsStr::new("scan"),
-            demo.as_os_str(),
-            OsStr::new("--record"),
-            OsStr::new("--at"),
-            OsStr::new("2026-11-02T06:00:00Z"),
-            OsStr::new("--db"),
-            OsStr::new(&full),
-        ],
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    record_demo(home.path(), &full);
     let (o, v) = check(&full, &[]);
     assert!(o.status.success(), "{v}");
     assert_eq!(
@@ -887,16 +898,7 @@ fn a_client_certificate_authenticates_as_libpq_presents_it() {
     let home = tempdir();
     let ca = authority("deltascope test CA");
     let stranger = authority("someone else's CA");
-    let server_key = rcgen::KeyPair::generate().expect("server key");
-    let server_cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
-        .expect("server params")
-        .signed_by(&server_key, &ca)
-        .expect("server certificate");
-    let s = Server::start_tls(&ServerCert {
-        cert_pem: server_cert.pem(),
-        key_pem: server_key.serialize_pem(),
-        client_ca_pem: Some(ca.pem()),
-    });
+    let s = tls_server(&ca, true);
     // A client certificate for the user, issued by `issuer`, written to `dir` (key 0600).
     let client =
         |issuer: &rcgen::CertifiedIssuer<'static, rcgen::KeyPair>, dir: &Path, stem: &str| {
@@ -951,21 +953,7 @@ fn a_client_certificate_authenticates_as_libpq_presents_it() {
 
     // Named in the URL: a datastore's point goes in over it and comes back.
     let mine = with(&good_cert, &good_key);
-    let demo = root().join("testdata/demo/win10-clone-000002.vmdk");
-    let o = run_env(
-        home.path(),
-        &[],
-        &[
-            OsStr::new("scan"),
-            demo.as_os_str(),
-            OsStr::new("--record"),
-            OsStr::new("--at"),
-            OsStr::new("2026-11-02T06:00:00Z"),
-            OsStr::new("--db"),
-            OsStr::new(&mine),
-        ],
-    );
-    assert!(o.status.success(), "{}", stderr(&o));
+    record_demo(home.path(), &mine);
     let (o, v) = check(&mine, &[]);
     assert!(o.status.success(), "{v}");
     assert_eq!(v["points"].as_u64(), Some(1), "{v}");
