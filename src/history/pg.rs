@@ -241,9 +241,9 @@ impl Target {
                 let hint = if db.message().contains("client certificate")
                     && self.tls.client_cert().is_none()
                 {
-                    "; present one with sslcert=FILE and sslkey=FILE (or PGSSLCERT and PGSSLKEY, or ~/.postgresql/postgresql.crt and .key)"
+                    format!("; present one with {}", tls::WHERE_CLIENT_CERTS_GO)
                 } else {
-                    ""
+                    String::new()
                 };
                 format!("not allowed ({}){hint}", db.message())
             } else if *code == SqlState::INVALID_CATALOG_NAME {

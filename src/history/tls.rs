@@ -280,24 +280,13 @@ fn load(roots: &Roots) -> Result<RootCertStore, String> {
     let mut store = RootCertStore::empty();
     match roots {
         Roots::File(path) => {
-            let text = read_bounded(path)
-                .map_err(|e| format!("sslrootcert {}: cannot read it: {e}", path.display()))?;
-            for cert in CertificateDer::pem_slice_iter(&text) {
-                let cert = cert.map_err(|e| {
-                    format!("sslrootcert {}: not PEM certificates: {e}", path.display())
-                })?;
+            for cert in pem_certificates("sslrootcert", path)? {
                 store.add(cert).map_err(|e| {
                     format!(
                         "sslrootcert {}: a certificate cannot be used as a root: {e}",
                         path.display()
                     )
                 })?;
-            }
-            if store.is_empty() {
-                return Err(format!(
-                    "sslrootcert {}: no PEM certificate in it (-----BEGIN CERTIFICATE-----)",
-                    path.display()
-                ));
             }
         }
         Roots::System => {
@@ -318,6 +307,9 @@ fn load(roots: &Roots) -> Result<RootCertStore, String> {
     Ok(store)
 }
 
+/// Where a client certificate is set, for messages that ask for one.
+pub const WHERE_CLIENT_CERTS_GO: &str = "sslcert=FILE and sslkey=FILE (or PGSSLCERT and PGSSLKEY, or ~/.postgresql/postgresql.crt and .key)";
+
 /// Most bytes a file of certificates or a key may hold: a bundle of every public root is
 /// about 250 KiB.
 const ROOTS_MAX: u64 = 16 << 20;
@@ -333,6 +325,26 @@ fn read_bounded(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
         )));
     }
     Ok(text)
+}
+
+/// The PEM certificates of the file `setting` names: at least one, or an error that says
+/// which setting and file.
+fn pem_certificates(
+    setting: &str,
+    path: &std::path::Path,
+) -> Result<Vec<CertificateDer<'static>>, String> {
+    let text = read_bounded(path)
+        .map_err(|e| format!("{setting} {}: cannot read it: {e}", path.display()))?;
+    let certs = CertificateDer::pem_slice_iter(&text)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{setting} {}: not PEM certificates: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "{setting} {}: no PEM certificate in it (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        ));
+    }
+    Ok(certs)
 }
 
 /// The client certificate and key the settings name (`sslcert`/`PGSSLCERT`,
@@ -371,17 +383,7 @@ fn identity(
             )
         })?,
     };
-    let text = read_bounded(&cert)
-        .map_err(|e| format!("sslcert {}: cannot read it: {e}", cert.display()))?;
-    let chain = CertificateDer::pem_slice_iter(&text)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("sslcert {}: not PEM certificates: {e}", cert.display()))?;
-    if chain.is_empty() {
-        return Err(format!(
-            "sslcert {}: no PEM certificate in it (-----BEGIN CERTIFICATE-----)",
-            cert.display()
-        ));
-    }
+    let chain = pem_certificates("sslcert", &cert)?;
     key_private_enough(&key)?;
     let text =
         read_bounded(&key).map_err(|e| format!("sslkey {}: cannot read it: {e}", key.display()))?;
@@ -551,7 +553,7 @@ pub fn explain(e: &rustls::Error, tls: &Tls, host: &str) -> String {
                     c.display()
                 ),
                 None => format!(
-                    "TLS: the server requires a client certificate ({alert:?}): set sslcert=FILE and sslkey=FILE (or PGSSLCERT and PGSSLKEY, or ~/.postgresql/postgresql.crt and .key)"
+                    "TLS: the server requires a client certificate ({alert:?}): set {WHERE_CLIENT_CERTS_GO}"
                 ),
             }
         }
