@@ -76,6 +76,23 @@ fn db_check(home: &Path, env: &[(&str, &OsStr)], db: &str, json: bool) -> Output
     run_env(home, env, &args)
 }
 
+/// `db check --json` of `db`, with its output and its JSON (null when it printed none).
+fn db_check_json(home: &Path, env: &[(&str, &OsStr)], db: &str) -> (Output, Value) {
+    let o = db_check(home, env, db, true);
+    let v = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    (o, v)
+}
+
+/// `history --db DB` is a usage error (exit 2) whose message holds every one of `says`.
+fn usage_error(home: &Path, db: &str, says: &[&str]) {
+    let o = history_of(home, db);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    for s in says {
+        assert!(e.contains(s), "{s:?} not in: {e}");
+    }
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -765,11 +782,7 @@ fn a_store_over_tls_checks_the_certificate_as_libpq_does() {
             s.port
         )
     };
-    let check = |db: &str, env: &[(&str, &OsStr)]| {
-        let o = db_check(home.path(), env, db, true);
-        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
-        (o, v)
-    };
+    let check = |db: &str, env: &[(&str, &OsStr)]| db_check_json(home.path(), env, db);
 
     // Plain text is refused by the server: the reason says so.
     let (o, v) = check(&url("localhost", "?sslmode=disable"), &[]);
@@ -874,16 +887,16 @@ fn a_store_over_tls_checks_the_certificate_as_libpq_does() {
     assert!(o.status.success(), "{v}");
     assert_eq!(v["tls"]["sslmode"], "verify-full");
     // A verifying mode without roots is a usage error that says where roots go.
-    let o = history_of(home.path(), &url("localhost", "?sslmode=verify-full"));
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("sslrootcert=FILE"), "{}", stderr(&o));
+    usage_error(
+        home.path(),
+        &url("localhost", "?sslmode=verify-full"),
+        &["sslrootcert=FILE"],
+    );
     // Encrypted keys are refused by name rather than ignored.
-    let o = history_of(home.path(), &url("localhost", "?sslpassword=secret"));
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("sslpassword: encrypted private keys are not supported"),
-        "{}",
-        stderr(&o)
+    usage_error(
+        home.path(),
+        &url("localhost", "?sslpassword=secret"),
+        &["sslpassword: encrypted private keys are not supported"],
     );
     s.stop();
 }
@@ -932,11 +945,7 @@ fn a_client_certificate_authenticates_as_libpq_presents_it() {
     };
     let with =
         |c: &Path, k: &Path| url(&format!("&sslcert={}&sslkey={}", c.display(), k.display()));
-    let check = |db: &str, env: &[(&str, &OsStr)]| {
-        let o = db_check(home.path(), env, db, true);
-        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
-        (o, v)
-    };
+    let check = |db: &str, env: &[(&str, &OsStr)]| db_check_json(home.path(), env, db);
 
     // Without a certificate the server lets nobody in.
     let (o, v) = check(&url(""), &[]);
@@ -1000,28 +1009,18 @@ fn a_client_certificate_authenticates_as_libpq_presents_it() {
     // A key its group or others may read is refused before connecting, as libpq does; so
     // are a certificate without its key and a key without a certificate.
     std::fs::set_permissions(&good_key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-    let o = history_of(home.path(), &mine);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("group or others may access it (mode 0644)")
-            && stderr(&o).contains("mine.key"),
-        "{}",
-        stderr(&o)
+    usage_error(
+        home.path(),
+        &mine,
+        &["group or others may access it (mode 0644)", "mine.key"],
     );
     std::fs::set_permissions(&good_key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let missing = home.path().join("absent.key");
-    let o = history_of(home.path(), &with(&good_cert, &missing));
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("absent.key"), "{}", stderr(&o));
-    let o = history_of(
+    usage_error(home.path(), &with(&good_cert, &missing), &["absent.key"]);
+    usage_error(
         home.path(),
         &url(&format!("&sslkey={}", good_key.display())),
-    );
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("sslkey is set but no client certificate is"),
-        "{}",
-        stderr(&o)
+        &["sslkey is set but no client certificate is"],
     );
     s.stop();
 }
