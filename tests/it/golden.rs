@@ -98,9 +98,18 @@ fn qemu_cids(files: &[PathBuf], norm: &mut Normalise) {
             let mut from = 0;
             while let Some(i) = text[from..].find(key) {
                 let at = from + i + key.len();
-                let cid: String = text[at..].chars().take(8).collect();
-                if cid.len() == 8 && cid.chars().all(|c| c.is_ascii_hexdigit()) && cid != "ffffffff"
-                {
+                // qemu writes a CID without leading zeros (1 to 8 digits); deltascope
+                // prints all 8, and that is the form to replace.
+                let digits: String = text[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_hexdigit())
+                    .collect();
+                let cid = (1..=8)
+                    .contains(&digits.len())
+                    .then(|| u32::from_str_radix(&digits, 16).ok())
+                    .flatten()
+                    .map(|c| format!("{c:08x}"));
+                if let Some(cid) = cid.filter(|c| c != "ffffffff") {
                     let n = norm
                         .pairs
                         .iter()

@@ -253,18 +253,36 @@ fn cid_mismatch_warns_and_strict_refuses() {
         "vmdk",
         "delta.vmdk",
     ]));
-    // Rewrite the parentCID in the embedded descriptor (same length).
+    // Rewrite the parentCID in the embedded descriptor. qemu writes the CID without leading
+    // zeros (1 to 8 digits), so the text after it moves into the descriptor area's NUL
+    // padding rather than an 8-byte overwrite eating the line's end (1 run in 16).
     let mut data = std::fs::read(&delta).expect("read");
     let at = data
         .windows(10)
         .position(|w| w == b"parentCID=")
         .expect("parentCID in descriptor")
         + 10;
+    let digits = data[at..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .expect("parentCID line end");
+    let text_end = at
+        + data[at..]
+            .iter()
+            .position(|&b| b == 0)
+            .expect("descriptor padding");
+    let grow = 8 - digits;
+    assert!(
+        data[text_end..text_end + grow].iter().all(|&b| b == 0),
+        "room in the descriptor area"
+    );
+    let rest = data[at + digits..text_end].to_vec();
     data[at..at + 8].copy_from_slice(b"0badc0de");
+    data[at + 8..at + 8 + rest.len()].copy_from_slice(&rest);
     std::fs::write(&delta, &data).expect("write");
     let out = run([OsStr::new("scan"), OsStr::new("--json"), delta.as_os_str()]);
-    assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
     assert!(
         stderr.contains("warning: ")
             && stderr.contains("parentCID is 0badc0de but the parent's CID is"),
